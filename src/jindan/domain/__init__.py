@@ -1,0 +1,1 @@
+"""Plain domain types shared by every port; no I/O here."""

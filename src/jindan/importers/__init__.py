@@ -1,0 +1,1 @@
+"""File importers: questions (JSONL / CSV) and response logs (pyKT CSV)."""

