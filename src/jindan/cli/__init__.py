@@ -1,0 +1,1 @@
+"""The `jindan` command line (Typer + Rich)."""

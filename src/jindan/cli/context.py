@@ -1,0 +1,49 @@
+"""What every command needs: the effective settings, a database, one Rich console for humans (stderr)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from jindan.db.engine import Database
+from jindan.settings import Settings
+
+console = Console(stderr=True)
+out = Console()
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    obj = ctx.find_root().obj
+    if isinstance(obj, Settings):
+        return obj
+    raise typer.Exit(2)  # pragma: no cover - root callback always sets it
+
+
+def load_settings(profile: str | None) -> Settings:
+    try:
+        settings = Settings(profile=profile) if profile else Settings()  # type: ignore[arg-type]
+    except ValidationError as exc:
+        console.print(f"[red]Invalid configuration:[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+    # Our own logs at the configured level; third-party chatter (pgserver, alembic) only when it matters.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jindan").setLevel(settings.log_level.upper())
+    return settings
+
+
+@contextmanager
+def open_db(settings: Settings) -> Iterator[Database]:
+    try:
+        db = Database(settings)
+    except Exception as exc:
+        console.print(f"[red]Database unavailable:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        yield db
+    finally:
+        db.close()

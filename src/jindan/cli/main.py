@@ -1,0 +1,38 @@
+"""Entry point of the `jindan` command."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from jindan import __version__
+from jindan.cli import config, db, importing, serve
+from jindan.cli.context import load_settings
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
+
+app = typer.Typer(
+    help="jindan (진단): local-first AI for a Korean learning-diagnosis platform.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold secrets
+)
+app.add_typer(config.app, name="config")
+app.add_typer(db.app, name="db")
+app.add_typer(importing.app, name="import")
+app.command("serve")(serve.serve)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profile: str | None = typer.Option(None, "--profile", "-p", help="embedded | local | legacy (overrides JINDAN_PROFILE)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = load_settings(profile)

@@ -1,0 +1,41 @@
+"""First-start demo data: a newcomer on the embedded profile gets the real MATH bank to query."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from jindan.db.engine import Database
+from jindan.db.repositories import QuestionRepository
+from jindan.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+
+def shared_data(relative: str) -> Path | None:
+    """A file from the team's shared data folder (``../shared/data`` beside the checkout), if present."""
+    for base in (Path.cwd().parent, REPO_ROOT.parent):
+        path = base / "shared" / "data" / relative
+        if path.exists():
+            return path
+    return None
+
+
+def import_demo_bank(settings: Settings, db: Database) -> int:
+    """Import the MATH bank when the question table is empty; returns the number of questions added."""
+    with db.session() as s:
+        if QuestionRepository(s).count() > 0:
+            return 0
+    path = settings.server.demo_questions or shared_data("math/problems.jsonl")
+    if path is None or not path.exists():
+        log.warning("empty question bank and no demo file found (set JINDAN_SERVER__DEMO_QUESTIONS)")
+        return 0
+    from jindan.importers.questions import import_questions
+
+    log.info("empty question bank: importing the demo bank %s", path)
+    report = import_questions(db, path, source="math")
+    log.info("demo bank: %d questions imported, %d rows rejected", report.counts.inserted, len(report.errors))
+    return report.counts.inserted
