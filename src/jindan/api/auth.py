@@ -23,7 +23,9 @@ def require_token(
     token = creds.credentials if creds else ""
     if not any(hmac.compare_digest(token.encode(), k.encode()) for k in keys):
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or invalid bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
         )
 
 

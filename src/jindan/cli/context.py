@@ -26,7 +26,7 @@ def settings_from(ctx: typer.Context) -> Settings:
 
 def load_settings(profile: str | None) -> Settings:
     try:
-        settings = Settings(profile=profile) if profile else Settings()  # type: ignore[arg-type]
+        settings = Settings(profile=profile) if profile else Settings()
     except ValidationError as exc:
         console.print(f"[red]Invalid configuration:[/red]\n{exc}")
         raise typer.Exit(2) from exc

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from jindan.cli.context import console, open_db, settings_from
 from jindan.db.migrations import SchemaOutOfDate, ensure_schema
@@ -40,7 +41,12 @@ def print_report(report: ImportReport, unit: str) -> None:
     table = Table(title=f"import {unit}: {report.file}")
     for col in ("rows read", "inserted", "updated", "unchanged", "rejected", "changes"):
         table.add_column(col, justify="right")
-    table.add_row(*(str(v) for v in (report.rows_read, c.inserted, c.updated, c.unchanged, len(report.errors), c.changed)))
+    table.add_row(
+        *(
+            str(v)
+            for v in (report.rows_read, c.inserted, c.updated, c.unchanged, len(report.errors), c.changed)
+        )
+    )
     console.print(table)
     for key, value in report.detail.items():
         console.print(f"{key.replace('_', ' ')}: {value:,}")
@@ -61,7 +67,9 @@ def _check(path: Path) -> None:
 def questions(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="JSONL or CSV file of questions."),
-    source: str | None = typer.Option(None, help="Source label (default: the file's folder name, e.g. 'math')."),
+    source: str | None = typer.Option(
+        None, help="Source label (default: the file's folder name, e.g. 'math')."
+    ),
     fmt: str | None = typer.Option(None, "--format", help="jsonl | csv | tsv (default: from the extension)."),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map body=question_text."),
 ) -> None:
@@ -88,7 +96,9 @@ def questions(
 def responses(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="pyKT CSV: fold, uid, concepts, responses[, usetimes]."),
-    source: str | None = typer.Option(None, help="Namespace for students and concepts (default: folder name)."),
+    source: str | None = typer.Option(
+        None, help="Namespace for students and concepts (default: folder name)."
+    ),
 ) -> None:
     """Import response logs: creates students, concepts and their ordered responses."""
     from jindan.importers.responses import import_responses
@@ -106,10 +116,7 @@ def responses(
     print_report(report, "students")
 
 
-def _schema(engine: object, auto: bool) -> None:
-    from sqlalchemy import Engine
-
-    assert isinstance(engine, Engine)
+def _schema(engine: Engine, auto: bool) -> None:
     try:
         ensure_schema(engine, auto_upgrade=auto)
     except SchemaOutOfDate as exc:

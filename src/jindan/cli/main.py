@@ -32,7 +32,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    profile: str | None = typer.Option(None, "--profile", "-p", help="embedded | local | legacy (overrides JINDAN_PROFILE)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    profile: str | None = typer.Option(
+        None, "--profile", "-p", help="embedded | local | legacy (overrides JINDAN_PROFILE)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     ctx.obj = load_settings(profile)

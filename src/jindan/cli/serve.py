@@ -8,6 +8,7 @@ from jindan.cli.context import console, settings_from
 
 app = typer.Typer()
 
+
 def serve(
     ctx: typer.Context,
     host: str | None = typer.Option(None, help="Bind address (default: JINDAN_SERVER__HOST)."),

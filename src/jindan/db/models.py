@@ -39,7 +39,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     student = "student"
     teacher = "teacher"
     admin = "admin"

@@ -63,15 +63,13 @@ class QuestionRepository:
         concept_ids = ConceptRepository(self.s).ensure(
             {c: (c, q.subject) for q in questions for c in q.concepts}
         )
-        rows = [
-            {**q.model_dump(exclude={"concepts"}), "content_hash": q.content_hash()} for q in questions
-        ]
-        stmt = pg_insert(Question)
+        rows = [{**q.model_dump(exclude={"concepts"}), "content_hash": q.content_hash()} for q in questions]
+        ins = pg_insert(Question)
         content_cols = [c for c in rows[0] if c not in ("source", "external_id")]
-        stmt = stmt.on_conflict_do_update(
+        stmt = ins.on_conflict_do_update(
             constraint="uq_questions_source_external_id",
-            set_={**{c: stmt.excluded[c] for c in content_cols}, "updated_at": func.now()},
-            where=Question.content_hash != stmt.excluded.content_hash,
+            set_={**{c: ins.excluded[c] for c in content_cols}, "updated_at": func.now()},
+            where=Question.content_hash != ins.excluded.content_hash,
         ).returning(Question.id, Question.external_id, text("(xmax = 0) AS inserted"))
         result = self.s.execute(stmt, rows)
         changed = list(result.tuples())
@@ -89,7 +87,9 @@ class QuestionRepository:
         if not changed:
             return
         self.s.execute(
-            delete(question_concepts).where(question_concepts.c.question_id.in_([qid for qid, _, _ in changed]))
+            delete(question_concepts).where(
+                question_concepts.c.question_id.in_([qid for qid, _, _ in changed])
+            )
         )
         links = [
             {"question_id": qid, "concept_id": concept_ids[c]}
@@ -99,10 +99,12 @@ class QuestionRepository:
         if links:
             self.s.execute(insert(question_concepts), links)
 
-    def count(self, source: str | None = None) -> int:
+    def count(self, *, source: str | None = None, subject: str | None = None) -> int:
         q = select(func.count()).select_from(Question)
         if source:
             q = q.where(Question.source == source)
+        if subject:
+            q = q.where(Question.subject == subject)
         return int(self.s.scalar(q) or 0)
 
     def get(self, question_id: int) -> Question | None:
@@ -124,7 +126,9 @@ class UserRepository:
             return {}
         rows = [{"external_id": e, "role": role} for e in external_ids]
         self.s.execute(pg_insert(User).on_conflict_do_nothing(index_elements=["external_id"]), rows)
-        found = self.s.execute(select(User.external_id, User.id).where(User.external_id.in_(list(external_ids))))
+        found = self.s.execute(
+            select(User.external_id, User.id).where(User.external_id.in_(list(external_ids)))
+        )
         return {e: i for e, i in found.tuples()}
 
     def count(self) -> int:
@@ -145,7 +149,9 @@ class ResponseRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def upsert_logs(self, logs: Sequence[ResponseLog], concept_ids: dict[str, int]) -> tuple[UpsertCounts, int]:
+    def upsert_logs(
+        self, logs: Sequence[ResponseLog], concept_ids: dict[str, int]
+    ) -> tuple[UpsertCounts, int]:
         """Write whole response logs, one attempt per student; returns per-student counts and rows written."""
         if not logs:
             return UpsertCounts(), 0
@@ -153,7 +159,9 @@ class ResponseRepository:
         att_rows = [{"external_id": f"log:{e}", "user_id": users[e]} for e in users]
         self.s.execute(pg_insert(Attempt).on_conflict_do_nothing(index_elements=["external_id"]), att_rows)
         found = self.s.execute(
-            select(Attempt.external_id, Attempt.id).where(Attempt.external_id.in_([r["external_id"] for r in att_rows]))
+            select(Attempt.external_id, Attempt.id).where(
+                Attempt.external_id.in_([r["external_id"] for r in att_rows])
+            )
         )
         attempts = {ext: aid for ext, aid in found.tuples()}  # dict(result) would treat it as a mapping
         cols: dict[str, list[object]] = {k: [] for k in ("att", "usr", "seq", "con", "cor", "ms")}

@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
 from jindan.db.engine import Database
 from jindan.db.repositories import QuestionRepository
 from jindan.domain.questions import QuestionIn
-from jindan.importers.reader import ImportReport, Progress, RowError, detect_format, read_rows
+from jindan.importers.reader import (
+    ImportReport,
+    Progress,
+    RowError,
+    detect_format,
+    read_rows,
+    write_isolating,
+)
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "external_id": ("id", "_id", "question_id", "qid"),
@@ -139,7 +145,9 @@ def import_questions(
             continue
         key = (q.source, q.external_id)
         if key in seen:
-            report.errors.append(RowError(lineno, f"duplicate id {q.external_id!r} (first on line {seen[key]})"))
+            report.errors.append(
+                RowError(lineno, f"duplicate id {q.external_id!r} (first on line {seen[key]})")
+            )
             continue
         seen[key] = lineno
         batch.append(q)
@@ -154,17 +162,9 @@ def import_questions(
 
 
 def _flush(db: Database, batch: list[QuestionIn], lines: list[int], report: ImportReport) -> None:
-    if not batch:
-        return
-    try:
+    def write(items: list[QuestionIn]) -> None:
         with db.session() as s:
-            report.counts.add(QuestionRepository(s).upsert(batch))
-        return
-    except SQLAlchemyError:
-        pass  # isolate the failing rows below; the batch was rolled back as a whole
-    for q, lineno in zip(batch, lines, strict=True):
-        try:
-            with db.session() as s:
-                report.counts.add(QuestionRepository(s).upsert([q]))
-        except SQLAlchemyError as exc:
-            report.errors.append(RowError(lineno, f"database refused the row: {str(exc.orig or exc)[:300]}"))
+            counts = QuestionRepository(s).upsert(items)
+        report.counts.add(counts)  # only once the transaction committed
+
+    write_isolating(batch, lines, write, report)

@@ -8,11 +8,14 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from jindan.db.repositories import UpsertCounts
 
 MAX_LINE_BYTES = 1_000_000
+T = TypeVar("T")
 
 Progress = Callable[[int], None]
 """Called with the number of bytes consumed since the last call (drives a progress bar)."""
@@ -49,10 +52,14 @@ def detect_format(path: Path, fmt: str | None) -> str:
         return "jsonl"
     if fmt in ("csv", "tsv"):
         return fmt
-    raise FileFormatError(f"{path}: unknown format {fmt!r}; use .jsonl or .csv, or pass --format jsonl|csv|tsv")
+    raise FileFormatError(
+        f"{path}: unknown format {fmt!r}; use .jsonl or .csv, or pass --format jsonl|csv|tsv"
+    )
 
 
-def read_rows(path: Path, fmt: str, progress: Progress | None = None) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def read_rows(
+    path: Path, fmt: str, progress: Progress | None = None
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     """Yield (line number, row dict or RowError). Line numbers are 1-based physical lines."""
     if fmt == "jsonl":
         yield from _read_jsonl(path, progress)
@@ -81,7 +88,9 @@ def _read_jsonl(path: Path, progress: Progress | None) -> Iterator[tuple[int, di
             yield lineno, obj
 
 
-def _read_csv(path: Path, delimiter: str, progress: Progress | None) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _read_csv(
+    path: Path, delimiter: str, progress: Progress | None
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with path.open("r", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
@@ -114,3 +123,28 @@ def _read_csv(path: Path, delimiter: str, progress: Progress | None) -> Iterator
                 yield start, RowError(start, f"expected {len(header)} columns, found {len(values)}")
                 continue
             yield start, dict(zip(header, values, strict=True))
+
+
+def db_error_reason(exc: Exception) -> str:
+    """The database's own words for a refused row, short enough for a report line."""
+    orig = getattr(exc, "orig", None)
+    return f"database refused the row: {str(orig or exc).strip()[:300]}"
+
+
+def write_isolating(
+    items: list[T], lines: list[int], write: Callable[[list[T]], None], report: ImportReport
+) -> None:
+    """Write a batch in one transaction; if the database refuses it, retry row by row so only the
+    offending rows are rejected (each with its line) and nothing is half-written."""
+    if not items:
+        return
+    try:
+        write(items)
+        return
+    except SQLAlchemyError:
+        pass  # the batch was rolled back as a whole
+    for item, lineno in zip(items, lines, strict=True):
+        try:
+            write([item])
+        except SQLAlchemyError as exc:
+            report.errors.append(RowError(lineno, db_error_reason(exc)))

@@ -14,11 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from jindan.db.engine import Database
 from jindan.db.repositories import ConceptRepository, ResponseLog, ResponseRepository
-from jindan.importers.reader import ImportReport, Progress, RowError, detect_format, read_rows
+from jindan.importers.reader import (
+    ImportReport,
+    Progress,
+    RowError,
+    detect_format,
+    read_rows,
+    write_isolating,
+)
 
 BATCH = 500
 MAX_RESPONSES = 100_000
@@ -116,27 +121,18 @@ def import_responses(
     return report
 
 
-def _write(db: Database, rows: list[_Row], report: ImportReport, names: dict[int, str], source: str) -> None:
-    with db.session() as s:
-        wanted = {c for r in rows for c in r.log.concepts}
-        concept_ids = ConceptRepository(s).ensure(
-            {c: (names.get(int(c.rsplit(":", 1)[1]), f"skill {c.rsplit(':', 1)[1]}"), source) for c in wanted}
-        )
-        counts, written = ResponseRepository(s).upsert_logs([r.log for r in rows], concept_ids)
-    report.counts.add(counts)
-    report.detail["responses_written"] += written
-
-
 def _flush(db: Database, rows: list[_Row], report: ImportReport, names: dict[int, str], source: str) -> None:
-    if not rows:
-        return
-    try:
-        _write(db, rows, report, names, source)
-        return
-    except SQLAlchemyError:
-        pass  # rolled back whole; isolate the failing students
-    for r in rows:
-        try:
-            _write(db, [r], report, names, source)
-        except SQLAlchemyError as exc:
-            report.errors.append(RowError(r.line, f"database refused the row: {str(exc.orig or exc)[:300]}"))
+    def write(items: list[_Row]) -> None:
+        with db.session() as s:
+            wanted = {c for r in items for c in r.log.concepts}
+            concept_ids = ConceptRepository(s).ensure({c: (_concept_name(c, names), source) for c in wanted})
+            counts, written = ResponseRepository(s).upsert_logs([r.log for r in items], concept_ids)
+        report.counts.add(counts)  # only once the transaction committed
+        report.detail["responses_written"] += written
+
+    write_isolating(rows, [r.line for r in rows], write, report)
+
+
+def _concept_name(external_id: str, names: dict[int, str]) -> str:
+    idx = external_id.rsplit(":", 1)[1]
+    return names.get(int(idx), f"skill {idx}")

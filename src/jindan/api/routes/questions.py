@@ -29,8 +29,17 @@ class QuestionOut(BaseModel):
     @classmethod
     def of(cls, q: Question) -> QuestionOut:
         return cls(
-            id=q.id, source=q.source, external_id=q.external_id, subject=q.subject, level=q.level, grade=q.grade,
-            difficulty=q.difficulty, body=q.body, choices=q.choices, answer=q.answer, explanation=q.explanation,
+            id=q.id,
+            source=q.source,
+            external_id=q.external_id,
+            subject=q.subject,
+            level=q.level,
+            grade=q.grade,
+            difficulty=q.difficulty,
+            body=q.body,
+            choices=q.choices,
+            answer=q.answer,
+            explanation=q.explanation,
             concepts=[c.external_id for c in q.concepts],
         )
 
@@ -49,7 +58,7 @@ def list_questions(
 ) -> QuestionPage:
     repo = QuestionRepository(session)
     items = repo.list(subject=subject, limit=limit, offset=offset)
-    return QuestionPage(total=repo.count(), items=[QuestionOut.of(q) for q in items])
+    return QuestionPage(total=repo.count(subject=subject), items=[QuestionOut.of(q) for q in items])
 
 
 @router.get("/{question_id}", response_model=QuestionOut)

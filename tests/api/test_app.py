@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jindan.api.app import create_app
+from jindan.db.engine import Database
+from jindan.settings import Settings
+
+
+def _bank(tmp_path: Path) -> Path:
+    path = tmp_path / "demo.jsonl"
+    rows = [
+        {"id": f"d{i}", "problem": f"p{i}", "subject": "Algebra" if i % 2 else "Geometry"} for i in range(7)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.fixture()
+def client(settings: Settings, db: Database, tmp_path: Path) -> Iterator[TestClient]:
+    settings.server.demo_questions = _bank(tmp_path)
+    with TestClient(create_app(settings, db)) as c:
+        yield c
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    assert client.get("/health").json()["status"] == "ok"
+    assert "/ready" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_first_start_imports_the_demo_bank_once(client: TestClient, settings: Settings, db: Database) -> None:
+    page = client.get("/questions", params={"limit": 3}).json()
+    assert page["total"] == 7 and len(page["items"]) == 3
+    with TestClient(create_app(settings, db)) as again:  # a restart does not import twice
+        assert again.get("/questions").json()["total"] == 7
+    geo = client.get("/questions", params={"subject": "Geometry"}).json()
+    assert geo["total"] == 4 and {q["subject"] for q in geo["items"]} == {"Geometry"}
+    one = client.get(f"/questions/{page['items'][0]['id']}").json()
+    assert one["concepts"] == [one["subject"]]
+    assert client.get("/questions/999999").status_code == 404
+    assert client.get("/questions", params={"limit": 0}).status_code == 422
+
+
+def test_ready_names_the_component_that_is_down(settings: Settings, db: Database) -> None:
+    settings.llm.provider = "ollama"
+    settings.ollama.hosts = ["http://127.0.0.1:9"]  # nothing listens on the discard port
+    settings.server.demo_import = False
+    with TestClient(create_app(settings, db)) as c:
+        r = c.get("/ready")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["ready"] is False
+    by_name = {x["component"]: x for x in body["components"]}
+    assert by_name["database"]["ok"] is True
+    assert by_name["llm:ollama"]["ok"] is False and "unreachable" in by_name["llm:ollama"]["detail"]
+
+
+def test_ready_reports_missing_schema(settings: Settings, db: Database) -> None:
+    from jindan.db import migrations
+
+    settings.server.demo_import = False
+    with TestClient(create_app(settings, db)) as c:
+        migrations.downgrade(db.engine, "base")
+        body = c.get("/ready").json()
+    assert (
+        "jindan db upgrade" in next(x for x in body["components"] if x["component"] == "database")["detail"]
+    )
+
+
+def test_bearer_auth_when_tokens_are_configured(db_url: str, db: Database, tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path,
+        database={"url": db_url},
+        server={"api_keys": ["s3cret"], "demo_import": False},  # type: ignore[arg-type]
+    )
+    with TestClient(create_app(settings, db)) as c:
+        assert c.get("/questions").status_code == 401
+        assert c.get("/questions", headers={"Authorization": "Bearer nope"}).status_code == 401
+        assert c.get("/questions", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/health").status_code == 200  # liveness stays open for orchestrators
+
+
+def test_non_embedded_profile_refuses_an_open_api(db_url: str) -> None:
+    with pytest.raises(RuntimeError, match="JINDAN_SERVER__API_KEYS"):
+        create_app(Settings(profile="local", database={"url": db_url}))  # type: ignore[arg-type]
