@@ -1,0 +1,134 @@
+"""The one LLM provider interface: streaming first, usage and timings at the end of every stream.
+
+A provider yields ``Delta`` text pieces and finishes with exactly one ``Usage``. Errors before the first
+delta raise ``ProviderUnavailable`` (safe to fall back to another provider); errors after it raise
+``StreamInterrupted`` carrying the partial text, because the client has already seen it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenOptions:
+    temperature: float = 0.2
+    max_tokens: int = 512
+    json_schema: dict[str, Any] | None = None  # structured output where the backend supports it
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Delta:
+    text: str
+
+
+@dataclass
+class Usage:
+    """Token counts and timings of one generation (times in milliseconds)."""
+
+    provider: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_ms: float = 0.0
+    total_ms: float = 0.0
+    decode_tokens_per_s: float = 0.0
+    load_ms: float | None = None  # model load time when the backend reports it (Ollama)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Event = Delta | Usage
+
+
+class ProviderError(RuntimeError):
+    """Base of provider failures; the message says what to do."""
+
+
+class ProviderUnavailable(ProviderError):
+    """Failed before the first token (refused, timed out, misconfigured): another provider may answer."""
+
+
+class StreamInterrupted(ProviderError):
+    """Failed after text was streamed; ``partial`` is what the client already has."""
+
+    def __init__(self, message: str, partial: str) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class MissingDependency(ProviderUnavailable):
+    """The provider's SDK is not installed."""
+
+
+@runtime_checkable
+class LLMProvider(Protocol):
+    name: str
+    model: str
+
+    def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]: ...
+
+    async def health(self) -> tuple[bool, str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Stopwatch:
+    """Measures TTFT, total time and decode speed the same way for every provider."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first: float | None = None
+
+    def token(self) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()
+
+    def usage(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> Usage:
+        end = time.perf_counter()
+        first = self.first or end
+        decode_s = end - first
+        rate = (completion_tokens - 1) / decode_s if completion_tokens > 1 and decode_s > 0 else 0.0
+        return Usage(
+            provider=provider,
+            model=model,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            ttft_ms=(first - self.start) * 1000,
+            total_ms=(end - self.start) * 1000,
+            decode_tokens_per_s=rate,
+        )
+
+
+def require(module: str, extra: str) -> Any:
+    """Import an SDK lazily; a missing one becomes an error that says which extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependency(f"{module} is not installed: pip install 'jindan[{extra}]'") from exc
+
+
+async def collect(events: AsyncIterator[Event]) -> tuple[str, Usage | None]:
+    """Drain a stream into (text, usage): for callers that do not stream (narratives, shadow runs)."""
+    parts: list[str] = []
+    usage: Usage | None = None
+    async for ev in events:
+        if isinstance(ev, Delta):
+            parts.append(ev.text)
+        else:
+            usage = ev
+    return "".join(parts), usage
