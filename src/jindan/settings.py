@@ -35,6 +35,14 @@ class DatabaseSettings(BaseModel):
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
 
+class ShadowSettings(BaseModel):
+    """A background comparison run: never delays or changes the primary answer."""
+
+    provider: ProviderName = Field(description="Provider that answers in the shadow.")
+    model: str | None = Field(None, description="Its model (default: the provider's configured model).")
+    sample: float = Field(0.1, ge=0, le=1, description="Share of requests mirrored.")
+
+
 class LLMSettings(BaseModel):
     """Which LLM provider answers by default, and the generation defaults."""
 
@@ -50,6 +58,22 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(512, ge=1, description="Upper bound on generated tokens per answer.")
     timeout_s: float = Field(60.0, gt=0, description="Total time budget for one generation.")
     connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for remote providers.")
+    retries: int = Field(
+        1, ge=0, le=5, description="Retries per provider before falling back (with backoff)."
+    )
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open a provider's circuit.")
+    breaker_cooldown_s: float = Field(30.0, gt=0, description="How long an open circuit skips the provider.")
+    routes: dict[str, list[ProviderName]] = Field(
+        default_factory=dict,
+        description="Provider chain per route (explain, hint, diagnosis, chat); default: provider + fallback.",
+    )
+    shadow: dict[str, ShadowSettings] = Field(
+        default_factory=dict, description="Per route: mirror a sampled share of requests to another provider."
+    )
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="USD per 1M tokens (input, output) per model, overriding the catalog.",
+    )
 
 
 class OllamaSettings(BaseModel):
@@ -59,8 +83,11 @@ class OllamaSettings(BaseModel):
         default_factory=lambda: ["http://localhost:11434"], description="Ollama base URLs."
     )
     keep_alive: str = Field("30m", description="How long Ollama keeps a model loaded after a request.")
-    num_ctx: int = Field(
-        8192, ge=512, description="Context window sent with every request (Ollama's default truncates)."
+    num_ctx: int | None = Field(
+        None,
+        ge=512,
+        description="Context window sent with every request (Ollama's default truncates). "
+        "Default: the model's profile in the catalog, capped at 8192.",
     )
     embed_model: str = Field(
         "all-minilm", description="Embedding model for /api/embed (all-minilm is 384-d)."
@@ -93,6 +120,7 @@ class GeminiSettings(BaseModel):
 
     api_key: SecretStr | None = Field(None, description="API key (kept secret; masked everywhere).")
     model: str = Field("gemini-1.5-flash", description="Chat model.")
+    base_url: str | None = Field(None, description="API endpoint override (proxies, tests). Empty: Google's.")
 
 
 class EmbedSettings(BaseModel):

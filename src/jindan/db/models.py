@@ -163,3 +163,23 @@ class Diagnosis(Base):
     narrative_student: Mapped[str | None] = mapped_column(Text)
     narrative_teacher: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
+
+
+class LLMComparison(Base):
+    """One shadow run: the primary's and the shadow's answer to the same request, for the comparison report."""
+
+    __tablename__ = "llm_comparisons"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    created_at: Mapped[datetime] = _now()
+    route: Mapped[str] = mapped_column(String(50), index=True)
+    primary_provider: Mapped[str] = mapped_column(String(50))
+    primary_model: Mapped[str] = mapped_column(String(200))
+    shadow_provider: Mapped[str] = mapped_column(String(50))
+    shadow_model: Mapped[str] = mapped_column(String(200))
+    primary_text: Mapped[str] = mapped_column(Text)
+    shadow_text: Mapped[str | None] = mapped_column(Text)
+    shadow_error: Mapped[str | None] = mapped_column(Text)
+    primary_usage: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    shadow_usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    primary_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    shadow_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,93 @@
+"""Google Gemini through the official ``google-genai`` SDK (kept for the transition and for rollback)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jindan.llm.base import (
+    ChatMessage,
+    Delta,
+    Event,
+    GenOptions,
+    ProviderUnavailable,
+    Stopwatch,
+    StreamInterrupted,
+    require,
+)
+from jindan.settings import Settings
+
+
+class GeminiProvider:
+    name = "gemini"
+
+    def __init__(
+        self, model: str, *, api_key: str | None, base_url: str | None = None, timeout_s: float = 60.0
+    ) -> None:
+        genai = require("google.genai", "gemini")
+        self.types = require("google.genai.types", "gemini")
+        if not api_key:
+            raise ProviderUnavailable("Gemini needs an API key: set JINDAN_GEMINI__API_KEY")
+        self.model = model
+        options = self.types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000))
+        self.client = genai.Client(api_key=api_key, http_options=options)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GeminiProvider:
+        g = settings.gemini
+        model = settings.llm.model if settings.llm.provider == "gemini" else g.model
+        key = g.api_key.get_secret_value() if g.api_key else None
+        return cls(model, api_key=key, base_url=g.base_url, timeout_s=settings.llm.timeout_s)
+
+    def request(self, messages: list[ChatMessage], opts: GenOptions) -> dict[str, Any]:
+        system = "\n\n".join(m.content for m in messages if m.role == "system") or None
+        contents = [
+            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+            for m in messages
+            if m.role != "system"
+        ]
+        config: dict[str, Any] = {
+            "system_instruction": system,
+            "temperature": opts.temperature,
+            "max_output_tokens": opts.max_tokens,
+        }
+        if opts.stop:
+            config["stop_sequences"] = list(opts.stop)
+        if opts.seed is not None:
+            config["seed"] = opts.seed
+        if opts.json_schema is not None:
+            config["response_mime_type"] = "application/json"
+            config["response_json_schema"] = opts.json_schema
+        return {
+            "model": self.model,
+            "contents": contents,
+            "config": self.types.GenerateContentConfig(**config),
+        }
+
+    async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
+        watch = Stopwatch()
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        try:
+            stream = await self.client.aio.models.generate_content_stream(**self.request(messages, opts))
+            async for chunk in stream:
+                meta = chunk.usage_metadata
+                if meta is not None:
+                    prompt_tokens = meta.prompt_token_count or prompt_tokens
+                    completion_tokens = meta.candidates_token_count or completion_tokens
+                piece = chunk.text
+                if piece:
+                    watch.token()
+                    parts.append(piece)
+                    yield Delta(piece)
+        except Exception as exc:
+            if parts:
+                raise StreamInterrupted(f"Gemini failed mid-stream: {exc}", "".join(parts)) from exc
+            raise ProviderUnavailable(f"Gemini: {type(exc).__name__}: {exc}") from exc
+        yield watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts))
+
+    async def health(self) -> tuple[bool, str]:
+        return True, f"Gemini {self.model} (API key set)"
+
+    async def aclose(self) -> None:
+        await self.client.aio.aclose()

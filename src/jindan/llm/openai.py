@@ -1,0 +1,114 @@
+"""OpenAI and every OpenAI-compatible server (vLLM, llama.cpp server, Ollama's /v1) via the official SDK."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from jindan.llm.base import (
+    ChatMessage,
+    Delta,
+    Event,
+    GenOptions,
+    ProviderUnavailable,
+    Stopwatch,
+    StreamInterrupted,
+    require,
+)
+from jindan.settings import Settings
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 3.0,
+    ) -> None:
+        openai = require("openai", "openai")
+        if not api_key and not base_url:
+            raise ProviderUnavailable("OpenAI needs an API key: set JINDAN_OPENAI__API_KEY (or a base_url)")
+        self.model = model
+        self.base_url = base_url
+        self.client = openai.AsyncOpenAI(
+            api_key=api_key or "not-needed",  # local OpenAI-compatible servers ignore it
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            max_retries=0,  # the router owns retries, so timeouts never stack
+        )
+        self._errors = openai
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAIProvider:
+        o, llm = settings.openai, settings.llm
+        key = o.api_key.get_secret_value() if o.api_key else None
+        model = llm.model if llm.provider == "openai" else o.model
+        return cls(
+            model,
+            api_key=key,
+            base_url=o.base_url,
+            timeout_s=llm.timeout_s,
+            connect_timeout_s=llm.connect_timeout_s,
+        )
+
+    def request(self, messages: list[ChatMessage], opts: GenOptions) -> dict[str, Any]:
+        req: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "temperature": opts.temperature,
+            "max_tokens": opts.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if opts.stop:
+            req["stop"] = list(opts.stop)
+        if opts.seed is not None:
+            req["seed"] = opts.seed
+        if opts.json_schema is not None:
+            req["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": opts.json_schema, "strict": False},
+            }
+        return req
+
+    async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
+        watch = Stopwatch()
+        parts: list[str] = []
+        prompt_tokens = completion_tokens = 0
+        try:
+            stream = await self.client.chat.completions.create(**self.request(messages, opts))
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    prompt_tokens = chunk.usage.prompt_tokens
+                    completion_tokens = chunk.usage.completion_tokens
+                if chunk.choices:
+                    piece = chunk.choices[0].delta.content
+                    if piece:
+                        watch.token()
+                        parts.append(piece)
+                        yield Delta(piece)
+        except Exception as exc:
+            where = self.base_url or "api.openai.com"
+            if parts:
+                raise StreamInterrupted(
+                    f"OpenAI-compatible {where} failed mid-stream: {exc}", "".join(parts)
+                ) from exc
+            raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
+        yield watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts))
+
+    async def health(self) -> tuple[bool, str]:
+        try:
+            await self.client.models.list()
+        except Exception as exc:
+            return False, f"{self.base_url or 'api.openai.com'}: {type(exc).__name__}"
+        return True, f"{self.base_url or 'api.openai.com'} answers"
+
+    async def aclose(self) -> None:
+        await self.client.close()
