@@ -25,6 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 for _var in [v for v in os.environ if v.startswith("JINDAN_")]:
     del os.environ[_var]  # the developer's own configuration must not leak into tests
 
+pytest_plugins = ["tests.fixtures.llm"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TEMPLATE = "jindan_template"

@@ -29,7 +29,11 @@ class GeminiProvider:
         if not api_key:
             raise ProviderUnavailable("Gemini needs an API key: set JINDAN_GEMINI__API_KEY")
         self.model = model
-        options = self.types.HttpOptions(base_url=base_url, timeout=int(timeout_s * 1000))
+        options = self.types.HttpOptions(
+            base_url=base_url,
+            timeout=int(timeout_s * 1000),
+            retry_options=self.types.HttpRetryOptions(attempts=1),  # the router owns retries
+        )
         self.client = genai.Client(api_key=api_key, http_options=options)
 
     @classmethod

@@ -88,6 +88,14 @@ class LlamaCppProvider:
         watch = Stopwatch()
         counts = {"completion": 0}
 
+        def post(item: Any) -> bool:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the consumer's loop is gone: nobody is listening any more
+                cancel.set()
+                return False
+            return True
+
         def work() -> None:
             try:
                 with self._lock:
@@ -97,10 +105,11 @@ class LlamaCppProvider:
                         piece = chunk["choices"][0]["delta"].get("content")
                         if piece:
                             counts["completion"] += 1
-                            loop.call_soon_threadsafe(queue.put_nowait, piece)
+                            if not post(piece):
+                                break
             except BaseException as exc:  # handed to the consumer, never lost in the thread
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
-            loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+                post(exc)
+            post(_DONE)
 
         worker = threading.Thread(target=work, name="llamacpp-generate", daemon=True)
         worker.start()

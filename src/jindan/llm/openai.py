@@ -44,6 +44,9 @@ class OpenAIProvider:
             max_retries=0,  # the router owns retries, so timeouts never stack
         )
         self._errors = openai
+        # OpenAI and vLLM take response_format json_schema; llama.cpp's server only json_object + schema.
+        # Start with the standard and switch once if the server refuses it.
+        self.json_mode = "json_schema"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpenAIProvider:
@@ -71,19 +74,31 @@ class OpenAIProvider:
             req["stop"] = list(opts.stop)
         if opts.seed is not None:
             req["seed"] = opts.seed
-        if opts.json_schema is not None:
+        if opts.json_schema is not None and self.json_mode == "json_schema":
             req["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": opts.json_schema, "strict": False},
             }
+        elif opts.json_schema is not None:
+            req["response_format"] = {"type": "json_object", "schema": opts.json_schema}
         return req
+
+    async def _open(self, messages: list[ChatMessage], opts: GenOptions) -> Any:
+        try:
+            return await self.client.chat.completions.create(**self.request(messages, opts))
+        except self._errors.APIStatusError as exc:
+            refused = "response_format" in str(exc) and self.json_mode == "json_schema"
+            if opts.json_schema is None or not refused:
+                raise
+            self.json_mode = "json_object"
+            return await self.client.chat.completions.create(**self.request(messages, opts))
 
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
         watch = Stopwatch()
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
         try:
-            stream = await self.client.chat.completions.create(**self.request(messages, opts))
+            stream = await self._open(messages, opts)
             async for chunk in stream:
                 if chunk.usage is not None:
                     prompt_tokens = chunk.usage.prompt_tokens
@@ -101,7 +116,11 @@ class OpenAIProvider:
                     f"OpenAI-compatible {where} failed mid-stream: {exc}", "".join(parts)
                 ) from exc
             raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
-        yield watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts))
+        usage = watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts))
+        if not prompt_tokens:  # some compatible servers ignore stream_options.include_usage
+            usage.prompt_tokens = max(1, sum(len(m.content) for m in messages) // 4)
+            usage.extra["tokens_estimated"] = True
+        yield usage
 
     async def health(self) -> tuple[bool, str]:
         try:
