@@ -1,0 +1,54 @@
+"""A scripted provider for router fault injection (the real providers are covered by the contract suite)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from jindan.llm.base import (
+    ChatMessage,
+    Delta,
+    Event,
+    GenOptions,
+    ProviderUnavailable,
+    StreamInterrupted,
+    Usage,
+)
+
+
+class Scripted:
+    """Plays one behaviour per call from ``script`` (the last one repeats): ok | refuse | hang | break | slow."""
+
+    def __init__(self, name: str, *script: str, text: str = "answer from {name}") -> None:
+        self.name = name
+        self.model = f"{name}-model"
+        self.script = list(script) or ["ok"]
+        self.calls = 0
+        self.text = text.format(name=name)
+        self.gate: asyncio.Event | None = None  # when set, "ok" waits for it before the first token
+
+    async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
+        mode = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if mode == "refuse":
+            raise ProviderUnavailable(f"{self.name}: connection refused")
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if self.gate is not None:
+            await self.gate.wait()
+        words = self.text.split(" ")
+        for i, word in enumerate(words):
+            if mode == "break" and i == 2:
+                raise StreamInterrupted(f"{self.name}: connection reset", " ".join(words[:2]))
+            if mode == "slow":
+                await asyncio.sleep(0.05)
+            yield Delta(word if i == 0 else " " + word)
+        yield Usage(
+            self.name, self.model, prompt_tokens=10, completion_tokens=len(words), ttft_ms=1, total_ms=2
+        )
+
+    async def health(self) -> tuple[bool, str]:
+        return True, "scripted"
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from jindan.db.engine import Database
+from jindan.db.models import LLMComparison
+from jindan.llm.base import ChatMessage, Delta, GenOptions
+from jindan.llm.router import Router, StreamError
+from jindan.llm.shadow import DbComparisonSink, ShadowRunner
+from jindan.settings import Settings
+from tests.llm.fakes import Scripted
+
+MSG = [ChatMessage("user", "설명해 주세요")]
+
+
+def setup(
+    db: Database, shadow_script: str = "ok", primary_script: str = "ok", sample: float = 1.0
+) -> tuple[Router, ShadowRunner, Scripted, Scripted]:
+    settings = Settings(
+        llm={  # type: ignore[arg-type]
+            "provider": "llamacpp",
+            "routes": {"explain": ["llamacpp"]},
+            "shadow": {"explain": {"provider": "openai", "model": "gpt-4o-mini", "sample": sample}},
+        }
+    )
+    primary = Scripted("llamacpp", primary_script, text="local answer in four words")
+    shadow = Scripted("openai", shadow_script, text="api answer")
+    shadow.model = "gpt-4o-mini"
+    runner = ShadowRunner(settings, DbComparisonSink(db), providers={"openai:gpt-4o-mini": shadow})  # type: ignore[dict-item]
+    return Router(settings, {"llamacpp": primary}, shadow=runner), runner, primary, shadow  # type: ignore[dict-item]
+
+
+def rows(db: Database) -> list[LLMComparison]:
+    with db.session() as s:
+        return list(s.scalars(select(LLMComparison)))
+
+
+def test_shadow_never_delays_the_primary_and_is_recorded(db: Database) -> None:
+    router, runner, _, shadow = setup(db)
+
+    async def go() -> list[Any]:
+        shadow.gate = asyncio.Event()  # the shadow cannot produce a token until we release it
+        events = [e async for e in router.stream("explain", MSG)]  # would hang here if the primary waited
+        assert rows(db) == []  # nothing recorded while the shadow is still running
+        shadow.gate.set()
+        await runner.drain()
+        return events
+
+    events = asyncio.run(go())
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "local answer in four words"
+    (row,) = rows(db)
+    assert (row.route, row.primary_provider, row.shadow_provider, row.shadow_model) == (
+        "explain",
+        "llamacpp",
+        "openai",
+        "gpt-4o-mini",
+    )
+    assert row.primary_text == "local answer in four words" and row.shadow_text == "api answer"
+    assert row.primary_cost_usd == 0.0 and row.shadow_cost_usd > 0  # gpt-4o-mini has a price, local is free
+    assert row.shadow_usage is not None and row.shadow_usage["completion_tokens"] == 2
+
+
+def test_failing_shadow_is_recorded_as_data(db: Database) -> None:
+    router, runner, _, _ = setup(db, shadow_script="refuse")
+
+    async def go() -> None:
+        [e async for e in router.stream("explain", MSG)]
+        await runner.drain()
+
+    asyncio.run(go())
+    (row,) = rows(db)
+    assert row.shadow_text is None and "refused" in (row.shadow_error or "")
+
+
+def test_broken_primary_drops_the_pair(db: Database) -> None:
+    router, runner, _, _ = setup(db, primary_script="break")
+
+    async def go() -> list[Any]:
+        events = [e async for e in router.stream("explain", MSG)]
+        await runner.drain()
+        return events
+
+    assert isinstance(asyncio.run(go())[-1], StreamError)
+    assert rows(db) == []
+
+
+def test_sampling_zero_sends_nothing(db: Database) -> None:
+    router, runner, _, shadow = setup(db, sample=0.0)
+
+    async def go() -> None:
+        [e async for e in router.stream("explain", MSG, GenOptions())]
+        await runner.drain()
+
+    asyncio.run(go())
+    assert shadow.calls == 0 and rows(db) == []
