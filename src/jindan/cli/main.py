@@ -7,7 +7,7 @@ import os
 import typer
 
 from jindan import __version__
-from jindan.cli import config, db, importing, serve
+from jindan.cli import bench, config, db, doctor, importing, llm, serve
 from jindan.cli.context import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
@@ -20,7 +20,11 @@ app = typer.Typer(
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(importing.app, name="import")
+app.add_typer(llm.models_app, name="models")
+app.add_typer(bench.app, name="bench")
 app.command("serve")(serve.serve)
+app.command("chat")(llm.chat)
+app.command("doctor")(doctor.doctor)
 
 
 def _version(value: bool) -> None:

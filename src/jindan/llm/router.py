@@ -200,3 +200,13 @@ class Router:
 
 class _BeforeFirstToken(Exception):
     pass
+
+
+def build_router(settings: Settings, db: Any = None) -> Router:
+    """The router the app and the CLI use: configured chains, shadow runs recorded in ``db`` when given."""
+    shadow = None
+    if settings.llm.shadow and db is not None:
+        from jindan.llm.shadow import DbComparisonSink, ShadowRunner
+
+        shadow = ShadowRunner(settings, DbComparisonSink(db, settings.llm.prices))
+    return Router(settings, shadow=shadow)
