@@ -67,7 +67,9 @@ def parse_meminfo(text: str) -> tuple[float, float]:
 
 def parse_cpuinfo(text: str) -> tuple[str, int, set[str]]:
     """(model name, physical cores, flags) from /proc/cpuinfo."""
-    model, flags, cores = "", set(), set()
+    model = ""
+    flags: set[str] = set()
+    cores: set[tuple[str, str]] = set()
     physical = core = ""
     for line in text.splitlines():
         key, _, value = (s.strip() for s in line.partition(":"))

@@ -10,17 +10,18 @@ from fastapi import FastAPI
 
 from jindan import __version__
 from jindan.api.auth import check_auth_config
-from jindan.api.routes import health, questions
+from jindan.api.routes import health, llm, questions
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank
+from jindan.llm.router import Router, build_router
 from jindan.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
-    """Build the app. Pass ``db`` to share an already open database (tests); otherwise it opens on startup."""
+def create_app(settings: Settings, db: Database | None = None, router: Router | None = None) -> FastAPI:
+    """Build the app. Pass ``db`` / ``router`` to share already built ones (tests); otherwise built on startup."""
     check_auth_config(settings)
 
     @asynccontextmanager
@@ -28,12 +29,17 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         owned = db is None
         database = db or Database(settings)
         app.state.db = database
+        app.state.router = router or build_router(settings, database)
         try:
             ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
             if settings.profile == "embedded" and settings.server.demo_import:
                 import_demo_bank(settings, database)
             yield
         finally:
+            if app.state.router.shadow is not None:
+                await app.state.router.shadow.drain()
+            if router is None:
+                await app.state.router.aclose()
             if owned:
                 database.close()
 
@@ -46,4 +52,5 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(health.router)
     app.include_router(questions.router)
+    app.include_router(llm.router)
     return app

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jindan.api.app import create_app
+from jindan.db.engine import Database
+from jindan.llm.router import Router
+from jindan.settings import Settings
+from tests.llm.fakes import Scripted
+
+
+def client_for(settings: Settings, db: Database, providers: dict[str, Any]) -> TestClient:
+    settings.server.demo_import = False
+    settings.llm.routes = {"hint": list(providers)}  # type: ignore[dict-item]
+    return TestClient(create_app(settings, db, Router(settings, providers, backoff_s=0.01)))
+
+
+@pytest.fixture()
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    with client_for(settings, db, {"ollama": Scripted("ollama", "refuse"), "openai": Scripted("openai")}) as c:
+        yield c
+
+
+def events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def test_sse_stream_started_deltas_usage(client: TestClient) -> None:
+    r = client.post("/llm/chat", json={"route": "hint", "messages": [{"role": "user", "content": "힌트 주세요"}]})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    evs = events(r.text)
+    assert evs[0] == ("started", {"provider": "openai", "model": "openai-model"})
+    assert "".join(d["text"] for k, d in evs if k == "delta") == "answer from openai"
+    assert evs[-1][0] == "usage" and evs[-1][1]["completion_tokens"] == 3
+
+
+def test_json_answer(client: TestClient) -> None:
+    r = client.post("/llm/chat", json={"route": "hint", "stream": False, "messages": [{"role": "user", "content": "x"}]})
+    body = r.json()
+    assert (body["provider"], body["text"], body["error"]) == ("openai", "answer from openai", None)
+
+
+def test_mid_stream_error_event_keeps_partial(settings: Settings, db: Database) -> None:
+    with client_for(settings, db, {"ollama": Scripted("ollama", "break", text="a b c d")}) as c:
+        evs = events(c.post("/llm/chat", json={"route": "hint", "messages": [{"role": "user", "content": "x"}]}).text)
+    assert evs[-1][0] == "error" and evs[-1][1]["partial"] == "a b"
+
+
+def test_all_down_is_503_before_streaming(settings: Settings, db: Database) -> None:
+    with client_for(settings, db, {"ollama": Scripted("ollama", "refuse")}) as c:
+        r = c.post("/llm/chat", json={"route": "hint", "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 503 and "refused" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"messages": []},
+        {"messages": [{"role": "robot", "content": "x"}]},
+        {"route": "admin", "messages": [{"role": "user", "content": "x"}]},
+        {"messages": [{"role": "user", "content": "x" * 50_001}]},
+    ],
+)
+def test_bad_requests_are_422(client: TestClient, body: dict[str, Any]) -> None:
+    assert client.post("/llm/chat", json=body).status_code == 422
