@@ -109,7 +109,10 @@ def _nvidia() -> list[Gpu]:
     try:
         out = subprocess.run(
             [exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout
     except (subprocess.SubprocessError, OSError):
         return []
@@ -122,8 +125,14 @@ def detect(disk_path: Path | None = None) -> Hardware:
     logical = os.cpu_count() or 1
     path = disk_path if disk_path and disk_path.exists() else Path.cwd()
     return Hardware(
-        ram_gb=ram, ram_available_gb=available, cores_logical=logical, cores_physical=physical or logical,
-        cpu_model=model or "unknown", avx2="avx2" in flags, avx512="avx512f" in flags, gpus=_nvidia(),
+        ram_gb=ram,
+        ram_available_gb=available,
+        cores_logical=logical,
+        cores_physical=physical or logical,
+        cpu_model=model or "unknown",
+        avx2="avx2" in flags,
+        avx512="avx512f" in flags,
+        gpus=_nvidia(),
         disk_free_gb=shutil.disk_usage(path).free / GB,
     )
 
@@ -155,6 +164,9 @@ def recommend(hw: Hardware, n_ctx: int = 8192) -> list[Fit]:
         elif hw.ram_gb >= need + 2:
             where, note = "cpu", "fits in RAM but slow without a GPU"
         else:
-            where, note = "no", f"needs {need:.1f} GB; this machine has {hw.ram_gb:.0f} GB RAM, {hw.vram_gb:.0f} GB VRAM"
+            where, note = (
+                "no",
+                f"needs {need:.1f} GB; this machine has {hw.ram_gb:.0f} GB RAM, {hw.vram_gb:.0f} GB VRAM",
+            )
         fits.append(Fit(m, need, where, note))
     return sorted(fits, key=lambda f: ({"gpu": 0, "cpu": 1, "no": 2}[f.where], not f.model.default))

@@ -131,9 +131,7 @@ def check_database(db: Database | None) -> Status:
     except Exception as exc:
         return Status("database", False, f"{db.masked_url}: {type(exc).__name__}: {exc}")
     if applied != newest:
-        return Status(
-            "database", False, f"schema at {applied or 'empty'}, needs {newest}: run `jindan db upgrade`"
-        )
+        return Status("database", False, f"schema at {applied or 'empty'}, needs {newest}: run `jindan db upgrade`")
     return Status("database", True, f"{db.masked_url} (schema {applied})")
 
 

@@ -58,9 +58,7 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(512, ge=1, description="Upper bound on generated tokens per answer.")
     timeout_s: float = Field(60.0, gt=0, description="Total time budget for one generation.")
     connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for remote providers.")
-    retries: int = Field(
-        1, ge=0, le=5, description="Retries per provider before falling back (with backoff)."
-    )
+    retries: int = Field(1, ge=0, le=5, description="Retries per provider before falling back (with backoff).")
     breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open a provider's circuit.")
     breaker_cooldown_s: float = Field(30.0, gt=0, description="How long an open circuit skips the provider.")
     routes: dict[str, list[ProviderName]] = Field(
@@ -79,9 +77,7 @@ class LLMSettings(BaseModel):
 class OllamaSettings(BaseModel):
     """Ollama hosts (native /api API). Several hosts scale out with health-aware routing."""
 
-    hosts: list[str] = Field(
-        default_factory=lambda: ["http://localhost:11434"], description="Ollama base URLs."
-    )
+    hosts: list[str] = Field(default_factory=lambda: ["http://localhost:11434"], description="Ollama base URLs.")
     keep_alive: str = Field("30m", description="How long Ollama keeps a model loaded after a request.")
     num_ctx: int | None = Field(
         None,
@@ -89,9 +85,8 @@ class OllamaSettings(BaseModel):
         description="Context window sent with every request (Ollama's default truncates). "
         "Default: the model's profile in the catalog, capped at 8192.",
     )
-    embed_model: str = Field(
-        "all-minilm", description="Embedding model for /api/embed (all-minilm is 384-d)."
-    )
+    embed_model: str = Field("all-minilm", description="Embedding model for /api/embed (all-minilm is 384-d).")
+    preload: bool = Field(True, description="Load the model on every host when the service starts.")
 
 
 class LlamaCppSettings(BaseModel):
@@ -108,9 +103,7 @@ class OpenAISettings(BaseModel):
     """OpenAI or any OpenAI-compatible server (vLLM, llama.cpp server, Ollama /v1)."""
 
     api_key: SecretStr | None = Field(None, description="API key (kept secret; masked everywhere).")
-    base_url: str | None = Field(
-        None, description="Base URL for OpenAI-compatible servers. Empty: api.openai.com."
-    )
+    base_url: str | None = Field(None, description="Base URL for OpenAI-compatible servers. Empty: api.openai.com.")
     model: str = Field("gpt-3.5-turbo", description="Chat model.")
     embed_model: str = Field("text-embedding-3-small", description="Embedding model of the legacy vectors.")
 
@@ -138,9 +131,7 @@ class VectorSettings(BaseModel):
     """Where question vectors live."""
 
     store: Literal["qdrant-edge", "qdrant", "pgvector"] = Field("qdrant-edge", description="Vector store.")
-    path: Path | None = Field(
-        None, description="Directory of the embedded Qdrant. Default: $JINDAN_HOME/qdrant."
-    )
+    path: Path | None = Field(None, description="Directory of the embedded Qdrant. Default: $JINDAN_HOME/qdrant.")
     alias: str = Field("questions", description="Alias the application reads through (switched at cutover).")
 
 
@@ -218,13 +209,9 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    profile: Profile = Field(
-        "embedded", description="embedded | local | legacy: picks defaults for every component."
-    )
+    profile: Profile = Field("embedded", description="embedded | local | legacy: picks defaults for every component.")
     home: Path = Field(Path(".jindan"), description="Data directory of the embedded components.")
-    language: str = Field(
-        "en", description="Answer language (ISO code); Korean 'ko' outside the embedded profile."
-    )
+    language: str = Field("en", description="Answer language (ISO code); Korean 'ko' outside the embedded profile.")
     log_level: str = Field("INFO", description="Python logging level.")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -14,9 +14,7 @@ from jindan.settings import Settings
 
 def _bank(tmp_path: Path) -> Path:
     path = tmp_path / "demo.jsonl"
-    rows = [
-        {"id": f"d{i}", "problem": f"p{i}", "subject": "Algebra" if i % 2 else "Geometry"} for i in range(7)
-    ]
+    rows = [{"id": f"d{i}", "problem": f"p{i}", "subject": "Algebra" if i % 2 else "Geometry"} for i in range(7)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -68,9 +66,7 @@ def test_ready_reports_missing_schema(settings: Settings, db: Database) -> None:
     with TestClient(create_app(settings, db)) as c:
         migrations.downgrade(db.engine, "base")
         body = c.get("/ready").json()
-    assert (
-        "jindan db upgrade" in next(x for x in body["components"] if x["component"] == "database")["detail"]
-    )
+    assert "jindan db upgrade" in next(x for x in body["components"] if x["component"] == "database")["detail"]
 
 
 def test_bearer_auth_when_tokens_are_configured(db_url: str, db: Database, tmp_path: Path) -> None:

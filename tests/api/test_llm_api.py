@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.llm.fakes import Scripted
 
 from jindan.api.app import create_app
 from jindan.db.engine import Database
 from jindan.llm.router import Router
 from jindan.settings import Settings
-from tests.llm.fakes import Scripted
 
 
 def client_for(settings: Settings, db: Database, providers: dict[str, Any]) -> TestClient:
@@ -44,7 +44,9 @@ def test_sse_stream_started_deltas_usage(client: TestClient) -> None:
 
 
 def test_json_answer(client: TestClient) -> None:
-    r = client.post("/llm/chat", json={"route": "hint", "stream": False, "messages": [{"role": "user", "content": "x"}]})
+    r = client.post(
+        "/llm/chat", json={"route": "hint", "stream": False, "messages": [{"role": "user", "content": "x"}]}
+    )
     body = r.json()
     assert (body["provider"], body["text"], body["error"]) == ("openai", "answer from openai", None)
 
@@ -72,3 +74,31 @@ def test_all_down_is_503_before_streaming(settings: Settings, db: Database) -> N
 )
 def test_bad_requests_are_422(client: TestClient, body: dict[str, Any]) -> None:
     assert client.post("/llm/chat", json=body).status_code == 422
+
+
+def test_ollama_model_is_preloaded_at_startup(settings: Settings, db: Database, httpserver) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    httpserver.expect_request(
+        "/api/chat",
+        json={"model": "llama3.1:8b", "messages": [], "stream": False, "keep_alive": "30m", "tools": []},
+    ).respond_with_json(
+        {
+            "model": "llama3.1:8b",
+            "created_at": "2026-11-25T10:00:00Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "load",
+        }
+    )
+    settings.server.demo_import = False
+    settings.llm.provider = "ollama"
+    settings.llm.model = "llama3.1:8b"
+    settings.ollama.hosts = [httpserver.url_for("")]
+    with TestClient(create_app(settings, db)) as c:
+        for _ in range(100):
+            if httpserver.log:
+                break
+            time.sleep(0.02)
+        assert c.get("/health").status_code == 200
+    assert len(httpserver.log) == 1 and httpserver.log[0][1].status_code == 200

@@ -43,9 +43,7 @@ class Scripted:
             if mode == "slow":
                 await asyncio.sleep(0.05)
             yield Delta(word if i == 0 else " " + word)
-        yield Usage(
-            self.name, self.model, prompt_tokens=10, completion_tokens=len(words), ttft_ms=1, total_ms=2
-        )
+        yield Usage(self.name, self.model, prompt_tokens=10, completion_tokens=len(words), ttft_ms=1, total_ms=2)
 
     async def health(self) -> tuple[bool, str]:
         return True, "scripted"

@@ -13,12 +13,7 @@ SYSTEM = ChatMessage("system", "You are a concise math tutor. Answer in one sent
 
 def test_real_generation_streams_text_and_usage(smol: LlamaCppProvider) -> None:
     async def run() -> list[object]:
-        return [
-            e
-            async for e in smol.stream(
-                [SYSTEM, ChatMessage("user", "What is 2+2?")], GenOptions(max_tokens=24)
-            )
-        ]
+        return [e async for e in smol.stream([SYSTEM, ChatMessage("user", "What is 2+2?")], GenOptions(max_tokens=24))]
 
     events = asyncio.run(run())
     deltas = [e for e in events if isinstance(e, Delta)]
@@ -30,9 +25,7 @@ def test_real_generation_streams_text_and_usage(smol: LlamaCppProvider) -> None:
     assert 0 < usage.ttft_ms <= usage.total_ms and usage.decode_tokens_per_s > 0
 
 
-def test_system_prefix_is_reused_from_the_kv_cache(
-    smol: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_system_prefix_is_reused_from_the_kv_cache(smol: LlamaCppProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     """The second request with the same system prompt evaluates only the tokens after the shared prefix."""
     llm = smol.load()
     evaluated: list[int] = []
@@ -46,9 +39,7 @@ def test_system_prefix_is_reused_from_the_kv_cache(
 
     def run(q: str) -> int:
         evaluated.clear()
-        _, usage = asyncio.run(
-            collect(smol.stream([SYSTEM, ChatMessage("user", q)], GenOptions(max_tokens=1)))
-        )
+        _, usage = asyncio.run(collect(smol.stream([SYSTEM, ChatMessage("user", q)], GenOptions(max_tokens=1))))
         assert usage is not None
         return evaluated[0]
 

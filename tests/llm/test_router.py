@@ -76,9 +76,7 @@ def test_error_after_first_token_ends_cleanly_with_partial_and_no_fallback() -> 
 
 def test_retry_with_backoff_then_success() -> None:
     a = Scripted("ollama", "refuse", "ok")
-    router = Router(
-        Settings(llm={"routes": {"hint": ["ollama"]}, "retries": 1}), {"ollama": a}, backoff_s=0.01
-    )  # type: ignore[arg-type]
+    router = Router(Settings(llm={"routes": {"hint": ["ollama"]}, "retries": 1}), {"ollama": a}, backoff_s=0.01)  # type: ignore[arg-type]
     assert text(run(router)) == "answer from ollama" and a.calls == 2
 
 
@@ -113,7 +111,7 @@ def test_all_failing_lists_every_reason() -> None:
     router = make(
         {"ollama": Scripted("ollama", "refuse"), "openai": Scripted("openai", "refuse")}, ["ollama", "openai"]
     )
-    with pytest.raises(AllProvidersFailed, match="ollama: .*refused.*openai: .*refused"):
+    with pytest.raises(AllProvidersFailed, match=r"ollama: .*refused.*openai: .*refused"):
         run(router)
 
 

@@ -96,3 +96,23 @@ def test_sampling_zero_sends_nothing(db: Database) -> None:
 
     asyncio.run(go())
     assert shadow.calls == 0 and rows(db) == []
+
+
+def test_report_summarises_the_pairs(db: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jindan.reports import shadow as report
+
+    router, runner, _, _ = setup(db)
+
+    async def go() -> None:
+        for _ in range(3):
+            [e async for e in router.stream("explain", MSG)]
+        await runner.drain()
+
+    asyncio.run(go())
+    (row,) = report.build(db)
+    assert (row["route"], row["n"], row["shadow_errors"]) == ("explain", 3, 0)
+    assert row["primary"] == "llamacpp/llamacpp-model" and row["shadow"] == "openai/gpt-4o-mini"
+    assert row["shadow_cost_usd"] > 0 == row["primary_cost_usd"]
+    assert 0 < row["agreement_p50"] < 1
+    png = report.plot([row], tmp_path / "shadow.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,10 +15,26 @@ from jindan.api.routes import health, llm, questions
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank
-from jindan.llm.router import Router, build_router
+from jindan.llm.router import ROUTES, Router, build_router
 from jindan.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def _start_preload(settings: Settings, router: Router) -> asyncio.Task[None] | None:
+    """Ollama loads a model on first use (seconds); load it at startup instead, in the background."""
+    if not settings.ollama.preload or not any("ollama" in router.chain(r) for r in ROUTES):
+        return None
+
+    async def preload() -> None:
+        try:
+            provider = router.provider("ollama")
+            await provider.preload()  # type: ignore[attr-defined]
+            log.info("ollama model %s preloaded", provider.model)
+        except Exception as exc:
+            log.warning("ollama preload failed (first request will load the model): %s", exc)
+
+    return asyncio.create_task(preload())
 
 
 def create_app(settings: Settings, db: Database | None = None, router: Router | None = None) -> FastAPI:
@@ -30,12 +47,15 @@ def create_app(settings: Settings, db: Database | None = None, router: Router | 
         database = db or Database(settings)
         app.state.db = database
         app.state.router = router or build_router(settings, database)
+        preload = _start_preload(settings, app.state.router)
         try:
             ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
             if settings.profile == "embedded" and settings.server.demo_import:
                 import_demo_bank(settings, database)
             yield
         finally:
+            if preload is not None:
+                preload.cancel()
             if app.state.router.shadow is not None:
                 await app.state.router.shadow.drain()
             if router is None:

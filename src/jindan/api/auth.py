@@ -13,9 +13,7 @@ from jindan.settings import Settings
 bearer = HTTPBearer(auto_error=False)
 
 
-def require_token(
-    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> None:
+def require_token(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
     settings: Settings = request.app.state.settings
     keys = [k.get_secret_value() for k in settings.server.api_keys]
     if not keys:

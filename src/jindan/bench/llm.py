@@ -1,8 +1,8 @@
 """`jindan bench llm`: our provider path against raw llama-cpp-python, same model, same prompts, one run.
 
 Both paths use the same loaded model on the same thread (llama.cpp's OpenMP team is per calling thread;
-alternating threads would make them fight over the cores); the KV cache is reset before every measured generation so neither path
-profits from the other's prompt. Greedy decoding makes both generate the same tokens.
+alternating threads would make them fight over the cores); the KV cache is reset before every measured
+generation so neither path profits from the other's prompt. Greedy decoding makes both generate the same tokens.
 """
 
 from __future__ import annotations
@@ -42,7 +42,9 @@ def _raw(llm: Any, prompt: str, max_tokens: int) -> tuple[float, float, int]:
     tokens = 0
     stream = llm.create_chat_completion(
         messages=[{"role": m.role, "content": m.content} for m in _messages(prompt)],
-        temperature=0.0, max_tokens=max_tokens, stream=True,
+        temperature=0.0,
+        max_tokens=max_tokens,
+        stream=True,
     )
     for chunk in stream:
         if chunk["choices"][0]["delta"].get("content"):
@@ -87,11 +89,17 @@ def _side(samples: list[tuple[float, float, int]]) -> dict[str, float]:
 
 
 def run(
-    settings: Settings, *, rounds: int = 2, max_tokens: int = 64, progress: Callable[[int], None] | None = None
+    settings: Settings,
+    *,
+    rounds: int = 2,
+    max_tokens: int = 64,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     provider = LlamaCppProvider.from_settings(settings)
-    router = Router(settings.model_copy(update={"llm": settings.llm.model_copy(update={"routes": {"chat": ["llamacpp"]}})}),
-                    {"llamacpp": provider})
+    router = Router(
+        settings.model_copy(update={"llm": settings.llm.model_copy(update={"routes": {"chat": ["llamacpp"]}})}),
+        {"llamacpp": provider},
+    )
     ours: list[tuple[float, float, int]] = []
     raw: list[tuple[float, float, int]] = []
 

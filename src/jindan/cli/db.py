@@ -19,9 +19,7 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Tar
 
 
 @app.command()
-def downgrade(
-    ctx: typer.Context, revision: str = typer.Argument("-1", help="Target revision, or 'base'.")
-) -> None:
+def downgrade(ctx: typer.Context, revision: str = typer.Argument("-1", help="Target revision, or 'base'.")) -> None:
     """Revert migrations down to REVISION (default: one step)."""
     with open_db(settings_from(ctx)) as db:
         migrations.downgrade(db.engine, revision)

@@ -23,13 +23,25 @@ def doctor(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
     fits = hardware.recommend(hw, n_ctx)
     statuses = _components(settings)
     if as_json:
-        out.print_json(json.dumps({
-            "hardware": dataclasses.asdict(hw),
-            "tier": tier.name if tier else None,
-            "models": [{"model": f.model.name, "need_gb": round(f.need_gb, 2), "where": f.where, "note": f.note,
-                        "pull": f.model.pull} for f in fits],
-            "components": [dataclasses.asdict(s) for s in statuses],
-        }))
+        out.print_json(
+            json.dumps(
+                {
+                    "hardware": dataclasses.asdict(hw),
+                    "tier": tier.name if tier else None,
+                    "models": [
+                        {
+                            "model": f.model.name,
+                            "need_gb": round(f.need_gb, 2),
+                            "where": f.where,
+                            "note": f.note,
+                            "pull": f.model.pull,
+                        }
+                        for f in fits
+                    ],
+                    "components": [dataclasses.asdict(s) for s in statuses],
+                }
+            )
+        )
     else:
         _print(hw, tier, fits, statuses, n_ctx)
     raise typer.Exit(0 if all(s.ok for s in statuses) else 1)
@@ -46,7 +58,7 @@ def _components(settings) -> list[Status]:  # type: ignore[no-untyped-def]
     else:
         statuses = []
     try:
-        statuses = statuses + check_all(settings, db)[(1 if db is None else 0):]
+        statuses = statuses + check_all(settings, db)[(1 if db is None else 0) :]
     finally:
         if db is not None:
             db.close()
@@ -71,20 +83,31 @@ async def _llm_live(settings) -> list[Status]:  # type: ignore[no-untyped-def]
 
 def _print(hw, tier, fits, statuses, n_ctx) -> None:  # type: ignore[no-untyped-def]
     gpu = ", ".join(f"{g.name} ({g.vram_gb:.0f} GB)" for g in hw.gpus) or "none (no nvidia-smi)"
-    console.print(f"[bold]Machine[/bold]: {hw.cpu_model}, {hw.cores_physical} cores / {hw.cores_logical} threads, "
-                  f"AVX2 {'yes' if hw.avx2 else 'no'}, AVX-512 {'yes' if hw.avx512 else 'no'}")
-    console.print(f"RAM {hw.ram_gb:.1f} GB ({hw.ram_available_gb:.1f} GB free), GPU: {gpu}, disk free {hw.disk_free_gb:.0f} GB")
+    console.print(
+        f"[bold]Machine[/bold]: {hw.cpu_model}, {hw.cores_physical} cores / {hw.cores_logical} threads, "
+        f"AVX2 {'yes' if hw.avx2 else 'no'}, AVX-512 {'yes' if hw.avx512 else 'no'}"
+    )
+    console.print(
+        f"RAM {hw.ram_gb:.1f} GB ({hw.ram_available_gb:.1f} GB free), GPU: {gpu}, disk free {hw.disk_free_gb:.0f} GB"
+    )
     if tier:
         console.print(f"[green]Plan tier: {tier.name}[/green] ({tier.example})")
     else:
-        console.print(f"[yellow]Below the plan's minimum tier ({hardware.TIERS[-1].example}): "
-                      "CPU-only; use the light model or an API fallback.[/yellow]")
+        console.print(
+            f"[yellow]Below the plan's minimum tier ({hardware.TIERS[-1].example}): "
+            "CPU-only; use the light model or an API fallback.[/yellow]"
+        )
     table = Table(title=f"Models (context {n_ctx} tokens)")
     for col in ("model", "needs", "runs on", "note", "get it"):
         table.add_column(col)
     for f in fits:
-        table.add_row(f.model.name + (" (default)" if f.model.default else ""), f"{f.need_gb:.1f} GB",
-                      f.where, f.note, f.model.pull if f.where != "no" else "")
+        table.add_row(
+            f.model.name + (" (default)" if f.model.default else ""),
+            f"{f.need_gb:.1f} GB",
+            f.where,
+            f.note,
+            f.model.pull if f.where != "no" else "",
+        )
     console.print(table)
     checks = Table(title="Components")
     for col in ("component", "ok", "detail"):

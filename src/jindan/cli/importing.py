@@ -42,10 +42,7 @@ def print_report(report: ImportReport, unit: str) -> None:
     for col in ("rows read", "inserted", "updated", "unchanged", "rejected", "changes"):
         table.add_column(col, justify="right")
     table.add_row(
-        *(
-            str(v)
-            for v in (report.rows_read, c.inserted, c.updated, c.unchanged, len(report.errors), c.changed)
-        )
+        *(str(v) for v in (report.rows_read, c.inserted, c.updated, c.unchanged, len(report.errors), c.changed))
     )
     console.print(table)
     for key, value in report.detail.items():
@@ -67,9 +64,7 @@ def _check(path: Path) -> None:
 def questions(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="JSONL or CSV file of questions."),
-    source: str | None = typer.Option(
-        None, help="Source label (default: the file's folder name, e.g. 'math')."
-    ),
+    source: str | None = typer.Option(None, help="Source label (default: the file's folder name, e.g. 'math')."),
     fmt: str | None = typer.Option(None, "--format", help="jsonl | csv | tsv (default: from the extension)."),
     mapping: list[str] = typer.Option([], "--map", help="FIELD=COLUMN, e.g. --map body=question_text."),
 ) -> None:
@@ -96,9 +91,7 @@ def questions(
 def responses(
     ctx: typer.Context,
     file: Path = typer.Argument(..., help="pyKT CSV: fold, uid, concepts, responses[, usetimes]."),
-    source: str | None = typer.Option(
-        None, help="Namespace for students and concepts (default: folder name)."
-    ),
+    source: str | None = typer.Option(None, help="Namespace for students and concepts (default: folder name)."),
 ) -> None:
     """Import response logs: creates students, concepts and their ordered responses."""
     from jindan.importers.responses import import_responses

@@ -7,7 +7,7 @@ import os
 import typer
 
 from jindan import __version__
-from jindan.cli import bench, config, db, doctor, importing, llm, serve
+from jindan.cli import bench, config, db, doctor, importing, llm, report, serve
 from jindan.cli.context import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
@@ -22,6 +22,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(importing.app, name="import")
 app.add_typer(llm.models_app, name="models")
 app.add_typer(bench.app, name="bench")
+app.add_typer(report.app, name="report")
 app.command("serve")(serve.serve)
 app.command("chat")(llm.chat)
 app.command("doctor")(doctor.doctor)
@@ -39,8 +40,6 @@ def root(
     profile: str | None = typer.Option(
         None, "--profile", "-p", help="embedded | local | legacy (overrides JINDAN_PROFILE)."
     ),
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     ctx.obj = load_settings(profile)

@@ -62,6 +62,4 @@ def ensure_schema(engine: Engine, *, auto_upgrade: bool) -> None:
     if auto_upgrade:
         upgrade(engine)
         return
-    raise SchemaOutOfDate(
-        f"database schema is at {applied or 'empty'}, code needs {newest}: run `jindan db upgrade`"
-    )
+    raise SchemaOutOfDate(f"database schema is at {applied or 'empty'}, code needs {newest}: run `jindan db upgrade`")

@@ -43,9 +43,7 @@ class ConceptRepository:
             return {}
         rows = [{"external_id": k, "name": n, "subject": s} for k, (n, s) in concepts.items()]
         self.s.execute(pg_insert(Concept).on_conflict_do_nothing(index_elements=["external_id"]), rows)
-        found = self.s.execute(
-            select(Concept.external_id, Concept.id).where(Concept.external_id.in_(list(concepts)))
-        )
+        found = self.s.execute(select(Concept.external_id, Concept.id).where(Concept.external_id.in_(list(concepts))))
         return {ext: cid for ext, cid in found.tuples()}
 
     def count(self) -> int:
@@ -60,9 +58,7 @@ class QuestionRepository:
         """Insert new questions, update changed ones (by content hash), leave the rest untouched."""
         if not questions:
             return UpsertCounts()
-        concept_ids = ConceptRepository(self.s).ensure(
-            {c: (c, q.subject) for q in questions for c in q.concepts}
-        )
+        concept_ids = ConceptRepository(self.s).ensure({c: (c, q.subject) for q in questions for c in q.concepts})
         rows = [{**q.model_dump(exclude={"concepts"}), "content_hash": q.content_hash()} for q in questions]
         ins = pg_insert(Question)
         content_cols = [c for c in rows[0] if c not in ("source", "external_id")]
@@ -87,14 +83,10 @@ class QuestionRepository:
         if not changed:
             return
         self.s.execute(
-            delete(question_concepts).where(
-                question_concepts.c.question_id.in_([qid for qid, _, _ in changed])
-            )
+            delete(question_concepts).where(question_concepts.c.question_id.in_([qid for qid, _, _ in changed]))
         )
         links = [
-            {"question_id": qid, "concept_id": concept_ids[c]}
-            for qid, ext, _ in changed
-            for c in by_ext[ext].concepts
+            {"question_id": qid, "concept_id": concept_ids[c]} for qid, ext, _ in changed for c in by_ext[ext].concepts
         ]
         if links:
             self.s.execute(insert(question_concepts), links)
@@ -126,9 +118,7 @@ class UserRepository:
             return {}
         rows = [{"external_id": e, "role": role} for e in external_ids]
         self.s.execute(pg_insert(User).on_conflict_do_nothing(index_elements=["external_id"]), rows)
-        found = self.s.execute(
-            select(User.external_id, User.id).where(User.external_id.in_(list(external_ids)))
-        )
+        found = self.s.execute(select(User.external_id, User.id).where(User.external_id.in_(list(external_ids))))
         return {e: i for e, i in found.tuples()}
 
     def count(self) -> int:
@@ -149,9 +139,7 @@ class ResponseRepository:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def upsert_logs(
-        self, logs: Sequence[ResponseLog], concept_ids: dict[str, int]
-    ) -> tuple[UpsertCounts, int]:
+    def upsert_logs(self, logs: Sequence[ResponseLog], concept_ids: dict[str, int]) -> tuple[UpsertCounts, int]:
         """Write whole response logs, one attempt per student; returns per-student counts and rows written."""
         if not logs:
             return UpsertCounts(), 0
@@ -159,9 +147,7 @@ class ResponseRepository:
         att_rows = [{"external_id": f"log:{e}", "user_id": users[e]} for e in users]
         self.s.execute(pg_insert(Attempt).on_conflict_do_nothing(index_elements=["external_id"]), att_rows)
         found = self.s.execute(
-            select(Attempt.external_id, Attempt.id).where(
-                Attempt.external_id.in_([r["external_id"] for r in att_rows])
-            )
+            select(Attempt.external_id, Attempt.id).where(Attempt.external_id.in_([r["external_id"] for r in att_rows]))
         )
         attempts = {ext: aid for ext, aid in found.tuples()}  # dict(result) would treat it as a mapping
         cols: dict[str, list[object]] = {k: [] for k in ("att", "usr", "seq", "con", "cor", "ms")}

@@ -145,9 +145,7 @@ def import_questions(
             continue
         key = (q.source, q.external_id)
         if key in seen:
-            report.errors.append(
-                RowError(lineno, f"duplicate id {q.external_id!r} (first on line {seen[key]})")
-            )
+            report.errors.append(RowError(lineno, f"duplicate id {q.external_id!r} (first on line {seen[key]})"))
             continue
         seen[key] = lineno
         batch.append(q)

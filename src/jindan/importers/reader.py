@@ -52,9 +52,7 @@ def detect_format(path: Path, fmt: str | None) -> str:
         return "jsonl"
     if fmt in ("csv", "tsv"):
         return fmt
-    raise FileFormatError(
-        f"{path}: unknown format {fmt!r}; use .jsonl or .csv, or pass --format jsonl|csv|tsv"
-    )
+    raise FileFormatError(f"{path}: unknown format {fmt!r}; use .jsonl or .csv, or pass --format jsonl|csv|tsv")
 
 
 def read_rows(
@@ -88,9 +86,7 @@ def _read_jsonl(path: Path, progress: Progress | None) -> Iterator[tuple[int, di
             yield lineno, obj
 
 
-def _read_csv(
-    path: Path, delimiter: str, progress: Progress | None
-) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
+def _read_csv(path: Path, delimiter: str, progress: Progress | None) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     with path.open("r", encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
@@ -131,9 +127,7 @@ def db_error_reason(exc: Exception) -> str:
     return f"database refused the row: {str(orig or exc).strip()[:300]}"
 
 
-def write_isolating(
-    items: list[T], lines: list[int], write: Callable[[list[T]], None], report: ImportReport
-) -> None:
+def write_isolating(items: list[T], lines: list[int], write: Callable[[list[T]], None], report: ImportReport) -> None:
     """Write a batch in one transaction; if the database refuses it, retry row by row so only the
     offending rows are rejected (each with its line) and nothing is half-written."""
     if not items:

@@ -78,9 +78,7 @@ CATALOG: dict[str, ModelInfo] = {
             128,
             pull="ollama pull qwen2.5:7b",
         ),
-        ModelInfo(
-            "smollm2-135m", "llamacpp", 0.1, 0.5, 8192, "embedded demo model (English only)", 0.135, 30, 3, 64
-        ),
+        ModelInfo("smollm2-135m", "llamacpp", 0.1, 0.5, 8192, "embedded demo model (English only)", 0.135, 30, 3, 64),
         ModelInfo("gpt-3.5-turbo", "openai", 0, 0, 16385, "legacy API", price_in=0.5, price_out=1.5),
         ModelInfo("gpt-4o-mini", "openai", 0, 0, 128000, "cheap API", price_in=0.15, price_out=0.6),
         ModelInfo("gpt-4o", "openai", 0, 0, 128000, "strong API", price_in=2.5, price_out=10.0),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,9 +128,7 @@ class LlamaCppProvider:
                     break
                 if isinstance(item, BaseException):
                     if parts:
-                        raise StreamInterrupted(
-                            f"llama.cpp failed mid-stream: {item}", "".join(parts)
-                        ) from item
+                        raise StreamInterrupted(f"llama.cpp failed mid-stream: {item}", "".join(parts)) from item
                     raise ProviderUnavailable(f"llama.cpp failed: {item}") from item
                 watch.token()
                 parts.append(item)

@@ -109,9 +109,7 @@ class OllamaProvider:
                 except Exception as exc:
                     if parts:
                         self.pool.failed(host)
-                        raise StreamInterrupted(
-                            f"Ollama {host.url} failed mid-stream: {exc}", "".join(parts)
-                        ) from exc
+                        raise StreamInterrupted(f"Ollama {host.url} failed mid-stream: {exc}", "".join(parts)) from exc
                     if self._is_model_error(exc):
                         raise ProviderUnavailable(
                             f"Ollama {host.url}: {exc}. Pull the model first: ollama pull {self.model}"

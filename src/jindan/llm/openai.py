@@ -112,9 +112,7 @@ class OpenAIProvider:
         except Exception as exc:
             where = self.base_url or "api.openai.com"
             if parts:
-                raise StreamInterrupted(
-                    f"OpenAI-compatible {where} failed mid-stream: {exc}", "".join(parts)
-                ) from exc
+                raise StreamInterrupted(f"OpenAI-compatible {where} failed mid-stream: {exc}", "".join(parts)) from exc
             raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
         usage = watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts))
         if not prompt_tokens:  # some compatible servers ignore stream_options.include_usage

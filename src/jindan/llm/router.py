@@ -109,9 +109,7 @@ class Router:
     async def stream(
         self, route: str, messages: list[ChatMessage], opts: GenOptions | None = None
     ) -> AsyncIterator[RouterEvent]:
-        opts = opts or GenOptions(
-            temperature=self.settings.llm.temperature, max_tokens=self.settings.llm.max_tokens
-        )
+        opts = opts or GenOptions(temperature=self.settings.llm.temperature, max_tokens=self.settings.llm.max_tokens)
         deadline = time.monotonic() + self.settings.llm.timeout_s
         errors: list[str] = []
         for name in self.chain(route):
@@ -124,9 +122,7 @@ class Router:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AllProvidersFailed(
-                        "time budget spent: " + "; ".join(errors or ["no provider tried"])
-                    )
+                    raise AllProvidersFailed("time budget spent: " + "; ".join(errors or ["no provider tried"]))
                 try:
                     provider = self.provider(name)
                     outcome: dict[str, bool] = {}
@@ -141,9 +137,7 @@ class Router:
                     breaker.failure()
                     errors.append(f"{name}: {exc}")
                     if attempt < self.settings.llm.retries:
-                        await asyncio.sleep(
-                            min(self.backoff_s * 2**attempt, max(0.0, deadline - time.monotonic()))
-                        )
+                        await asyncio.sleep(min(self.backoff_s * 2**attempt, max(0.0, deadline - time.monotonic())))
                 except ProviderError as exc:  # construction failed (missing key, SDK, model file)
                     breaker.failure()
                     errors.append(f"{name}: {exc}")

@@ -45,10 +45,7 @@ def test_gsm8k_loads_as_is(db: Database) -> None:
 
 
 def test_changed_row_updates_and_only_it(db: Database, tmp_path: Path) -> None:
-    rows = [
-        {"id": f"q{i}", "problem": f"What is {i}+1?", "subject": "Arith", "answer": str(i + 1)}
-        for i in range(5)
-    ]
+    rows = [{"id": f"q{i}", "problem": f"What is {i}+1?", "subject": "Arith", "answer": str(i + 1)} for i in range(5)]
     path = _jsonl(tmp_path / "bank.jsonl", rows)
     assert import_questions(db, path).counts.inserted == 5
     with db.session() as s:
@@ -64,9 +61,7 @@ def test_changed_row_updates_and_only_it(db: Database, tmp_path: Path) -> None:
         assert sorted(c.external_id for c in q3.concepts) == ["addition", "numbers"]
 
 
-def test_bad_rows_are_reported_with_line_and_reason_while_good_rows_load(
-    db: Database, tmp_path: Path
-) -> None:
+def test_bad_rows_are_reported_with_line_and_reason_while_good_rows_load(db: Database, tmp_path: Path) -> None:
     huge = "x" * 60_000
     rows: list[object] = [
         {"id": "ok1", "problem": "fine", "level": 2},

@@ -36,9 +36,7 @@ def test_real_slice_loads_then_second_run_has_no_changes(db: Database, tmp_path:
         names = dict(s.execute(select(Concept.external_id, Concept.name)).tuples().all())
         assert names["assist2015:19"].startswith("skill ")
         first_user = s.scalar(select(User.id).where(User.external_id == "assist2015:16894"))
-        got = s.scalars(
-            select(ResponseRow.correct).where(ResponseRow.user_id == first_user).order_by(ResponseRow.seq)
-        )
+        got = s.scalars(select(ResponseRow.correct).where(ResponseRow.user_id == first_user).order_by(ResponseRow.seq))
         assert [int(c) for c in got] == [0, 1, 0, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1]
 
 
@@ -46,9 +44,7 @@ def test_changed_and_shortened_logs_update(db: Database, tmp_path: Path) -> None
     path = tmp_path / "logs.csv"
     path.write_text('fold,uid,concepts,responses\n0,a,"1,2,3","0,1,1"\n0,b,"1,1","1,1"\n0,c,"2","0"\n')
     assert import_responses(db, path).counts.inserted == 3
-    path.write_text(
-        'fold,uid,concepts,responses\n0,a,"1,2,3","1,1,1"\n0,b,"1","1"\n0,c,"2","0"\n0,d,"3","1"\n'
-    )
+    path.write_text('fold,uid,concepts,responses\n0,a,"1,2,3","1,1,1"\n0,b,"1","1"\n0,c,"2","0"\n0,d,"3","1"\n')
     report = import_responses(db, path)
     assert (report.counts.inserted, report.counts.updated, report.counts.unchanged) == (1, 2, 1)
     with db.session() as s:

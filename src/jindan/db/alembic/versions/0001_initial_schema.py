@@ -81,9 +81,7 @@ def upgrade() -> None:
         sa.Column("narrative_student", sa.Text(), nullable=True),
         sa.Column("narrative_teacher", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_diagnoses_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_diagnoses_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_diagnoses")),
     )
     op.create_index(op.f("ix_diagnoses_user_id"), "diagnoses", ["user_id"], unique=False)
@@ -149,9 +147,7 @@ def upgrade() -> None:
             name=op.f("fk_attempts_assessment_id_assessments"),
             ondelete="SET NULL",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_attempts_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_attempts_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attempts")),
         sa.UniqueConstraint("external_id", name=op.f("uq_attempts_external_id")),
     )
@@ -183,9 +179,7 @@ def upgrade() -> None:
             name=op.f("fk_responses_question_id_questions"),
             ondelete="SET NULL",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_responses_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_responses_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_responses")),
         sa.UniqueConstraint("attempt_id", "seq", name="uq_responses_attempt_seq"),
     )

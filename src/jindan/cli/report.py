@@ -1,0 +1,58 @@
+"""`jindan report ...`: comparison reports from what jindan recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from jindan.cli.context import console, open_db, out, settings_from
+
+app = typer.Typer(help="Reports (JSON on stdout with --json).", no_args_is_help=True)
+
+
+@app.command("shadow")
+def shadow(
+    ctx: typer.Context,
+    route: str | None = typer.Option(None, help="Only this route."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plot: Path | None = typer.Option(None, help="Also write a PNG of answer times."),
+) -> None:
+    """Primary vs shadow per route: latency, tokens, cost and how much the answers agree."""
+    from jindan.reports import shadow as report
+
+    with open_db(settings_from(ctx)) as db:
+        rows = report.build(db, route)
+    if as_json:
+        out.print_json(json.dumps(rows))
+    else:
+        table = Table(title="shadow comparison")
+        for col in (
+            "route",
+            "primary",
+            "shadow",
+            "n",
+            "errors",
+            "p50 ms primary",
+            "p50 ms shadow",
+            "cost $ shadow",
+            "agreement",
+        ):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                r["route"],
+                r["primary"],
+                r["shadow"],
+                str(r["n"]),
+                str(r["shadow_errors"]),
+                str(r["primary_total_ms_p50"]),
+                str(r["shadow_total_ms_p50"]),
+                f"{r['shadow_cost_usd']:.4f}",
+                f"{r['agreement_p50']:.2f}",
+            )
+        console.print(table if rows else "no shadow comparisons recorded yet (configure JINDAN_LLM__SHADOW)")
+    if plot and rows:
+        console.print(f"plot: {report.plot(rows, plot)}")
