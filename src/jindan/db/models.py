@@ -183,3 +183,19 @@ class LLMComparison(Base):
     shadow_usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     primary_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     shadow_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class VectorCollection(Base):
+    """Spec (model, dimension, distance, index settings) of each pgvector collection jindan manages."""
+
+    __tablename__ = "vector_collections"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+
+
+class VectorAlias(Base):
+    __tablename__ = "vector_aliases"
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    collection: Mapped[str] = mapped_column(ForeignKey("vector_collections.name", ondelete="CASCADE"))
+    switched_at: Mapped[datetime] = _now()
