@@ -135,6 +135,18 @@ class VectorSettings(BaseModel):
     alias: str = Field("questions", description="Alias the application reads through (switched at cutover).")
 
 
+class SearchSettings(BaseModel):
+    """Similar-question retrieval."""
+
+    rerank: Literal["none", "topic"] = Field(
+        "topic", description="topic: neighbours' known subjects vote and the consensus topic is favoured."
+    )
+    topic_field: str = Field("subject", description="Payload field the topic reranker votes on.")
+    topic_beta: float = Field(1.0, ge=0, description="Weight of the topic vote against the similarity.")
+    candidates: int = Field(50, ge=1, le=1000, description="Candidates fetched before reranking.")
+    hybrid: bool = Field(False, description="Dense + sparse (hashed terms) fused with RRF (Qdrant stores only).")
+
+
 class QdrantSettings(BaseModel):
     """Qdrant server or cluster."""
 
@@ -222,6 +234,7 @@ class Settings(BaseSettings):
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     vectors: VectorSettings = Field(default_factory=VectorSettings)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="before")

@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from jindan.db.engine import Database
-from jindan.vectors.base import CollectionNotFound, CollectionSpec, Filter, ModelMismatch, Point, VectorStore, VectorStoreError
+from jindan.vectors.base import (
+    CollectionNotFound,
+    CollectionSpec,
+    Filter,
+    ModelMismatch,
+    Point,
+    VectorStore,
+    VectorStoreError,
+)
 
 DIM = 16
 
@@ -43,8 +51,13 @@ def data(n: int = 300, seed: int = 0) -> list[Point]:
     for i in range(n):
         c = i % 6
         v = (centers[c] + 0.3 * rng.normal(size=DIM)).astype(np.float32)
-        payload = {"subject": ["Algebra", "Geometry", "Number Theory"][c % 3], "level": 1 + i % 5,
-                   "concepts": [f"c{c}", f"c{(c + 1) % 6}"], "difficulty": round((i % 10) / 10, 1), "source": "t"}
+        payload = {
+            "subject": ["Algebra", "Geometry", "Number Theory"][c % 3],
+            "level": 1 + i % 5,
+            "concepts": [f"c{c}", f"c{(c + 1) % 6}"],
+            "difficulty": round((i % 10) / 10, 1),
+            "source": "t",
+        }
         points.append(Point(i + 1, v, payload))
     return points
 
@@ -98,11 +111,18 @@ def test_nearest_neighbour_and_scores(store: VectorStore) -> None:
 
 def test_filters_hold_and_fill_k(store: VectorStore) -> None:
     points = loaded(store)
-    flt = Filter(equals={"subject": "Geometry"}, any_of={"concepts": ["c1", "c4"]}, ranges={"level": (2, 4)},
-                 exclude_ids=[2])
+    flt = Filter(
+        equals={"subject": "Geometry"}, any_of={"concepts": ["c1", "c4"]}, ranges={"level": (2, 4)}, exclude_ids=[2]
+    )
     hits = store.search("questions_v1", points[0].vector, k=10, flt=flt)
-    expected = [p for p in points if p.payload["subject"] == "Geometry" and {"c1", "c4"} & set(p.payload["concepts"])
-                and 2 <= p.payload["level"] <= 4 and p.id != 2]
+    expected = [
+        p
+        for p in points
+        if p.payload["subject"] == "Geometry"
+        and {"c1", "c4"} & set(p.payload["concepts"])
+        and 2 <= p.payload["level"] <= 4
+        and p.id != 2
+    ]
     assert len(hits) == min(10, len(expected)) > 0
     for h in hits:
         assert h.payload["subject"] == "Geometry" and 2 <= h.payload["level"] <= 4 and h.id != 2
@@ -152,8 +172,13 @@ def test_alias_reads_and_switches(store: VectorStore) -> None:
 def test_string_keys_round_trip(store: VectorStore) -> None:
     store.create(spec("materials"))
     rng = np.random.default_rng(1)
-    store.upsert("materials", [Point("mat-1", rng.normal(size=DIM).astype(np.float32), {"kind": "material"}),
-                               Point("mat-2", rng.normal(size=DIM).astype(np.float32), {"kind": "material"})])
+    store.upsert(
+        "materials",
+        [
+            Point("mat-1", rng.normal(size=DIM).astype(np.float32), {"kind": "material"}),
+            Point("mat-2", rng.normal(size=DIM).astype(np.float32), {"kind": "material"}),
+        ],
+    )
     (p,) = store.retrieve("materials", ["mat-2"])
     assert p.id == "mat-2" and p.payload == {"kind": "material"}
     hits = store.search("materials", rng.normal(size=DIM).astype(np.float32), k=2, flt=Filter(exclude_ids=["mat-1"]))

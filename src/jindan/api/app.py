@@ -11,11 +11,12 @@ from fastapi import FastAPI
 
 from jindan import __version__
 from jindan.api.auth import check_auth_config
-from jindan.api.routes import health, llm, questions
+from jindan.api.routes import health, llm, questions, search
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank
 from jindan.llm.router import ROUTES, Router, build_router
+from jindan.rag.stack import SearchStack
 from jindan.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ def _start_preload(settings: Settings, router: Router) -> asyncio.Task[None] | N
     return asyncio.create_task(preload())
 
 
-def create_app(settings: Settings, db: Database | None = None, router: Router | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, db: Database | None = None, router: Router | None = None, stack: SearchStack | None = None
+) -> FastAPI:
     """Build the app. Pass ``db`` / ``router`` to share already built ones (tests); otherwise built on startup."""
     check_auth_config(settings)
 
@@ -47,6 +50,7 @@ def create_app(settings: Settings, db: Database | None = None, router: Router | 
         database = db or Database(settings)
         app.state.db = database
         app.state.router = router or build_router(settings, database)
+        app.state.search = stack or SearchStack(settings, database, app.state.router)
         preload = _start_preload(settings, app.state.router)
         try:
             ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
@@ -60,6 +64,8 @@ def create_app(settings: Settings, db: Database | None = None, router: Router | 
                 await app.state.router.shadow.drain()
             if router is None:
                 await app.state.router.aclose()
+            if stack is None:
+                app.state.search.close()
             if owned:
                 database.close()
 
@@ -73,4 +79,5 @@ def create_app(settings: Settings, db: Database | None = None, router: Router | 
     app.include_router(health.router)
     app.include_router(questions.router)
     app.include_router(llm.router)
+    app.include_router(search.router)
     return app

@@ -115,3 +115,17 @@ def _schema(engine: Engine, auto: bool) -> None:
     except SchemaOutOfDate as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def materials(ctx: typer.Context, file: Path = typer.Argument(..., help="JSONL: id, title, text[, concepts]")) -> None:
+    """Import learning materials; `jindan index questions` then makes them searchable beside the questions."""
+    from jindan.importers.materials import import_materials
+
+    _check(file)
+    settings = settings_from(ctx)
+    with open_db(settings) as db:
+        _schema(db.engine, settings.uses_embedded_db)
+        with file_progress(file, "materials") as advance:
+            report = import_materials(db, file, progress=advance)
+    print_report(report, "materials")

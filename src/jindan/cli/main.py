@@ -7,7 +7,7 @@ import os
 import typer
 
 from jindan import __version__
-from jindan.cli import bench, config, db, doctor, importing, llm, report, serve
+from jindan.cli import bench, config, db, doctor, importing, llm, rag, report, search, serve
 from jindan.cli.context import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
@@ -23,6 +23,12 @@ app.add_typer(importing.app, name="import")
 app.add_typer(llm.models_app, name="models")
 app.add_typer(bench.app, name="bench")
 app.add_typer(report.app, name="report")
+app.add_typer(search.index_app, name="index")
+app.add_typer(search.eval_app, name="eval")
+app.command("search")(search.search)
+app.command("explain")(rag.explain)
+app.command("hint")(rag.hint)
+app.command("ask")(rag.ask)
 app.command("serve")(serve.serve)
 app.command("chat")(llm.chat)
 app.command("doctor")(doctor.doctor)

@@ -199,3 +199,17 @@ class VectorAlias(Base):
     alias: Mapped[str] = mapped_column(String(100), primary_key=True)
     collection: Mapped[str] = mapped_column(ForeignKey("vector_collections.name", ondelete="CASCADE"))
     switched_at: Mapped[datetime] = _now()
+
+
+class Material(Base):
+    """A learning-material passage (textbook section, worked example) retrievable beside questions."""
+
+    __tablename__ = "materials"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(Text)
+    concepts: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    language: Mapped[str | None] = mapped_column(String(10))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

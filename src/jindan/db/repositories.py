@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from jindan.db.models import Attempt, Concept, Question, Role, User, question_concepts
+from jindan.db.models import Attempt, Concept, Material, Question, Role, User, question_concepts
 from jindan.domain.questions import QuestionIn
 
 
@@ -208,3 +209,23 @@ class ResponseRepository:
 
     def count(self) -> int:
         return int(self.s.scalar(text("SELECT count(*) FROM responses")) or 0)
+
+
+class MaterialRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def upsert(self, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
+        """rows: external_id, title, text, concepts, language, content_hash; unchanged hashes are left alone."""
+        if not rows:
+            return UpsertCounts()
+        ins = pg_insert(Material)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["external_id"],
+            set_={c: ins.excluded[c] for c in ("title", "text", "concepts", "language", "content_hash")}
+            | {"updated_at": func.now()},
+            where=Material.content_hash != ins.excluded.content_hash,
+        ).returning(Material.id, text("(xmax = 0) AS inserted"))
+        changed = list(self.s.execute(stmt, list(rows)).tuples())
+        inserted = sum(1 for _, ins_ in changed if ins_)
+        return UpsertCounts(inserted, len(changed) - inserted, len(rows) - len(changed))

@@ -8,7 +8,7 @@ with; a query from another model is refused (``ModelMismatch``) instead of retur
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -57,7 +57,9 @@ class CollectionSpec:
 
     def metadata(self) -> dict[str, Any]:
         return {
-            "jindan_model_id": self.model_id, "jindan_dim": self.dim, "jindan_distance": self.distance,
+            "jindan_model_id": self.model_id,
+            "jindan_dim": self.dim,
+            "jindan_distance": self.distance,
             "jindan_sparse": self.sparse,
         }
 
@@ -82,9 +84,9 @@ class Point:
 class Filter:
     """Conditions all must hold: equality, any-of (works on array fields too), numeric ranges, excluded ids."""
 
-    equals: dict[str, str | int | bool] = field(default_factory=dict)
-    any_of: dict[str, Sequence[str | int]] = field(default_factory=dict)
-    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    equals: Mapping[str, str | int | bool] = field(default_factory=dict)
+    any_of: Mapping[str, Sequence[str | int]] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
     exclude_ids: Sequence[PointId] = ()
 
     def empty(self) -> bool:
@@ -113,8 +115,15 @@ class VectorStore(Protocol):
     def retrieve(self, collection: str, ids: Sequence[PointId], with_vectors: bool = False) -> list[Point]: ...
     def ids(self, collection: str, batch: int = 1000) -> Iterator[PointId]: ...
     def search(
-        self, collection: str, vector: Vector, k: int = 10, flt: Filter | None = None, *, exact: bool = False,
-        ef: int | None = None, sparse: tuple[list[int], list[float]] | None = None,
+        self,
+        collection: str,
+        vector: Vector,
+        k: int = 10,
+        flt: Filter | None = None,
+        *,
+        exact: bool = False,
+        ef: int | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
     ) -> list[Hit]: ...
     def switch_alias(self, alias: str, collection: str) -> None: ...
     def resolve(self, name: str) -> str: ...

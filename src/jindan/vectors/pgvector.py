@@ -54,14 +54,24 @@ class PgVectorStore:
         with self.engine.begin() as c:
             if c.scalar(text("SELECT 1 FROM vector_collections WHERE name = :n"), {"n": spec.name}):
                 raise VectorStoreError(f"collection {spec.name!r} already exists")
-            c.execute(text(f"CREATE TABLE {t} (id text PRIMARY KEY, embedding vector({int(spec.dim)}) NOT NULL, "
-                           "payload jsonb NOT NULL DEFAULT '{}', sparse jsonb)"))
+            c.execute(
+                text(
+                    f"CREATE TABLE {t} (id text PRIMARY KEY, embedding vector({int(spec.dim)}) NOT NULL, "
+                    "payload jsonb NOT NULL DEFAULT '{}', sparse jsonb)"
+                )
+            )
             for field, kind in spec.payload_indexes.items():
                 self._index(c, t, field, kind)
-            c.execute(text(f"CREATE INDEX ON {t} USING hnsw (embedding {ops}) "
-                           f"WITH (m = {int(spec.hnsw_m)}, ef_construction = {int(spec.hnsw_ef_construct)})"))
-            c.execute(text("INSERT INTO vector_collections (name, spec) VALUES (:n, CAST(:s AS jsonb))"),
-                      {"n": spec.name, "s": json.dumps(asdict(spec))})
+            c.execute(
+                text(
+                    f"CREATE INDEX ON {t} USING hnsw (embedding {ops}) "
+                    f"WITH (m = {int(spec.hnsw_m)}, ef_construction = {int(spec.hnsw_ef_construct)})"
+                )
+            )
+            c.execute(
+                text("INSERT INTO vector_collections (name, spec) VALUES (:n, CAST(:s AS jsonb))"),
+                {"n": spec.name, "s": json.dumps(asdict(spec))},
+            )
 
     @staticmethod
     def _index(c: Any, t: str, field: str, kind: str) -> None:
@@ -98,21 +108,32 @@ class PgVectorStore:
             return
         t = table(self.resolve(collection))
         rows = [
-            {"id": str(p.id), "e": _literal(p.vector), "p": json.dumps(p.payload, ensure_ascii=False),
-             "s": json.dumps(p.sparse) if p.sparse else None}
+            {
+                "id": str(p.id),
+                "e": _literal(p.vector),
+                "p": json.dumps(p.payload, ensure_ascii=False),
+                "s": json.dumps(p.sparse) if p.sparse else None,
+            }
             for p in points
         ]
         with self.engine.begin() as c:
-            c.execute(text(f"INSERT INTO {t} (id, embedding, payload, sparse) VALUES "
-                           "(:id, CAST(:e AS vector), CAST(:p AS jsonb), CAST(:s AS jsonb)) "
-                           "ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, payload = excluded.payload, "
-                           "sparse = excluded.sparse"), rows)
+            c.execute(
+                text(
+                    f"INSERT INTO {t} (id, embedding, payload, sparse) VALUES "
+                    "(:id, CAST(:e AS vector), CAST(:p AS jsonb), CAST(:s AS jsonb)) "
+                    "ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, payload = excluded.payload, "
+                    "sparse = excluded.sparse"
+                ),
+                rows,
+            )
 
     def delete(self, collection: str, ids: Sequence[PointId]) -> None:
         if ids:
             with self.engine.begin() as c:
-                c.execute(text(f"DELETE FROM {table(self.resolve(collection))} WHERE id = ANY(:ids)"),
-                          {"ids": [str(i) for i in ids]})
+                c.execute(
+                    text(f"DELETE FROM {table(self.resolve(collection))} WHERE id = ANY(:ids)"),
+                    {"ids": [str(i) for i in ids]},
+                )
 
     def count(self, collection: str, flt: Filter | None = None) -> int:
         where, params = _where(flt)
@@ -121,28 +142,42 @@ class PgVectorStore:
 
     def retrieve(self, collection: str, ids: Sequence[PointId], with_vectors: bool = False) -> list[Point]:
         with self.engine.connect() as c:
-            rows = c.execute(text(f"SELECT id, payload, embedding::text FROM {table(self.resolve(collection))} "
-                                  "WHERE id = ANY(:ids)"), {"ids": [str(i) for i in ids]}).all()
+            rows = c.execute(
+                text(
+                    f"SELECT id, payload, embedding::text FROM {table(self.resolve(collection))} WHERE id = ANY(:ids)"
+                ),
+                {"ids": [str(i) for i in ids]},
+            ).all()
         dim = 0
         return [Point(_key(r[0]), _parse(r[2]) if with_vectors else np.zeros(dim, np.float32), r[1]) for r in rows]
 
     def ids(self, collection: str, batch: int = 1000) -> Iterator[PointId]:
         with self.engine.connect() as c:
             result = c.execution_options(stream_results=True, max_row_buffer=batch).execute(
-                text(f"SELECT id FROM {table(self.resolve(collection))}"))
+                text(f"SELECT id FROM {table(self.resolve(collection))}")
+            )
             for (pid,) in result:
                 yield _key(pid)
 
     def search(
-        self, collection: str, vector: Vector, k: int = 10, flt: Filter | None = None, *, exact: bool = False,
-        ef: int | None = None, sparse: tuple[list[int], list[float]] | None = None,
+        self,
+        collection: str,
+        vector: Vector,
+        k: int = 10,
+        flt: Filter | None = None,
+        *,
+        exact: bool = False,
+        ef: int | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
     ) -> list[Hit]:
         spec = self.spec(collection)
         _, op = OPS[spec.distance]
         dist = f"embedding {op} CAST(:q AS vector)"
         where, params = _where(flt)
-        sql = (f"SELECT id, payload, {SCORE[spec.distance].format(d=dist)} AS score FROM {table(spec.name)} {where} "
-               f"ORDER BY {dist} LIMIT :k")
+        sql = (
+            f"SELECT id, payload, {SCORE[spec.distance].format(d=dist)} AS score FROM {table(spec.name)} {where} "
+            f"ORDER BY {dist} LIMIT :k"
+        )
         with self.engine.begin() as c:
             c.execute(text(f"SET LOCAL hnsw.ef_search = {int(max(ef or self.ef_search, k))}"))
             c.execute(text("SET LOCAL hnsw.iterative_scan = strict_order"))  # filtered queries still fill k
@@ -155,9 +190,13 @@ class PgVectorStore:
         with self.engine.begin() as c:
             if not c.scalar(text("SELECT 1 FROM vector_collections WHERE name = :n"), {"n": collection}):
                 raise CollectionNotFound(f"cannot point alias {alias!r} at missing collection {collection!r}")
-            c.execute(text("INSERT INTO vector_aliases (alias, collection) VALUES (:a, :c) "
-                           "ON CONFLICT (alias) DO UPDATE SET collection = excluded.collection, switched_at = now()"),
-                      {"a": alias, "c": collection})
+            c.execute(
+                text(
+                    "INSERT INTO vector_aliases (alias, collection) VALUES (:a, :c) "
+                    "ON CONFLICT (alias) DO UPDATE SET collection = excluded.collection, switched_at = now()"
+                ),
+                {"a": alias, "c": collection},
+            )
 
     def resolve(self, name: str) -> str:
         with self.engine.connect() as c:
@@ -197,7 +236,9 @@ def _where(flt: Filter | None) -> tuple[str, dict[str, Any]]:
         params[f"ev{i}"] = json.dumps(v)
     for i, (k, values) in enumerate(flt.any_of.items()):
         f = _field(k)
-        parts.append(f"(payload -> {f} = ANY(CAST(:as{i} AS jsonb[])) OR payload -> {f} @> ANY(CAST(:aa{i} AS jsonb[])))")
+        parts.append(
+            f"(payload -> {f} = ANY(CAST(:as{i} AS jsonb[])) OR payload -> {f} @> ANY(CAST(:aa{i} AS jsonb[])))"
+        )
         params |= {f"as{i}": [json.dumps(v) for v in values], f"aa{i}": [json.dumps([v]) for v in values]}
     for i, (k, (lo, hi)) in enumerate(flt.ranges.items()):
         if lo is not None:

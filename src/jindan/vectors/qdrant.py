@@ -56,8 +56,9 @@ class QdrantStore:
         distance = {"cosine": m.Distance.COSINE, "dot": m.Distance.DOT, "euclid": m.Distance.EUCLID}[spec.distance]
         quant = None
         if spec.quantization == "int8":
-            quant = m.ScalarQuantization(scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99,
-                                                                          always_ram=True))
+            quant = m.ScalarQuantization(
+                scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99, always_ram=True)
+            )
         self.client.create_collection(
             spec.name,
             vectors_config=m.VectorParams(size=spec.dim, distance=distance),
@@ -69,8 +70,11 @@ class QdrantStore:
             replication_factor=self.replication_factor,
             write_consistency_factor=self.write_consistency_factor,
         )
-        schemas = {"keyword": m.PayloadSchemaType.KEYWORD, "integer": m.PayloadSchemaType.INTEGER,
-                   "float": m.PayloadSchemaType.FLOAT}
+        schemas = {
+            "keyword": m.PayloadSchemaType.KEYWORD,
+            "integer": m.PayloadSchemaType.INTEGER,
+            "float": m.PayloadSchemaType.FLOAT,
+        }
         for field, kind in spec.payload_indexes.items():  # before upload, as Qdrant recommends
             self.client.create_payload_index(spec.name, field, field_schema=schemas[kind], wait=True)
 
@@ -136,23 +140,35 @@ class QdrantStore:
                 return
 
     def search(
-        self, collection: str, vector: Vector, k: int = 10, flt: Filter | None = None, *, exact: bool = False,
-        ef: int | None = None, sparse: tuple[list[int], list[float]] | None = None,
+        self,
+        collection: str,
+        vector: Vector,
+        k: int = 10,
+        flt: Filter | None = None,
+        *,
+        exact: bool = False,
+        ef: int | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
     ) -> list[Hit]:
         m = self.m
         params = m.SearchParams(hnsw_ef=ef, exact=exact, quantization=m.QuantizationSearchParams(rescore=True))
         dense = np.asarray(vector, dtype=np.float32).tolist()
         name = self.resolve(collection)
         if sparse is None:
-            res = self.client.query_points(name, query=dense, query_filter=self._filter(flt), limit=k,
-                                           with_payload=True, search_params=params)
+            res = self.client.query_points(
+                name, query=dense, query_filter=self._filter(flt), limit=k, with_payload=True, search_params=params
+            )
         else:
             res = self.client.query_points(
                 name,
                 prefetch=[
                     m.Prefetch(query=dense, filter=self._filter(flt), limit=k * 5, params=params),
-                    m.Prefetch(query=m.SparseVector(indices=sparse[0], values=sparse[1]), using="text",
-                               filter=self._filter(flt), limit=k * 5),
+                    m.Prefetch(
+                        query=m.SparseVector(indices=sparse[0], values=sparse[1]),
+                        using="text",
+                        filter=self._filter(flt),
+                        limit=k * 5,
+                    ),
                 ],
                 query=m.FusionQuery(fusion=m.Fusion.RRF),
                 limit=k,

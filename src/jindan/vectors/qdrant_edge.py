@@ -67,7 +67,9 @@ class QdrantEdgeStore:
         return q.EdgeConfig(
             vectors={"": q.EdgeVectorParams(size=spec.dim, distance=distance)},
             sparse_vectors=sparse,
-            hnsw_config=q.HnswIndexConfig(m=spec.hnsw_m, ef_construct=spec.hnsw_ef_construct, full_scan_threshold=10000),
+            hnsw_config=q.HnswIndexConfig(
+                m=spec.hnsw_m, ef_construct=spec.hnsw_ef_construct, full_scan_threshold=10000
+            ),
             quantization_config=quant,
             max_search_threads=self.search_threads,
         )
@@ -78,8 +80,11 @@ class QdrantEdgeStore:
             raise VectorStoreError(f"collection {spec.name!r} already exists")
         shard = self.q.EdgeShard.create(str(path / "shard"), self._config(spec))
         for field, kind in spec.payload_indexes.items():  # indexes before upload
-            schema = {"keyword": self.q.PayloadSchemaType.Keyword, "integer": self.q.PayloadSchemaType.Integer,
-                      "float": self.q.PayloadSchemaType.Float}[kind]
+            schema = {
+                "keyword": self.q.PayloadSchemaType.Keyword,
+                "integer": self.q.PayloadSchemaType.Integer,
+                "float": self.q.PayloadSchemaType.Float,
+            }[kind]
             shard.update(self.q.UpdateOperation.create_field_index(field, schema))
         shard.flush()
         (path / SPEC_FILE).write_text(json.dumps(asdict(spec)))
@@ -141,7 +146,9 @@ class QdrantEdgeStore:
     def retrieve(self, collection: str, ids: Sequence[PointId], with_vectors: bool = False) -> list[Point]:
         import numpy as np
 
-        records = self._shard(collection).retrieve([qdrant_id(i) for i in ids], with_payload=True, with_vector=with_vectors)
+        records = self._shard(collection).retrieve(
+            [qdrant_id(i) for i in ids], with_payload=True, with_vector=with_vectors
+        )
         out = []
         for r in records:
             vec = r.vector.get("") if isinstance(r.vector, dict) else r.vector
@@ -152,15 +159,22 @@ class QdrantEdgeStore:
         shard = self._shard(collection)
         offset = None
         while True:
-            records, offset = shard.scroll(self.q.ScrollRequest(limit=batch, offset=offset, with_payload=[ "_key"]))
+            records, offset = shard.scroll(self.q.ScrollRequest(limit=batch, offset=offset, with_payload=["_key"]))
             for r in records:
                 yield original_id(r.id, r.payload)
             if offset is None:
                 return
 
     def search(
-        self, collection: str, vector: Vector, k: int = 10, flt: Filter | None = None, *, exact: bool = False,
-        ef: int | None = None, sparse: tuple[list[int], list[float]] | None = None,
+        self,
+        collection: str,
+        vector: Vector,
+        k: int = 10,
+        flt: Filter | None = None,
+        *,
+        exact: bool = False,
+        ef: int | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
     ) -> list[Hit]:
         q = self.q
         params = q.SearchParams(
@@ -172,8 +186,11 @@ class QdrantEdgeStore:
         else:  # hybrid: dense and sparse candidates fused with reciprocal rank fusion
             pre = [
                 q.Prefetch(query=dense, limit=k * 5, filter=self._filter(flt), params=params),
-                q.Prefetch(query=q.Query.Nearest(q.SparseVector(indices=sparse[0], values=sparse[1]), using="text"),
-                           limit=k * 5, filter=self._filter(flt)),
+                q.Prefetch(
+                    query=q.Query.Nearest(q.SparseVector(indices=sparse[0], values=sparse[1]), using="text"),
+                    limit=k * 5,
+                    filter=self._filter(flt),
+                ),
             ]
             request = q.QueryRequest(limit=k, prefetches=pre, query=q.Fusion.Rrf(k=60), with_payload=True)
         hits = self._shard(collection).query(request)

@@ -20,8 +20,11 @@ def _qdrant(settings: Settings, db: Any) -> VectorStore:
 
     q = settings.qdrant
     return QdrantStore(
-        q.url, api_key=q.api_key.get_secret_value() if q.api_key else None, shard_number=q.shard_number,
-        replication_factor=q.replication_factor, write_consistency_factor=q.write_consistency_factor,
+        q.url,
+        api_key=q.api_key.get_secret_value() if q.api_key else None,
+        shard_number=q.shard_number,
+        replication_factor=q.replication_factor,
+        write_consistency_factor=q.write_consistency_factor,
     )
 
 

@@ -1,0 +1,171 @@
+"""Similar questions and grounded answers (explain, hint, ask) over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from jindan.api.deps import Authenticated
+from jindan.llm.base import Delta, Usage
+from jindan.llm.router import AllProvidersFailed, Started, StreamError
+from jindan.rag.answer import Cited, RagEvent, Sources
+from jindan.rag.prompt import PromptTooLong
+from jindan.rag.retrieve import Found, NotFound, SearchFilters
+from jindan.rag.stack import SearchStack
+from jindan.vectors.base import ModelMismatch, VectorStoreError
+
+router = APIRouter(tags=["search"], dependencies=[Authenticated])
+
+
+def get_stack(request: Request) -> SearchStack:
+    stack: SearchStack = request.app.state.search
+    return stack
+
+
+StackDep = Annotated[SearchStack, Depends(get_stack)]
+
+
+class FoundOut(BaseModel):
+    id: int | str
+    kind: str
+    score: float
+    title: str
+    text: str
+    subject: str | None = None
+    level: int | None = None
+    concepts: list[str] = []
+
+
+class FiltersIn(BaseModel):
+    subject: str | None = Field(None, max_length=200)
+    level_min: int | None = Field(None, ge=0, le=100)
+    level_max: int | None = Field(None, ge=0, le=100)
+    concepts: list[str] = Field(default_factory=list, max_length=50)
+    exclude_ids: list[int] = Field(default_factory=list, max_length=1000)
+
+
+class SearchIn(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+    k: int = Field(10, ge=1, le=100)
+    filters: FiltersIn = Field(default_factory=FiltersIn)
+
+
+def _out(found: list[Found]) -> list[FoundOut]:
+    return [
+        FoundOut(
+            id=f.id,
+            kind=f.kind,
+            score=f.score,
+            title=f.title,
+            text=f.text,
+            subject=f.subject,
+            level=f.level,
+            concepts=f.concepts,
+        )
+        for f in found
+    ]
+
+
+def _guard(exc: Exception) -> HTTPException:
+    if isinstance(exc, NotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, ModelMismatch | PromptTooLong | ValueError):
+        return HTTPException(422, str(exc))
+    return HTTPException(503, str(exc))
+
+
+@router.get("/questions/{question_id}/similar", response_model=list[FoundOut])
+async def similar(
+    question_id: int,
+    stack: StackDep,
+    k: int = Query(10, ge=1, le=100),
+    subject: str | None = None,
+    level_min: int | None = Query(None, ge=0),
+    level_max: int | None = Query(None, ge=0),
+    concept: list[str] = Query([]),
+    exclude: list[int] = Query([]),
+) -> list[FoundOut]:
+    """Questions similar to one in the bank (itself excluded), with optional filters."""
+    filters = SearchFilters(subject, level_min, level_max, concept, exclude)
+    try:
+        return _out(await asyncio.to_thread(stack.retriever.similar_to, question_id, k, filters))
+    except (NotFound, VectorStoreError) as exc:
+        raise _guard(exc) from exc
+
+
+@router.post("/search", response_model=list[FoundOut])
+async def search(body: SearchIn, stack: StackDep) -> list[FoundOut]:
+    """Questions similar to a free text."""
+    f = body.filters
+    filters = SearchFilters(f.subject, f.level_min, f.level_max, f.concepts, f.exclude_ids)
+    try:
+        return _out(await asyncio.to_thread(stack.retriever.search, body.text, body.k, filters))
+    except VectorStoreError as exc:
+        raise _guard(exc) from exc
+
+
+class HintIn(BaseModel):
+    student_answer: str | None = Field(None, max_length=4000)
+
+
+class AskIn(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+KINDS: dict[type, str] = {
+    Sources: "sources",
+    Started: "started",
+    Delta: "delta",
+    Usage: "usage",
+    StreamError: "error",
+    Cited: "cited",
+}
+
+
+async def _sse(events: AsyncIterator[RagEvent]) -> StreamingResponse:
+    """Open the stream far enough to fail with a proper status (404/422/503) before any byte is sent."""
+    first: list[RagEvent] = []
+    try:
+        async for ev in events:
+            first.append(ev)
+            if not isinstance(ev, Sources):
+                break
+    except (NotFound, VectorStoreError, PromptTooLong, AllProvidersFailed, ValueError) as exc:
+        raise _guard(exc) from exc
+
+    async def gen() -> AsyncIterator[str]:
+        for ev in first:
+            yield _frame(ev)
+        async for ev in events:
+            yield _frame(ev)
+
+    return StreamingResponse(gen(), media_type="text/event-stream")
+
+
+def _frame(ev: Any) -> str:
+    return f"event: {KINDS[type(ev)]}\ndata: {json.dumps(dataclasses.asdict(ev), ensure_ascii=False)}\n\n"
+
+
+@router.post("/questions/{question_id}/explain", responses={200: {"content": {"text/event-stream": {}}}})
+async def explain(question_id: int, stack: StackDep) -> StreamingResponse:
+    """Step-by-step explanation grounded in similar questions and materials (SSE: sources, delta..., cited)."""
+    return await _sse(stack.rag.explain(question_id))
+
+
+@router.post("/questions/{question_id}/hint", responses={200: {"content": {"text/event-stream": {}}}})
+async def hint(question_id: int, body: HintIn, stack: StackDep) -> StreamingResponse:
+    """One hint; the student's answer is treated as data, never as instructions."""
+    return await _sse(stack.rag.hint(question_id, body.student_answer))
+
+
+@router.post("/ask", responses={200: {"content": {"text/event-stream": {}}}})
+async def ask(body: AskIn, stack: StackDep) -> StreamingResponse:
+    """A free question answered from the bank and the materials."""
+    return await _sse(stack.rag.ask(body.text))

@@ -1,0 +1,133 @@
+"""`jindan index`, `jindan search`, `jindan eval retrieval`: the vector side from the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from jindan.cli.context import console, open_db, out, settings_from
+from jindan.settings import Settings
+
+index_app = typer.Typer(help="Embed and index into the vector store.", no_args_is_help=True)
+eval_app = typer.Typer(help="Offline evaluations (JSON on stdout).", no_args_is_help=True)
+
+
+@contextmanager
+def components(settings: Settings) -> Iterator[tuple[Any, Any, Any]]:
+    """Database, vector store and embedder as configured, closed afterwards."""
+    from jindan.db.migrations import ensure_schema
+    from jindan.embed.registry import build_embedder
+    from jindan.vectors.registry import build_store
+
+    with open_db(settings) as db:
+        ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
+        store = build_store(settings, db)
+        try:
+            yield db, store, build_embedder(settings)
+        finally:
+            store.close()
+
+
+def bar() -> Progress:
+    return Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console)
+
+
+@index_app.command("questions")
+def index_questions(
+    ctx: typer.Context,
+    rebuild: bool = typer.Option(False, help="Build a new versioned collection and switch the alias to it."),
+) -> None:
+    """Embed and upsert every question and material; unchanged ones are skipped, deleted ones removed."""
+    from jindan.rag.index import Indexer
+    from jindan.rag.sparse import SparseEncoder
+
+    settings = settings_from(ctx)
+    with components(settings) as (db, store, embedder), bar() as progress:
+        task = progress.add_task(f"embedding ({embedder.model_id})", total=None)
+
+        def step(n: int, total: int) -> None:
+            progress.update(task, total=total, advance=n)
+
+        sparse = SparseEncoder() if settings.search.hybrid else None
+        report = Indexer(
+            db, store, embedder, settings.vectors.alias, batch_size=settings.embed.batch_size, sparse=sparse
+        ).run(rebuild=rebuild, progress=step)
+    console.print(
+        f"{report.collection}{' (new)' if report.created else ''}: {report.total} items, {report.embedded} embedded, "
+        f"{report.unchanged} unchanged, {report.deleted} deleted in {report.seconds:.1f} s; "
+        f"alias '{settings.vectors.alias}' -> {report.collection}"
+    )
+
+
+def search(
+    ctx: typer.Context,
+    text: str | None = typer.Argument(None, help="Free text (omit with --id)."),
+    question_id: int | None = typer.Option(None, "--id", help="Find questions similar to this one."),
+    k: int = typer.Option(10, "-k", min=1, max=100),
+    subject: str | None = typer.Option(None),
+    level_min: int | None = typer.Option(None),
+    level_max: int | None = typer.Option(None),
+    concept: list[str] = typer.Option([], help="Concept id (repeatable): any of them."),
+    exclude: list[int] = typer.Option([], help="Question id to leave out (repeatable)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Similar questions by id or by text, with filters."""
+    from jindan.rag.retrieve import NotFound, Retriever, SearchFilters, describe
+    from jindan.vectors.base import VectorStoreError
+
+    if (text is None) == (question_id is None):
+        console.print("[red]give either TEXT or --id[/red]")
+        raise typer.Exit(2)
+    settings = settings_from(ctx)
+    filters = SearchFilters(subject, level_min, level_max, concept, exclude)
+    with components(settings) as (db, store, embedder):
+        retriever = Retriever.from_settings(settings, db, store, embedder)
+        try:
+            found = (
+                retriever.similar_to(question_id, k, filters)
+                if question_id
+                else retriever.search(text or "", k, filters)
+            )
+        except (NotFound, VectorStoreError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+    if as_json:
+        out.print_json(json.dumps([describe(f) for f in found], ensure_ascii=False))
+        return
+    table = Table(title=f"similar to {'#' + str(question_id) if question_id else repr(text)}")
+    for col in ("id", "score", "subject", "level", "question"):
+        table.add_column(col)
+    for f in found:
+        table.add_row(str(f.id), f"{f.score:.3f}", f.subject or "", str(f.level or ""), f.text[:90].replace("\n", " "))
+    console.print(table)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    ctx: typer.Context,
+    corpus: Path = typer.Option(..., exists=True, dir_okay=False, help="corpus.jsonl {_id, title, text}"),
+    queries: Path = typer.Option(..., exists=True, dir_okay=False, help="queries.jsonl {_id, text}"),
+    qrels: Path = typer.Option(..., exists=True, dir_okay=False, help="qrels TSV with a header"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """recall@5, recall@10, nDCG@10, MRR and P@10 of the configured embedder, store and reranker."""
+    from jindan.evaluation.retrieval import evaluate, load
+
+    settings = settings_from(ctx)
+    data = load(corpus, queries, qrels)
+    with components(settings) as (_, store, embedder), bar() as progress:
+        tasks: dict[str, Any] = {}
+
+        def step(phase: str, n: int, total: int) -> None:
+            task = tasks.setdefault(phase, progress.add_task(phase, total=total))
+            progress.advance(task, n)
+
+        result = evaluate(data, embedder, store, settings.search, batch_size=settings.embed.batch_size, progress=step)
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

@@ -1,0 +1,1 @@
+"""Embedders behind one interface: sentence-transformers, multilingual e5, Ollama /api/embed, OpenAI."""

@@ -1,0 +1,1 @@
+"""Offline evaluations that print JSON: retrieval (BEIR layout) and diagnosis (pyKT layout)."""

@@ -1,0 +1,1 @@
+"""Retrieval-augmented answers: indexing, similar questions, grounded explanations and hints."""

@@ -1,0 +1,174 @@
+"""Index the question bank (and learning materials) into the configured vector store.
+
+Idempotent by content hash: a point stores the hash of what was embedded, so an unchanged question is never
+re-embedded; questions deleted from PostgreSQL are deleted from the collection. The application reads through
+an alias (``questions``) that points at a versioned collection named after the embedding model, so a model
+change builds a new collection beside the old one and switches the alias only when it is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from jindan.db.engine import Database
+from jindan.db.models import Material, Question
+from jindan.embed.base import Embedder
+from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
+
+MATERIAL_PREFIX = "material:"
+
+
+@dataclass
+class IndexReport:
+    collection: str
+    total: int = 0
+    embedded: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: PointId
+    text: str
+    payload: dict[str, Any]
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of exactly what is stored: the embedded text and the payload (so a filter change updates too)."""
+        blob = self.text + "\x00" + json.dumps(self.payload, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def passage_text(subject: str | None, body: str, explanation: str | None) -> str:
+    """What a question is embedded as: its topic, its text and the start of its worked solution.
+
+    The solution's vocabulary says what the problem is about far better than the problem alone; it is cut so
+    the model's 256-token window is spent on the opening steps, where the method is named."""
+    head = f"{subject}: " if subject else ""
+    sol = (explanation or "")[:400]
+    return f"{head}{body}\n{sol}".strip()
+
+
+def collection_name(alias: str, model_id: str, version: int = 1) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")[:30]
+    return f"{alias}__{slug}__v{version}"
+
+
+def question_docs(db: Database) -> Iterator[Doc]:
+    with db.session() as s:
+        for q in s.scalars(select(Question).order_by(Question.id)).yield_per(1000):
+            yield Doc(
+                q.id,
+                passage_text(q.subject, q.body, q.explanation),
+                {
+                    "kind": "question",
+                    "source": q.source,
+                    "subject": q.subject,
+                    "level": q.level,
+                    "difficulty": q.difficulty,
+                    "concepts": [c.external_id for c in q.concepts],
+                },
+            )
+
+
+def material_docs(db: Database) -> Iterator[Doc]:
+    with db.session() as s:
+        for m in s.scalars(select(Material).order_by(Material.id)):
+            yield Doc(
+                f"{MATERIAL_PREFIX}{m.external_id}",
+                f"{m.title}\n{m.text}"[:2000],
+                {
+                    "kind": "material",
+                    "title": m.title,
+                    "concepts": list(m.concepts or []),
+                },
+            )
+
+
+class Indexer:
+    def __init__(
+        self,
+        db: Database,
+        store: VectorStore,
+        embedder: Embedder,
+        alias: str = "questions",
+        *,
+        batch_size: int = 64,
+        sparse: Any = None,
+    ) -> None:
+        self.db, self.store, self.embedder, self.alias = db, store, embedder, alias
+        self.batch_size = batch_size
+        self.sparse = sparse  # optional SparseEncoder for hybrid search
+
+    def target(self, rebuild: bool = False) -> tuple[str, bool]:
+        """The collection to write: the alias's, or a new versioned one (first run, model change, --rebuild)."""
+        current = self.store.resolve(self.alias)
+        if self.store.exists(current) and current != self.alias and not rebuild:
+            spec = self.store.spec(current)
+            if spec.model_id == self.embedder.model_id and spec.dim == self.embedder.dim:
+                return current, False
+        version = 1
+        while self.store.exists(collection_name(self.alias, self.embedder.model_id, version)):
+            version += 1
+        name = collection_name(self.alias, self.embedder.model_id, version)
+        self.store.create(
+            CollectionSpec(
+                name=name, dim=self.embedder.dim, model_id=self.embedder.model_id, sparse=self.sparse is not None
+            )
+        )
+        return name, True
+
+    def run(self, *, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> IndexReport:
+        start = time.perf_counter()
+        name, created = self.target(rebuild)
+        report = IndexReport(collection=name, created=created)
+        docs = list(question_docs(self.db)) + list(material_docs(self.db))
+        report.total = len(docs)
+        stored = {} if created else self._stored_hashes(name)
+        todo = [d for d in docs if stored.get(d.id) != d.content_hash]
+        report.unchanged = len(docs) - len(todo)
+        if progress:
+            progress(0, len(todo))
+        for i in range(0, len(todo), self.batch_size):
+            batch = todo[i : i + self.batch_size]
+            self.store.upsert(name, self._points(batch))
+            report.embedded += len(batch)
+            if progress:
+                progress(len(batch), len(todo))
+        wanted = {d.id for d in docs}
+        stale = [pid for pid in stored if pid not in wanted]
+        for i in range(0, len(stale), 1000):
+            self.store.delete(name, stale[i : i + 1000])
+        report.deleted = len(stale)
+        if self.store.resolve(self.alias) != name:
+            self.store.switch_alias(self.alias, name)  # only once the new collection is complete
+        report.seconds = time.perf_counter() - start
+        return report
+
+    def _points(self, batch: Sequence[Doc]) -> list[Point]:
+        texts = [d.text for d in batch]
+        vectors = self.embedder.embed_passages(texts)
+        sparse = self.sparse.encode(texts) if self.sparse is not None else [None] * len(batch)
+        return [
+            Point(d.id, v, {**d.payload, "content_hash": d.content_hash}, s)
+            for d, v, s in zip(batch, vectors, sparse, strict=True)
+        ]
+
+    def _stored_hashes(self, name: str) -> dict[PointId, str]:
+        ids = list(self.store.ids(name))
+        out: dict[PointId, str] = {}
+        for i in range(0, len(ids), 1000):
+            for p in self.store.retrieve(name, ids[i : i + 1000]):
+                out[p.id] = str(p.payload.get("content_hash", ""))
+        return out

@@ -1,0 +1,133 @@
+"""Indexing and similar-question search end to end: real PostgreSQL, real MiniLM, embedded Qdrant."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, update
+
+from jindan.db.engine import Database
+from jindan.db.models import Question
+from jindan.embed.base import Embedder
+from jindan.importers.questions import import_questions
+from jindan.rag.index import Indexer
+from jindan.rag.retrieve import Retriever, SearchFilters
+from jindan.settings import SearchSettings
+from jindan.vectors.base import ModelMismatch
+from jindan.vectors.qdrant_edge import QdrantEdgeStore
+from tests.conftest import shared_file
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Embedder:
+    from jindan.embed.sentence_transformers import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture()
+def bank(db: Database, tmp_path: Path) -> Database:
+    """120 real MATH problems: 40 from each of three subjects."""
+    src = shared_file("math/problems.jsonl")
+    rows = [json.loads(line) for line in src.open()]
+    picked = [
+        r
+        for subject in ("Algebra", "Geometry", "Counting & Probability")
+        for r in itertools.islice((r for r in rows if r["subject"] == subject), 40)
+    ]
+    path = tmp_path / "math" / "problems.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(r) + "\n" for r in picked))
+    assert import_questions(db, path).counts.inserted == 120
+    return db
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Iterator[QdrantEdgeStore]:
+    s = QdrantEdgeStore(tmp_path / "qdrant")
+    yield s
+    s.close()
+
+
+def test_index_is_idempotent_and_propagates_changes(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
+    indexer = Indexer(bank, store, minilm)
+    first = indexer.run()
+    assert (first.created, first.embedded, first.unchanged) == (True, 120, 0)
+    assert store.resolve("questions") == first.collection and store.count("questions") == 120
+    again = indexer.run()
+    assert (again.created, again.embedded, again.unchanged, again.deleted) == (False, 0, 120, 0)
+    with bank.session() as s:
+        ids = sorted(s.scalars(select_ids()))
+        s.execute(update(Question).where(Question.id == ids[0]).values(body="Changed: what is 1+1?"))
+        s.execute(delete(Question).where(Question.id == ids[1]))
+    third = indexer.run()
+    assert (third.embedded, third.deleted, third.unchanged) == (1, 1, 118)
+    assert store.count("questions") == 119
+
+
+def test_similar_questions_with_filters(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
+    Indexer(bank, store, minilm).run()
+    retriever = Retriever(bank, store, minilm)
+    with bank.session() as s:
+        geo = s.scalars(select_ids().where(Question.subject == "Geometry")).first()
+    assert geo is not None
+    found = retriever.similar_to(geo, k=5)
+    assert geo not in [f.id for f in found] and len(found) == 5
+    assert sum(f.subject == "Geometry" for f in found) >= 4
+    only_algebra = retriever.similar_to(geo, k=5, filters=SearchFilters(subject="Algebra", level_max=3))
+    assert only_algebra and all(f.subject == "Algebra" and (f.level or 0) <= 3 for f in only_algebra)
+    text = retriever.search("the probability of drawing two red marbles from a bag", k=5)
+    assert sum(f.subject == "Counting & Probability" for f in text) >= 4
+    excluded = retriever.search("triangle area", k=3, filters=SearchFilters(exclude_ids=[text[0].id]))
+    assert text[0].id not in [f.id for f in excluded]
+
+
+def test_topic_rerank_improves_same_subject_precision(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
+    Indexer(bank, store, minilm).run()
+    with bank.session() as s:
+        qs = [(q.id, q.subject) for q in s.query(Question).order_by(Question.id)]
+
+    def precision(rerank: str) -> float:
+        r = Retriever(bank, store, minilm, search=SearchSettings(rerank=rerank))  # type: ignore[arg-type]
+        hits = [sum(f.subject == subj for f in r.similar_to(qid, k=10)) / 10 for qid, subj in qs]
+        return sum(hits) / len(hits)
+
+    plain, topic = precision("none"), precision("topic")
+    assert topic >= plain, (plain, topic)
+
+
+def test_query_with_another_model_is_refused(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
+    Indexer(bank, store, minilm).run()
+
+    class Other:
+        model_id, dim = "multilingual-e5-small", 384
+
+        def embed_queries(self, texts):  # type: ignore[no-untyped-def]
+            raise AssertionError("must not embed")
+
+        embed_passages = embed_queries
+
+    with pytest.raises(ModelMismatch, match="all-MiniLM-L6-v2"):
+        Retriever(bank, store, Other()).search("x")  # type: ignore[arg-type]
+
+
+def test_model_change_builds_a_new_collection_and_switches_the_alias(
+    bank: Database, store: QdrantEdgeStore, minilm: Embedder
+) -> None:
+    from jindan.embed.e5 import E5Embedder
+
+    old = Indexer(bank, store, minilm).run().collection
+    new = Indexer(bank, store, E5Embedder()).run()
+    assert new.created and new.collection != old and store.resolve("questions") == new.collection
+    assert store.exists(old)  # kept: the rollback point
+    assert store.spec("questions").model_id == "multilingual-e5-small"
+
+
+def select_ids():  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    return select(Question.id)
