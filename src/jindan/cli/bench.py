@@ -32,3 +32,25 @@ def llm(
             f"ours {result['ours']['tokens_per_s']} tok/s vs raw {result['raw']['tokens_per_s']} tok/s "
             f"(x{result['tokens_per_s_ratio']}); TTFT p50 overhead {result['ttft_overhead_ms_p50']} ms"
         )
+
+
+@app.command("vectors")
+def vectors(
+    ctx: typer.Context,
+    points: int = typer.Option(100_000, min=100, help="Vectors to load into each store."),
+    queries: int = typer.Option(500, min=10, help="Held-out queries."),
+    ef: int = typer.Option(64, min=10, help="Search ef for both stores."),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """Embedded Qdrant vs pgvector on the same clustered 384-d data: latency, QPS, recall@10, load time."""
+    import tempfile
+    from pathlib import Path
+
+    from jindan.bench import vectors as bench_vectors
+    from jindan.cli.context import open_db
+
+    settings = settings_from(ctx)
+    with open_db(settings) as db, tempfile.TemporaryDirectory(prefix="jindan-bench-") as tmp:
+        result = bench_vectors.run(db.engine, Path(tmp), points=points, queries=queries, ef=ef,
+                                   progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

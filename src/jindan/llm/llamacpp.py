@@ -73,6 +73,10 @@ class LlamaCppProvider:
             )
         return self._llm
 
+    def count_tokens(self, text: str) -> int:
+        """Exact token count with the model's own tokenizer (prompt budgets)."""
+        return len(self.load().tokenize(text.encode(), add_bos=False, special=True))
+
     async def on_worker(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn`` on the model's own thread (benchmarks call raw llama-cpp-python there, like we do)."""
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)

@@ -101,6 +101,15 @@ class Router:
         llm = self.settings.llm
         return list(llm.routes.get(route) or [llm.provider, *llm.fallback])
 
+    def token_counter(self, route: str) -> Callable[[str], int] | None:
+        """The primary provider's exact tokenizer for this route, when it has one (llama.cpp does)."""
+        try:
+            provider = self.provider(self.chain(route)[0])
+        except ProviderError:
+            return None
+        counter = getattr(provider, "count_tokens", None)
+        return counter if callable(counter) else None
+
     def provider(self, name: str) -> LLMProvider:
         if name not in self._providers:
             self._providers[name] = build_provider(name, self.settings)

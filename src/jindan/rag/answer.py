@@ -106,6 +106,7 @@ class RagService:
         if student_text is not None and len(student_text) > MAX_STUDENT_TEXT:
             raise ValueError(f"student text is {len(student_text)} characters; the limit is {MAX_STUDENT_TEXT}")
         max_tokens = self.settings.llm.max_tokens
+        route = {"explain": "explain", "hint": "hint"}.get(task, "chat")
         p = prompt.build(
             task,
             self.settings.language,
@@ -114,9 +115,9 @@ class RagService:
             context_window=self.window,
             max_tokens=max_tokens,
             student_text=student_text,
+            count=self.router.token_counter(route) or prompt.estimate_tokens,
         )
         yield Sources(p.citations, p.cut, p.tokens, p.budget)
-        route = {"explain": "explain", "hint": "hint"}.get(task, "chat")
         parts: list[str] = []
         opts = GenOptions(temperature=self.settings.llm.temperature, max_tokens=max_tokens)
         async for ev in self.router.stream(route, p.messages, opts):

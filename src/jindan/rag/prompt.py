@@ -20,9 +20,10 @@ MAX_ITEM_CHARS = 1500
 
 
 def estimate_tokens(text: str) -> int:
-    """Conservative without a tokenizer: ~4 ASCII characters per token, 1 token per other character (Hangul)."""
+    """Conservative without a tokenizer: ~3 ASCII characters per token (LaTeX splits finely), one token per
+    other character (Hangul). Providers that can count exactly (llama.cpp) are asked instead."""
     ascii_chars = sum(1 for ch in text if ord(ch) < 128)
-    return ascii_chars // 4 + (len(text) - ascii_chars) + 1
+    return ascii_chars // 3 + (len(text) - ascii_chars) + 1
 
 
 class PromptTooLong(ValueError):
