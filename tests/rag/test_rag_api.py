@@ -32,11 +32,25 @@ def events(body: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture()
-def client(bank: Database, minilm: Embedder, smol: LLMProvider, settings: Settings,  # noqa: F811
-           tmp_path: Path) -> Iterator[TestClient]:
+def client(
+    bank: Database,
+    minilm: Embedder,
+    smol: LLMProvider,
+    settings: Settings,
+    tmp_path: Path,
+) -> Iterator[TestClient]:
     materials = tmp_path / "materials.jsonl"
-    materials.write_text(json.dumps({"id": "pyth", "title": "The Pythagorean theorem",
-                                     "text": "In a right triangle a^2 + b^2 = c^2.", "concepts": ["Geometry"]}) + "\n")
+    materials.write_text(
+        json.dumps(
+            {
+                "id": "pyth",
+                "title": "The Pythagorean theorem",
+                "text": "In a right triangle a^2 + b^2 = c^2.",
+                "concepts": ["Geometry"],
+            }
+        )
+        + "\n"
+    )
     assert import_materials(bank, materials).counts.inserted == 1
     store = QdrantEdgeStore(tmp_path / "q")
     Indexer(bank, store, minilm).run()

@@ -59,8 +59,12 @@ def _measure(search: Callable[[Any], list[int]], queries: Any, truth: Any, k: in
         times.append((time.perf_counter() - t0) * 1000)
         recalls.append(len(set(ids[:k]) & set(t.tolist())) / k)
     wall = time.perf_counter() - start
-    return {"p50_ms": round(pct(times, 50), 3), "p95_ms": round(pct(times, 95), 3),
-            "qps": round(len(queries) / wall, 1), "recall_at_10": round(float(np.mean(recalls)), 4)}
+    return {
+        "p50_ms": round(pct(times, 50), 3),
+        "p95_ms": round(pct(times, 95), 3),
+        "qps": round(len(queries) / wall, 1),
+        "recall_at_10": round(float(np.mean(recalls)), 4),
+    }
 
 
 def bench_edge(root: Path, data: Any, queries: Any, truth: Any, m: int, ef_construct: int, ef: int) -> dict[str, Any]:
@@ -69,7 +73,9 @@ def bench_edge(root: Path, data: Any, queries: Any, truth: Any, m: int, ef_const
     store = QdrantEdgeStore(root)
     name = "bench"
     start = time.perf_counter()
-    store.create(CollectionSpec(name=name, dim=data.shape[1], hnsw_m=m, hnsw_ef_construct=ef_construct, payload_indexes={}))
+    store.create(
+        CollectionSpec(name=name, dim=data.shape[1], hnsw_m=m, hnsw_ef_construct=ef_construct, payload_indexes={})
+    )
     for i in range(0, len(data), 2000):
         store.upsert(name, [Point(i + j, v) for j, v in enumerate(data[i : i + 2000])])
     upsert_s = time.perf_counter() - start
@@ -80,7 +86,9 @@ def bench_edge(root: Path, data: Any, queries: Any, truth: Any, m: int, ef_const
     return {**result, "load_s": round(load_s, 1), "upsert_s": round(upsert_s, 1)}
 
 
-def bench_pgvector(engine: Any, data: Any, queries: Any, truth: Any, m: int, ef_construct: int, ef: int) -> dict[str, Any]:
+def bench_pgvector(
+    engine: Any, data: Any, queries: Any, truth: Any, m: int, ef_construct: int, ef: int
+) -> dict[str, Any]:
     from pgvector.psycopg import register_vector
 
     table = f"bench_{uuid.uuid4().hex[:8]}"
@@ -98,8 +106,10 @@ def bench_pgvector(engine: Any, data: Any, queries: Any, truth: Any, m: int, ef_
                 copy.write_row((i, v))
         copy_s = time.perf_counter() - start
         conn.execute("SET maintenance_work_mem = '1GB'")
-        conn.execute(f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops) "
-                     f"WITH (m = {m}, ef_construction = {ef_construct})")
+        conn.execute(
+            f"CREATE INDEX ON {table} USING hnsw (embedding vector_cosine_ops) "
+            f"WITH (m = {m}, ef_construction = {ef_construct})"
+        )
         load_s = time.perf_counter() - start
         conn.execute(f"SET hnsw.ef_search = {ef}")
         sql = f"SELECT id FROM {table} ORDER BY embedding <=> %s LIMIT 10"
@@ -115,8 +125,17 @@ def bench_pgvector(engine: Any, data: Any, queries: Any, truth: Any, m: int, ef_
         raw.close()
 
 
-def run(engine: Any, workdir: Path, *, points: int, queries: int = 500, m: int = 16, ef_construct: int = 100,
-        ef: int = 64, progress: Progress | None = None) -> dict[str, Any]:
+def run(
+    engine: Any,
+    workdir: Path,
+    *,
+    points: int,
+    queries: int = 500,
+    m: int = 16,
+    ef_construct: int = 100,
+    ef: int = 64,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     say = progress or (lambda _msg: None)
     say(f"generating {points} clustered vectors")
     data, qs = clustered(points, queries)
@@ -126,7 +145,11 @@ def run(engine: Any, workdir: Path, *, points: int, queries: int = 500, m: int =
     say("pgvector: COPY + HNSW build + queries")
     pg = bench_pgvector(engine, data, qs, truth, m, ef_construct, ef)
     return {
-        "points": points, "dim": DIM, "queries": queries, "hnsw": {"m": m, "ef_construct": ef_construct, "ef": ef},
-        "qdrant": edge, "pgvector": pg,
+        "points": points,
+        "dim": DIM,
+        "queries": queries,
+        "hnsw": {"m": m, "ef_construct": ef_construct, "ef": ef},
+        "qdrant": edge,
+        "pgvector": pg,
         "p50_ratio_qdrant_over_pgvector": round(edge["p50_ms"] / pg["p50_ms"], 3) if pg["p50_ms"] else None,
     }

@@ -51,6 +51,12 @@ def vectors(
 
     settings = settings_from(ctx)
     with open_db(settings) as db, tempfile.TemporaryDirectory(prefix="jindan-bench-") as tmp:
-        result = bench_vectors.run(db.engine, Path(tmp), points=points, queries=queries, ef=ef,
-                                   progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+        result = bench_vectors.run(
+            db.engine,
+            Path(tmp),
+            points=points,
+            queries=queries,
+            ef=ef,
+            progress=lambda msg: console.print(f"[dim]{msg}[/dim]"),
+        )
     out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

@@ -7,7 +7,7 @@ import os
 import typer
 
 from jindan import __version__
-from jindan.cli import bench, config, db, doctor, importing, llm, rag, report, search, serve
+from jindan.cli import bench, config, db, diagnosis, doctor, importing, llm, rag, report, search, serve
 from jindan.cli.context import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
@@ -29,6 +29,8 @@ app.command("search")(search.search)
 app.command("explain")(rag.explain)
 app.command("hint")(rag.hint)
 app.command("ask")(rag.ask)
+app.add_typer(diagnosis.app, name="diagnosis")
+search.eval_app.command("diagnosis")(diagnosis.eval_diagnosis)
 app.command("serve")(serve.serve)
 app.command("chat")(llm.chat)
 app.command("doctor")(doctor.doctor)

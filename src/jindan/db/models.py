@@ -213,3 +213,14 @@ class Material(Base):
     language: Mapped[str | None] = mapped_column(String(10))
     content_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class DiagnosisModelRow(Base):
+    """A fitted mastery model: its parameters and how it was fitted, versioned; one is active."""
+
+    __tablename__ = "diagnosis_models"
+    version: Mapped[str] = mapped_column(String(100), primary_key=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fit_info: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime] = _now()

@@ -1,0 +1,126 @@
+"""Feedback in words from the structured result: the LLM writes, the numbers come only from the result.
+
+The model gets the result as JSON and must answer in a JSON schema ``{student, teacher}``. Every number in
+its text is checked against the numbers the result contains (mastery as a percentage, answer counts); a text
+with an invented number is regenerated once, then replaced by a template. Works with every provider: the
+schema is sent where the backend supports it and the JSON is parsed either way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from jindan.diagnosis.engine import DiagnosisResult
+from jindan.llm.base import ChatMessage, Delta, GenOptions, ProviderError
+from jindan.llm.router import Router, StreamError
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"student": {"type": "string"}, "teacher": {"type": "string"}},
+    "required": ["student", "teacher"],
+}
+NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+@dataclass
+class Narrative:
+    student: str
+    teacher: str
+    source: str  # llm | template
+    attempts: int
+
+
+def facts(result: DiagnosisResult) -> dict[str, object]:
+    by_id = {c.concept_id: c for c in result.concepts}
+
+    def item(cid: int) -> dict[str, object]:
+        c = by_id[cid]
+        return {"concept": c.name, "mastery_percent": round(c.mastery * 100), "answers": c.evidence}
+
+    return {
+        "answers_total": result.responses,
+        "ability_percent": round(result.ability * 100),
+        "weakest": [item(c) for c in result.weakest],
+        "strengths": [item(c) for c in result.strengths],
+        "recommended_questions": len(result.recommendations),
+    }
+
+
+def allowed_numbers(data: dict[str, object]) -> set[str]:
+    return set(NUMBER.findall(json.dumps(data, ensure_ascii=False)))
+
+
+def valid(text: str, allowed: set[str]) -> bool:
+    return all(n in allowed for n in NUMBER.findall(text))
+
+
+def template(result: DiagnosisResult, language: str) -> Narrative:
+    f = facts(result)
+    weak = ", ".join(f"{w['concept']} ({w['mastery_percent']}%)" for w in f["weakest"])  # type: ignore[attr-defined]
+    strong = ", ".join(f"{s['concept']} ({s['mastery_percent']}%)" for s in f["strengths"])  # type: ignore[attr-defined]
+    if language == "ko":
+        student = (
+            f"지금까지 {f['answers_total']}문제를 풀었어요. "
+            + (f"더 연습하면 좋은 개념: {weak}. " if weak else "")
+            + (f"잘하고 있는 개념: {strong}." if strong else "")
+        )
+        teacher = (
+            f"응답 {f['answers_total']}개 기준 예측 정답률 {f['ability_percent']}%. "
+            + (f"취약 개념: {weak}. " if weak else "")
+            + (f"강점: {strong}." if strong else "")
+        )
+    else:
+        student = (
+            f"You have answered {f['answers_total']} questions. "
+            + (f"Concepts to practise: {weak}. " if weak else "")
+            + (f"Going well: {strong}." if strong else "")
+        )
+        teacher = (
+            f"{f['answers_total']} responses; predicted success {f['ability_percent']}%. "
+            + (f"Weakest: {weak}. " if weak else "")
+            + (f"Strengths: {strong}." if strong else "")
+        )
+    return Narrative(student.strip(), teacher.strip(), "template", 0)
+
+
+async def write(
+    router: Router, result: DiagnosisResult, language: str, *, attempts: int = 2, max_tokens: int = 400
+) -> Narrative:
+    data = facts(result)
+    allowed = allowed_numbers(data)
+    lang = "Korean (한국어)" if language == "ko" else "English" if language == "en" else language
+    messages = [
+        ChatMessage(
+            "system",
+            (
+                f"You write short learning feedback in {lang}. Reply with JSON: "
+                '{"student": "2-3 encouraging sentences to the student", "teacher": "2-3 factual sentences for the teacher"}. '
+                "Use only numbers that appear in the data; never invent a number."
+            ),
+        ),
+        ChatMessage("user", "Diagnosis data:\n" + json.dumps(data, ensure_ascii=False)),
+    ]
+    for attempt in range(1, attempts + 1):
+        try:
+            text = await _text(router, messages, GenOptions(temperature=0.3, max_tokens=max_tokens, json_schema=SCHEMA))
+            parsed = json.loads(text[text.find("{") : text.rfind("}") + 1])
+            student, teacher = str(parsed["student"]).strip(), str(parsed["teacher"]).strip()
+        except (ProviderError, ValueError, KeyError, TypeError):
+            continue
+        if student and teacher and valid(student, allowed) and valid(teacher, allowed):
+            return Narrative(student, teacher, "llm", attempt)
+    fallback = template(result, language)
+    fallback.attempts = attempts
+    return fallback
+
+
+async def _text(router: Router, messages: list[ChatMessage], opts: GenOptions) -> str:
+    parts: list[str] = []
+    async for ev in router.stream("diagnosis", messages, opts):
+        if isinstance(ev, Delta):
+            parts.append(ev.text)
+        elif isinstance(ev, StreamError):
+            raise ValueError(ev.message)  # a broken answer is retried, never shown
+    return "".join(parts)

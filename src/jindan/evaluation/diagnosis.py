@@ -1,0 +1,61 @@
+"""`jindan eval diagnosis`: fit on a pyKT TRAIN file, predict every TEST response from earlier ones only.
+
+pyKT CSV layout: ``fold, uid, concepts, responses`` (comma lists, time order). Metrics: AUC, accuracy at 0.5,
+RMSE, the number of predictions, fit time and prediction time per student.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jindan.diagnosis.model import auc, fit
+
+Log = tuple[list[int], list[int]]
+
+
+def read_pykt(path: Path, folds: set[int] | None = None, exclude_folds: set[int] | None = None) -> list[Log]:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    logs: list[Log] = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        for n, row in enumerate(csv.DictReader(fh), start=2):
+            fold = int(row.get("fold") or 0)
+            if (folds is not None and fold not in folds) or (exclude_folds and fold in exclude_folds):
+                continue
+            try:
+                cs = [int(x) for x in row["concepts"].split(",")]
+                ys = [int(x) for x in row["responses"].split(",")]
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{path}:{n}: {exc}") from exc
+            keep = [i for i, c in enumerate(cs) if c >= 0 and ys[i] in (0, 1)]  # drop pyKT padding (-1)
+            logs.append(([cs[i] for i in keep], [ys[i] for i in keep]))
+    return logs
+
+
+def evaluate(train: list[Log], test: list[Log], *, l2: float = 1.0) -> dict[str, Any]:
+    model = fit(train, l2=l2)
+    start = time.perf_counter()
+    preds, labels = [], []
+    for cs, ys in test:
+        if cs:
+            preds.append(model.predict_sequence(cs, ys))
+            labels.append(np.asarray(ys, dtype=np.float64))
+    predict_s = time.perf_counter() - start
+    p, y = np.concatenate(preds), np.concatenate(labels)
+    return {
+        "auc": round(auc(y, p), 4),
+        "acc": round(float(((p >= 0.5) == (y == 1)).mean()), 4),
+        "rmse": round(float(np.sqrt(np.mean((p - y) ** 2))), 4),
+        "n_predictions": len(y),
+        "train_students": len(train),
+        "test_students": len(test),
+        "fit_s": model.fit_info["fit_s"],
+        "predict_ms_per_student": round(1000 * predict_s / max(len(test), 1), 3),
+        "model_version": model.version,
+        "weights": dict(zip(model.feature_names, [round(w, 3) for w in model.weights], strict=True)),
+    }
