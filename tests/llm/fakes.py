@@ -24,7 +24,7 @@ class Scripted:
         self.model = f"{name}-model"
         self.script = list(script) or ["ok"]
         self.calls = 0
-        self.text = text.format(name=name)
+        self.text = text.replace("{name}", name)
         self.gate: asyncio.Event | None = None  # when set, "ok" waits for it before the first token
 
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,37 +11,11 @@ from sqlalchemy import delete, update
 from jindan.db.engine import Database
 from jindan.db.models import Question
 from jindan.embed.base import Embedder
-from jindan.importers.questions import import_questions
 from jindan.rag.index import Indexer
 from jindan.rag.retrieve import Retriever, SearchFilters
 from jindan.settings import SearchSettings
 from jindan.vectors.base import ModelMismatch
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
-from tests.conftest import shared_file
-
-
-@pytest.fixture(scope="session")
-def minilm() -> Embedder:
-    from jindan.embed.sentence_transformers import SentenceTransformerEmbedder
-
-    return SentenceTransformerEmbedder()
-
-
-@pytest.fixture()
-def bank(db: Database, tmp_path: Path) -> Database:
-    """120 real MATH problems: 40 from each of three subjects."""
-    src = shared_file("math/problems.jsonl")
-    rows = [json.loads(line) for line in src.open()]
-    picked = [
-        r
-        for subject in ("Algebra", "Geometry", "Counting & Probability")
-        for r in itertools.islice((r for r in rows if r["subject"] == subject), 40)
-    ]
-    path = tmp_path / "math" / "problems.jsonl"
-    path.parent.mkdir()
-    path.write_text("".join(json.dumps(r) + "\n" for r in picked))
-    assert import_questions(db, path).counts.inserted == 120
-    return db
 
 
 @pytest.fixture()

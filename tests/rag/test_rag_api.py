@@ -20,7 +20,6 @@ from jindan.rag.index import Indexer
 from jindan.rag.stack import SearchStack
 from jindan.settings import Settings
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
-from tests.rag.test_index_search import bank, minilm  # noqa: F401  (fixtures)
 
 
 def events(body: str) -> list[tuple[str, dict[str, Any]]]:

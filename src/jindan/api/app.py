@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from jindan import __version__
 from jindan.api.auth import check_auth_config
-from jindan.api.routes import health, llm, questions, search
+from jindan.api.routes import diagnosis, health, llm, questions, search
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank
@@ -80,4 +80,5 @@ def create_app(
     app.include_router(questions.router)
     app.include_router(llm.router)
     app.include_router(search.router)
+    app.include_router(diagnosis.router)
     return app

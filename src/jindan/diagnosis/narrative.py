@@ -96,7 +96,8 @@ async def write(
             "system",
             (
                 f"You write short learning feedback in {lang}. Reply with JSON: "
-                '{"student": "2-3 encouraging sentences to the student", "teacher": "2-3 factual sentences for the teacher"}. '
+                '{"student": "2-3 encouraging sentences to the student", '
+                '"teacher": "2-3 factual sentences for the teacher"}. '
                 "Use only numbers that appear in the data; never invent a number."
             ),
         ),

@@ -1,0 +1,221 @@
+"""Diagnosis on real ASSISTments slices and the MATH bank, on real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Integer, func, insert, select
+
+from jindan.db.engine import Database
+from jindan.db.models import Attempt, Concept, Diagnosis, Question, ResponseRow, SchoolClass, User, class_members
+from jindan.diagnosis import narrative
+from jindan.diagnosis.engine import diagnose
+from jindan.diagnosis.model import MasteryModel, auc, fit
+from jindan.diagnosis.service import NoModel, class_matrix, diagnose_student, fit_and_store
+from jindan.evaluation.diagnosis import evaluate, read_pykt
+from jindan.importers.questions import import_questions
+from jindan.importers.responses import import_responses
+from jindan.llm.router import Router
+from jindan.settings import Settings
+from tests.conftest import shared_file
+from tests.llm.fakes import Scripted
+
+
+@pytest.fixture(scope="module")
+def assist_logs() -> list[tuple[list[int], list[int]]]:
+    return read_pykt(shared_file("assist2015/train_valid.csv"))
+
+
+@pytest.fixture(scope="module")
+def small_model(assist_logs: list[tuple[list[int], list[int]]]) -> MasteryModel:
+    return fit(assist_logs[:2000])
+
+
+def test_model_learns_and_beats_chance_on_held_out_students(assist_logs: list[tuple[list[int], list[int]]]) -> None:
+    result = evaluate(assist_logs[:2000], assist_logs[2000:2600])
+    assert result["auc"] > 0.68 and result["n_predictions"] > 10_000
+    assert result["weights"]["log_failures"] < 0 < result["weights"]["log_successes"]  # readable signs
+
+
+def test_predictions_use_only_earlier_responses(small_model: MasteryModel) -> None:
+    cs, ys = [3, 3, 3, 5], [1, 0, 1, 1]
+    full = small_model.predict_sequence(cs, ys)
+    changed_future = small_model.predict_sequence(cs, [1, 0, 1, 0])
+    assert np.allclose(full, changed_future)  # the last outcome cannot leak into any prediction
+    assert not np.allclose(full[1:], small_model.predict_sequence(cs, [0, 0, 1, 1])[1:])
+
+
+def test_model_round_trips_through_json(small_model: MasteryModel) -> None:
+    again = MasteryModel.from_json(small_model.to_json())
+    cs, ys = [1, 2, 1], [1, 1, 0]
+    assert np.allclose(again.predict_sequence(cs, ys), small_model.predict_sequence(cs, ys))
+
+
+def test_cold_start_concept_without_questions_and_a_heavy_student(small_model: MasteryModel) -> None:
+    cold = diagnose(small_model, 1, [], [], {}, universe=[1, 2, 3])
+    assert cold.responses == 0 and all(c.confidence == 0 and c.evidence == 0 for c in cold.concepts)
+    assert "no responses yet" in cold.notes[0] and cold.weakest == []
+    rng = np.random.default_rng(0)
+    cs = rng.integers(0, 100, size=5000).tolist()
+    ys = (rng.random(5000) < 0.7).astype(int).tolist()
+    heavy = diagnose(small_model, 2, cs, ys, {})
+    assert heavy.responses == 5000 and len(heavy.concepts) == 100
+    assert all(0 <= c.mastery <= 1 and c.confidence > 0.3 for c in heavy.concepts)
+
+
+def test_weak_concepts_are_the_ones_the_student_fails(small_model: MasteryModel) -> None:
+    cs = [10] * 8 + [20] * 8
+    ys = [0, 0, 1, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1]
+    r = diagnose(small_model, 3, cs, ys, {10: "fractions", 20: "decimals"})
+    by = {c.concept_id: c for c in r.concepts}
+    assert by[10].mastery < by[20].mastery and r.weakest[0] == 10 and 20 not in r.weakest
+    assert by[10].accuracy == 0.25 and by[10].evidence == 8
+
+
+def test_auc_matches_definition() -> None:
+    y = np.array([0, 0, 1, 1.0])
+    assert auc(y, np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+
+
+def _bank_with_student(db: Database, tmp_path: Path) -> int:
+    """MATH questions (concept = subject) and one student who answered some of them."""
+    src = shared_file("math/problems.jsonl")
+    rows = [json.loads(line) for line in itertools.islice(src.open(), 0, 5000, 50)]
+    path = tmp_path / "math" / "problems.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_questions(db, path)
+    with db.session() as s:
+        user = User(external_id="kim", name="김학생")
+        s.add(user)
+        s.flush()
+        att = s.execute(insert(Attempt).values(user_id=user.id).returning(Attempt.id)).scalar_one()
+        qs = list(s.scalars(select(Question).order_by(Question.id)))
+        picked = [
+            q
+            for subject in ("Algebra", "Geometry", "Number Theory")
+            for q in [q for q in qs if q.subject == subject][:10]
+        ]
+        for i, q in enumerate(picked):
+            wrong = q.subject == "Algebra"
+            s.add(
+                ResponseRow(
+                    attempt_id=att,
+                    user_id=user.id,
+                    seq=i,
+                    question_id=q.id,
+                    concept_id=q.concepts[0].id,
+                    correct=not wrong,
+                )
+            )
+        klass = SchoolClass(name="2-1")
+        s.add(klass)
+        s.flush()
+        s.execute(insert(class_members).values(class_id=klass.id, user_id=user.id))
+        return user.id
+
+
+def test_diagnose_a_student_from_the_database(db: Database, tmp_path: Path) -> None:
+    uid = _bank_with_student(db, tmp_path)
+    with pytest.raises(NoModel, match="jindan diagnosis fit"):
+        diagnose_student(db, uid)
+    model = fit_and_store(db)
+    result = diagnose_student(db, uid)
+    assert result.model_version == model.version and result.responses == len(picked_ids(db, uid))
+    names = {c.concept_id: c.name for c in result.concepts}
+    assert names[result.weakest[0]] == "Algebra"
+    recs = result.recommendations
+    assert recs and all(r["concept"] == "Algebra" for r in recs)
+    with db.session() as s:
+        answered = set(s.scalars(select(ResponseRow.question_id).where(ResponseRow.user_id == uid)))
+        assert not answered & {r["question_id"] for r in recs}
+        assert s.scalar(select(func.count()).select_from(Diagnosis)) == 1
+    with db.session() as s:
+        klass = s.scalars(select(SchoolClass)).one()
+    m = class_matrix(db, klass.id)
+    assert m["students"][0]["name"] == "김학생" and len(m["mastery"][0]) == len(m["concepts"])
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Concept)) >= 1
+
+
+def test_responses_import_then_fit_and_diagnose(db: Database, tmp_path: Path) -> None:
+    src = shared_file("assist2015/train_valid.csv")
+    folder = tmp_path / "assist2015"
+    folder.mkdir()
+    with src.open() as fh, (folder / "train_valid.csv").open("w") as out:
+        out.writelines(itertools.islice(fh, 400))
+    shutil.copy(src.with_name("keyid2idx.json"), folder)
+    import_responses(db, folder / "train_valid.csv")
+    fit_and_store(db)
+    with db.session() as s:
+        uid = s.scalar(select(User.id).where(User.external_id == "assist2015:16894"))
+        struggling = s.scalar(
+            select(ResponseRow.user_id)
+            .group_by(ResponseRow.user_id)
+            .having(func.count() >= 20)
+            .order_by(func.avg(func.cast(ResponseRow.correct, Integer)))
+            .limit(1)
+        )
+    result = diagnose_student(db, uid)
+    assert result.responses == 21 and result.concepts[0].name.startswith("skill ")
+    weak = diagnose_student(db, struggling)
+    assert weak.weakest and not weak.recommendations
+    assert any("no unanswered questions" in n for n in weak.notes)  # ASSISTments skills have no bank questions
+
+
+def _result(small_model: MasteryModel):  # type: ignore[no-untyped-def]
+    return diagnose(small_model, 9, [10] * 6 + [20] * 6, [0, 0, 1, 0, 0, 0] + [1] * 6, {10: "분수", 20: "소수"})
+
+
+def test_narrative_numbers_must_come_from_the_result(small_model: MasteryModel) -> None:
+    result = _result(small_model)
+    pct = round(result.concepts[0].mastery * 100)
+    good = json.dumps(
+        {"student": f"분수는 {pct}% 정도예요. 조금만 더!", "teacher": f"{result.responses}문항 응답."},
+        ensure_ascii=False,
+    )
+    bad = json.dumps({"student": "분수 정답률이 97%입니다.", "teacher": "3주 안에 해결됩니다."}, ensure_ascii=False)
+    settings = Settings()
+    ok = Router(settings, {"llamacpp": Scripted("llamacpp", text=good)})  # type: ignore[dict-item]
+    n = asyncio.run(narrative.write(ok, result, "ko"))
+    assert n.source == "llm" and f"{pct}%" in n.student
+    liar = Scripted("llamacpp", text=bad)
+    n = asyncio.run(narrative.write(Router(settings, {"llamacpp": liar}), result, "ko"))  # type: ignore[dict-item]
+    assert n.source == "template" and liar.calls == 2 and "97" not in n.student
+    assert "분수" in n.student and str(result.responses) in n.teacher
+
+
+def test_narrative_with_the_real_embedded_model(small_model: MasteryModel, smol) -> None:  # type: ignore[no-untyped-def]
+    n = asyncio.run(narrative.write(Router(Settings(), {"llamacpp": smol}), _result(small_model), "en", max_tokens=120))
+    assert n.student and n.teacher and n.source in ("llm", "template")
+
+
+def picked_ids(db: Database, uid: int) -> list[int]:
+    with db.session() as s:
+        return list(s.scalars(select(ResponseRow.question_id).where(ResponseRow.user_id == uid)))
+
+
+def test_diagnosis_api(db: Database, settings: Settings, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from jindan.api.app import create_app
+
+    uid = _bank_with_student(db, tmp_path)
+    settings.server.demo_import = False
+    router = Router(settings, {"llamacpp": Scripted("llamacpp", text="not json")})  # type: ignore[dict-item]
+    with TestClient(create_app(settings, db, router)) as c:
+        assert c.post(f"/students/{uid}/diagnosis").status_code == 409  # no model yet: says which command
+        fit_and_store(db)
+        body = c.post(f"/students/{uid}/diagnosis").json()
+        assert body["responses"] > 0 and body["weakest"] and body["narrative"]["source"] == "template"
+        assert c.post("/students/999999/diagnosis").status_code == 404
+        with db.session() as s:
+            klass = s.scalars(select(SchoolClass)).one()
+        m = c.get(f"/classes/{klass.id}/mastery").json()
+        assert m["students"] and m["concepts"] and c.get("/classes/999/mastery").status_code == 404
