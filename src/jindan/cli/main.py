@@ -7,7 +7,7 @@ import os
 import typer
 
 from jindan import __version__
-from jindan.cli import bench, config, db, diagnosis, doctor, importing, llm, rag, report, search, serve
+from jindan.cli import bench, config, db, diagnosis, doctor, importing, llm, migrate, rag, report, search, serve
 from jindan.cli.context import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
@@ -30,6 +30,7 @@ app.command("explain")(rag.explain)
 app.command("hint")(rag.hint)
 app.command("ask")(rag.ask)
 app.add_typer(diagnosis.app, name="diagnosis")
+app.add_typer(migrate.app, name="migrate")
 search.eval_app.command("diagnosis")(diagnosis.eval_diagnosis)
 app.command("serve")(serve.serve)
 app.command("chat")(llm.chat)
@@ -51,3 +52,7 @@ def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     ctx.obj = load_settings(profile)
+
+
+if __name__ == "__main__":
+    app()

@@ -224,3 +224,45 @@ class DiagnosisModelRow(Base):
     fit_info: Mapped[dict[str, Any]] = mapped_column(JSONB)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = _now()
+
+
+class MigrationRun(Base):
+    """One pgvector -> Qdrant migration: plan, status and final report (the audit record)."""
+
+    __tablename__ = "migration_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | done | failed
+    actor: Mapped[str] = mapped_column(String(100))
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    started_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MigrationCheckpoint(Base):
+    """Append-only: after each written batch, the last key copied in a key range (resume point + history)."""
+
+    __tablename__ = "migration_checkpoints"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("migration_runs.id", ondelete="CASCADE"), index=True)
+    range_no: Mapped[int] = mapped_column(Integer)
+    lo: Mapped[str | None] = mapped_column(Text)
+    hi: Mapped[str | None] = mapped_column(Text)
+    last_key: Mapped[str | None] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = _now()
+
+
+class MigrationEvent(Base):
+    """verify / cutover / rollback / sync, with who and when."""
+
+    __tablename__ = "migration_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    at: Mapped[datetime] = _now()

@@ -1,0 +1,196 @@
+"""Cutover, rollback and catch-up sync: every step recorded with who and when (``migration_events``).
+
+The application reads through an alias. ``cutover`` points it at the migrated collection, only after a
+passing ``verify`` of that collection; ``rollback`` points it back at the collection it read before, or, when
+there was none, switches the read path back to pgvector by configuration (``JINDAN_VECTORS__STORE`` in .env).
+``sync`` copies rows changed after the bulk copy (``updated_at`` watermark) and deletes the keys a trigger
+logged as deleted; ``DualWriteStore`` writes to both stores while the window is open.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+
+from jindan.db.engine import Database
+from jindan.db.models import MigrationEvent, MigrationRun
+from jindan.migrate.plan import SourcePlan
+from jindan.migrate.run import _connect, as_array, payload_row
+from jindan.vectors.base import CollectionSpec, Filter, Hit, Point, PointId, Vector, VectorStore
+
+
+class CutoverRefused(RuntimeError):
+    pass
+
+
+def record(db: Database, kind: str, target: str, detail: dict[str, Any], actor: str | None = None) -> None:
+    with db.session() as s:
+        s.add(MigrationEvent(kind=kind, target=target, actor=actor or getpass.getuser(), detail=detail))
+
+
+def last_event(db: Database, kind: str, target: str | None = None) -> MigrationEvent | None:
+    with db.session() as s:
+        q = select(MigrationEvent).where(MigrationEvent.kind == kind)
+        if target:
+            q = q.where(MigrationEvent.target == target)
+        return s.scalars(q.order_by(MigrationEvent.id.desc())).first()
+
+
+def cutover(db: Database, store: VectorStore, alias: str, target: str, *, actor: str | None = None) -> str | None:
+    """Switch ``alias`` to ``target`` atomically; refuses unless the latest verify of ``target`` passed."""
+    check = last_event(db, "verify", target)
+    if check is None or not check.detail.get("passed"):
+        raise CutoverRefused(f"no passing verify for {target!r}: run `jindan migrate verify` first")
+    current = store.resolve(alias)
+    previous = current if current != alias and store.exists(current) else None
+    store.switch_alias(alias, target)
+    record(db, "cutover", target, {"alias": alias, "previous": previous}, actor)
+    return previous
+
+
+def rollback(
+    db: Database, store: VectorStore, alias: str, *, env_file: Path = Path(".env"), actor: str | None = None
+) -> str:
+    """Undo the last cutover: the alias goes back, or the read path goes back to pgvector."""
+    event = last_event(db, "cutover")
+    previous = event.detail.get("previous") if event else None
+    if previous and store.exists(previous):
+        store.switch_alias(alias, previous)
+        record(db, "rollback", previous, {"alias": alias, "from": event.target if event else None}, actor)
+        return f"alias {alias!r} -> {previous}"
+    _set_env(env_file, "JINDAN_VECTORS__STORE", "pgvector")
+    record(db, "rollback", "pgvector", {"alias": alias, "env_file": str(env_file)}, actor)
+    return f"read path -> pgvector (JINDAN_VECTORS__STORE=pgvector in {env_file}); restart the service"
+
+
+def _set_env(path: Path, key: str, value: str) -> None:
+    lines = path.read_text().splitlines() if path.exists() else []
+    lines = [ln for ln in lines if not re.match(rf"^\s*{re.escape(key)}\s*=", ln)] + [f"{key}={value}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def install_deletion_log(db: Database, plan: SourcePlan) -> None:
+    """A trigger that logs deleted keys of the source table (so `sync` can delete them in Qdrant too)."""
+    fn = f"jindan_log_delete_{plan.table}"
+    with db.engine.begin() as c:
+        c.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS jindan_deleted_keys (source text NOT NULL, key text NOT NULL, "
+                "deleted_at timestamptz NOT NULL DEFAULT clock_timestamp())"
+            )
+        )
+        c.execute(
+            text(f"""
+            CREATE OR REPLACE FUNCTION "{fn}"() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO jindan_deleted_keys (source, key) VALUES ('{plan.schema}.{plan.table}', OLD."{plan.key}"::text);
+            RETURN OLD; END $$""")
+        )
+        c.execute(text(f"DROP TRIGGER IF EXISTS jindan_deletes ON {plan.qualified}"))
+        c.execute(
+            text(
+                f'CREATE TRIGGER jindan_deletes AFTER DELETE ON {plan.qualified} FOR EACH ROW EXECUTE FUNCTION "{fn}"()'
+            )
+        )
+
+
+def sync(db: Database, store: VectorStore, plan: SourcePlan, *, actor: str | None = None) -> dict[str, Any]:
+    """Catch up rows changed or deleted since the last sync (or since the bulk copy started)."""
+    if plan.updated_at is None:
+        raise ValueError(f"{plan.table} has no updated_at column: changed rows cannot be found; re-run the copy")
+    since = _watermark(db, plan)
+    conn = _connect(db)
+    upserted = deleted = 0
+    try:
+        cols = ", ".join(f'"{c.name}"' for c in plan.payload)
+        rows = conn.execute(
+            f'SELECT "{plan.key}", "{plan.vector}"{", " + cols if cols else ""}, now() FROM {plan.qualified} '
+            f'WHERE "{plan.updated_at}" > %s ORDER BY "{plan.key}"',
+            (since,),
+        ).fetchall()
+        points = [Point(r[0], as_array(r[1]), payload_row(plan, r[2:-1])) for r in rows if r[1] is not None]
+        for i in range(0, len(points), 1000):
+            store.upsert(plan.target, points[i : i + 1000])
+        upserted = len(points)
+        now = conn.execute("SELECT now()").fetchone()[0]
+        gone = (
+            [
+                r[0]
+                for r in conn.execute(
+                    "SELECT key FROM jindan_deleted_keys WHERE source = %s AND deleted_at > %s",
+                    (f"{plan.schema}.{plan.table}", since),
+                )
+            ]
+            if _has_log(conn)
+            else []
+        )
+        keys: list[PointId] = [int(k) for k in gone] if plan.integer_key else list(gone)
+        store.delete(plan.target, keys)
+        deleted = len(keys)
+    finally:
+        conn.close()
+    detail = {"since": since.isoformat(), "until": now.isoformat(), "upserted": upserted, "deleted": deleted}
+    record(db, "sync", plan.target, detail, actor)
+    return detail
+
+
+def _has_log(conn: Any) -> bool:
+    return bool(conn.execute("SELECT to_regclass('jindan_deleted_keys') IS NOT NULL").fetchone()[0])
+
+
+def _watermark(db: Database, plan: SourcePlan) -> Any:
+    last = last_event(db, "sync", plan.target)
+    if last is not None:
+        from datetime import datetime
+
+        return datetime.fromisoformat(last.detail["until"])
+    with db.session() as s:
+        run = s.scalars(
+            select(MigrationRun).where(MigrationRun.target == plan.target).order_by(MigrationRun.id)
+        ).first()
+    if run is None:
+        raise ValueError(f"no migration into {plan.target!r} yet: run `jindan migrate run` first")
+    return run.started_at
+
+
+class DualWriteStore:
+    """During the migration window the application writes to both stores and reads from the primary."""
+
+    def __init__(self, primary: VectorStore, secondary: VectorStore) -> None:
+        self.primary, self.secondary = primary, secondary
+        self.name = f"{primary.name}+{secondary.name}"
+
+    def upsert(self, collection: str, points: Sequence[Point]) -> None:
+        self.primary.upsert(collection, points)
+        self.secondary.upsert(collection, points)
+
+    def delete(self, collection: str, ids: Sequence[PointId]) -> None:
+        self.primary.delete(collection, ids)
+        self.secondary.delete(collection, ids)
+
+    def create(self, spec: CollectionSpec) -> None:
+        self.primary.create(spec)
+        self.secondary.create(spec)
+
+    def search(
+        self,
+        collection: str,
+        vector: Vector,
+        k: int = 10,
+        flt: Filter | None = None,
+        *,
+        exact: bool = False,
+        ef: int | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
+    ) -> list[Hit]:
+        return self.primary.search(collection, vector, k, flt, exact=exact, ef=ef, sparse=sparse)
+
+    def __getattr__(self, name: str) -> Any:  # reads (count, retrieve, spec, ...) go to the primary
+        return getattr(self.primary, name)
+
+    def ids(self, collection: str, batch: int = 1000) -> Iterator[PointId]:
+        return self.primary.ids(collection, batch)

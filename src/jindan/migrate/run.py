@@ -1,0 +1,334 @@
+"""`migrate run`: copy a pgvector table into a Qdrant collection, in parallel, resumable, exactly once in effect.
+
+Key ranges are read in parallel with keyset pagination (``WHERE key > last ORDER BY key LIMIT n``; never
+OFFSET). One writer upserts batches with deterministic point ids (integer keys kept, others
+``uuid5(NAMESPACE_URL, str(key))`` with the key in the payload), then appends a checkpoint. After a crash the
+next run continues each range after its last checkpoint; a batch written but not checkpointed is written again
+with the same ids, so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import getpass
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select, update
+
+from jindan.db.engine import Database
+from jindan.db.models import MigrationCheckpoint, MigrationRun
+from jindan.migrate.plan import SourcePlan, describe
+from jindan.vectors.base import CollectionSpec, PayloadType, Point, VectorStore
+
+Progress = Callable[[int, int], None]
+_DONE = object()
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    target: str
+    copied: int = 0
+    null_vectors: list[str] = field(default_factory=list)  # keys skipped because the vector is NULL
+    seconds: float = 0.0
+    resumed: bool = False
+
+    @property
+    def points_per_s(self) -> float:
+        return self.copied / self.seconds if self.seconds else 0.0
+
+
+def payload_value(value: Any) -> Any:
+    """PostgreSQL values as Qdrant payload: numbers stay numbers, timestamps RFC 3339, jsonb stays JSON."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [payload_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): payload_value(v) for k, v in value.items()}
+    if isinstance(value, bytes | memoryview):
+        return None  # binary columns are not payload
+    return value
+
+
+def as_array(value: Any) -> Any:
+    """pgvector values as float32 numpy (the driver returns numpy or pgvector.Vector objects)."""
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value, dtype=np.float32)
+
+
+def payload_row(plan: SourcePlan, values: tuple[Any, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for col, value in zip(plan.payload, values, strict=True):
+        out[col.name] = payload_value(value)
+        if isinstance(value, dt.datetime):  # a numeric twin for range filters
+            out[f"{col.name}_ts"] = (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    return out
+
+
+def index_types(plan: SourcePlan) -> dict[str, PayloadType]:
+    kinds: dict[str, PayloadType] = {}
+    for col in plan.payload:
+        t = col.type
+        if t in ("integer", "bigint", "smallint"):
+            kinds[col.name] = "integer"
+        elif t in ("real", "double precision") or t.startswith("numeric"):
+            kinds[col.name] = "float"
+        elif t.startswith(("text", "character varying", "character(", "uuid")):
+            kinds[col.name] = "keyword"
+        elif t.startswith("timestamp"):
+            kinds[f"{col.name}_ts"] = "float"
+    return kinds
+
+
+def key_ranges(conn: Any, plan: SourcePlan, parts: int) -> list[tuple[Any, Any]]:
+    """(lo, hi] ranges covering every key: equal width for integer keys, equal counts (ntile) otherwise."""
+    q = f'SELECT min("{plan.key}"), max("{plan.key}") FROM {plan.qualified}'
+    lo, hi = conn.execute(q).fetchone()
+    if lo is None:
+        return []
+    if plan.integer_key:
+        step = max(1, (hi - lo + 1) // parts)
+        bounds = [lo - 1 + step * i for i in range(parts)] + [hi]
+        return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1) if bounds[i] < bounds[i + 1]]
+    cuts = [
+        r[0]
+        for r in conn.execute(
+            f'SELECT max(k) FROM (SELECT "{plan.key}" AS k, ntile({parts}) OVER (ORDER BY "{plan.key}") AS t '
+            f"FROM {plan.qualified}) s GROUP BY t ORDER BY 1"
+        ).fetchall()
+    ]
+    return [(None if i == 0 else cuts[i - 1], c) for i, c in enumerate(cuts)]
+
+
+def _connect(db: Database) -> Any:
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    url = db.engine.url.set(drivername="postgresql")
+    conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    register_vector(conn)
+    return conn
+
+
+def ensure_target(store: VectorStore, plan: SourcePlan, model_id: str) -> None:
+    if store.exists(plan.target):
+        spec = store.spec(plan.target)
+        if spec.dim != plan.dim or spec.distance != plan.distance:
+            raise ValueError(
+                f"target {plan.target!r} exists with {spec.dim}-d {spec.distance}; the source is "
+                f"{plan.dim}-d {plan.distance}. Choose another --target."
+            )
+        return
+    store.create(
+        CollectionSpec(
+            name=plan.target, dim=plan.dim, distance=plan.distance, model_id=model_id, payload_indexes=index_types(plan)
+        )
+    )
+
+
+def migrate(
+    db: Database,
+    store: VectorStore,
+    plan: SourcePlan,
+    *,
+    readers: int = 4,
+    batch: int = 2000,
+    model_id: str = "",
+    actor: str | None = None,
+    progress: Progress | None = None,
+    stop_after_batches: int | None = None,
+) -> RunReport:
+    """Copy (or resume copying) ``plan``'s table into ``plan.target``. Returns counts and speed.
+
+    A delete trigger on the source logs deleted keys from the start, so `sync` can catch up afterwards."""
+    from jindan.migrate.cutover import install_deletion_log
+
+    ensure_target(store, plan, model_id)
+    install_deletion_log(db, plan)
+    run_id, ranges, resumed = _open_run(db, plan, readers, actor)
+    report = RunReport(run_id, plan.target, resumed=resumed)
+    total = plan.rows
+    done_rows = sum(r["rows"] for r in ranges)
+    if progress:
+        progress(done_rows, total)
+    todo = [r for r in ranges if not r["done"]]
+    out: queue.Queue[Any] = queue.Queue(maxsize=readers * 2)
+    errors: list[BaseException] = []
+
+    def read(rng: dict[str, Any]) -> None:
+        try:
+            conn = _connect(db)
+            cols = ", ".join(f'"{c.name}"' for c in plan.payload)
+            select_cols = f'"{plan.key}", "{plan.vector}"' + (f", {cols}" if cols else "")
+            last = rng["last_key"] if rng["last_key"] is not None else rng["lo"]
+            while True:
+                conds, params = [], []
+                if last is not None:
+                    conds.append(f'"{plan.key}" > %s')
+                    params.append(last)
+                if rng["hi"] is not None:
+                    conds.append(f'"{plan.key}" <= %s')
+                    params.append(rng["hi"])
+                where = ("WHERE " + " AND ".join(conds)) if conds else ""
+                rows = conn.execute(
+                    f'SELECT {select_cols} FROM {plan.qualified} {where} ORDER BY "{plan.key}" LIMIT {batch}', params
+                ).fetchall()
+                if not rows:
+                    out.put((rng["no"], None, True))
+                    break
+                last = rows[-1][0]
+                out.put((rng["no"], rows, len(rows) < batch))
+                if len(rows) < batch:
+                    break
+            conn.close()
+        except BaseException as exc:  # surfaced by the writer
+            errors.append(exc)
+            out.put((rng["no"], None, True))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=_drain, args=(todo[i::readers], read), daemon=True) for i in range(readers)]
+    for t in threads:
+        t.start()
+    remaining = {r["no"] for r in todo}
+    by_no = {r["no"]: r for r in ranges}
+    batches = 0
+    while remaining and not errors:
+        no, rows, finished = out.get()
+        rng = by_no[no]
+        if rows:
+            points = []
+            for row in rows:
+                key, vec = row[0], row[1]
+                if vec is None:
+                    report.null_vectors.append(str(key))
+                    continue
+                points.append(Point(key, as_array(vec), payload_row(plan, row[2:])))
+            store.upsert(plan.target, points)
+            rng["rows"] += len(rows)
+            rng["last_key"] = rows[-1][0]
+            report.copied += len(points)
+            if progress:
+                progress(len(rows), total)
+        if finished:
+            rng["done"] = True
+            remaining.discard(no)
+        _checkpoint(db, run_id, rng)
+        batches += 1
+        if stop_after_batches is not None and batches >= stop_after_batches:
+            raise RuntimeError("stopped on request (test hook)")
+    if errors:
+        _finish(db, run_id, "failed", {"error": str(errors[0])})
+        raise errors[0]
+    flush = getattr(store, "flush", None)
+    if callable(flush):
+        flush()
+    report.seconds = time.perf_counter() - start
+    _finish(
+        db,
+        run_id,
+        "done",
+        {k: v for k, v in asdict(report).items() if k != "null_vectors"}
+        | {"null_vectors": len(report.null_vectors), "null_vector_keys": report.null_vectors[:100]},
+    )
+    return report
+
+
+def _drain(ranges: list[dict[str, Any]], read: Callable[[dict[str, Any]], None]) -> None:
+    for rng in ranges:
+        read(rng)
+
+
+def _open_run(
+    db: Database, plan: SourcePlan, readers: int, actor: str | None
+) -> tuple[int, list[dict[str, Any]], bool]:
+    """Resume the unfinished run for this source and target, or start a new one with fresh key ranges."""
+    source = f"{plan.schema}.{plan.table}"
+    with db.session() as s:
+        run = s.scalars(
+            select(MigrationRun)
+            .where(MigrationRun.source == source, MigrationRun.target == plan.target, MigrationRun.status != "done")
+            .order_by(MigrationRun.id.desc())
+        ).first()
+        if run is not None:
+            latest = (
+                select(func.max(MigrationCheckpoint.id))
+                .where(MigrationCheckpoint.run_id == run.id)
+                .group_by(MigrationCheckpoint.range_no)
+            )
+            cps = s.scalars(select(MigrationCheckpoint).where(MigrationCheckpoint.id.in_(latest))).all()
+            s.execute(update(MigrationRun).where(MigrationRun.id == run.id).values(status="running"))
+            return run.id, [_range(cp, plan) for cp in sorted(cps, key=lambda c: c.range_no)], True
+        run = MigrationRun(
+            source=source, target=plan.target, plan=describe(plan), status="running", actor=actor or getpass.getuser()
+        )
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    conn = _connect(db)
+    try:
+        bounds = key_ranges(conn, plan, readers * 2)
+    finally:
+        conn.close()
+    ranges = [
+        {"no": i, "lo": lo, "hi": hi, "last_key": None, "rows": 0, "done": False} for i, (lo, hi) in enumerate(bounds)
+    ]
+    for rng in ranges:
+        _checkpoint(db, run_id, rng)
+    return run_id, ranges, False
+
+
+def _range(cp: MigrationCheckpoint, plan: SourcePlan) -> dict[str, Any]:
+    conv: Callable[[str | None], Any] = (lambda v: None if v is None else int(v)) if plan.integer_key else (lambda v: v)
+    return {
+        "no": cp.range_no,
+        "lo": conv(cp.lo),
+        "hi": conv(cp.hi),
+        "last_key": conv(cp.last_key),
+        "rows": cp.rows,
+        "done": cp.done,
+    }
+
+
+def _checkpoint(db: Database, run_id: int, rng: dict[str, Any]) -> None:
+    def s(v: Any) -> str | None:
+        return None if v is None else str(v)
+
+    with db.session() as ses:
+        ses.add(
+            MigrationCheckpoint(
+                run_id=run_id,
+                range_no=rng["no"],
+                lo=s(rng["lo"]),
+                hi=s(rng["hi"]),
+                last_key=s(rng["last_key"]),
+                rows=rng["rows"],
+                done=rng["done"],
+            )
+        )
+
+
+def _finish(db: Database, run_id: int, status: str, report: dict[str, Any]) -> None:
+    with db.session() as s:
+        s.execute(
+            update(MigrationRun)
+            .where(MigrationRun.id == run_id)
+            .values(status=status, report=report, finished_at=func.now())
+        )

@@ -1,0 +1,194 @@
+"""`migrate verify`: prove the copy, not just count it.
+
+Checks, each pass or fail: distance (the collection ranks with the source index's metric), exact counts, the
+key sets (missing and extra keys listed), vectors equal within tolerance and payloads equal (a sample, or every
+row with ``full``), and search agreement: top-10 overlap between pgvector and Qdrant on sample queries and
+Qdrant's recall@10 against exact search in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from jindan.db.engine import Database
+from jindan.migrate.plan import SourcePlan
+from jindan.migrate.run import _connect, as_array, payload_row
+from jindan.vectors.base import PointId, VectorStore
+
+OPS = {"cosine": "<=>", "euclid": "<->", "dot": "<#>"}
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VerifyReport:
+    source: str
+    target: str
+    checks: list[Check]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "passed": self.passed,
+            "seconds": round(self.seconds, 2),
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+def _key(value: Any, plan: SourcePlan) -> PointId:
+    return int(value) if plan.integer_key else str(value)
+
+
+def verify(
+    db: Database,
+    store: VectorStore,
+    plan: SourcePlan,
+    *,
+    sample: int = 200,
+    queries: int = 50,
+    full: bool = False,
+    tolerance: float = 1e-4,
+    seed: int = 7,
+) -> VerifyReport:
+    start = time.perf_counter()
+    checks: list[Check] = []
+    spec = store.spec(plan.target)
+    checks.append(
+        Check(
+            "distance",
+            spec.distance == plan.distance and spec.dim == plan.dim,
+            {"source": f"{plan.dim}-d {plan.distance}", "target": f"{spec.dim}-d {spec.distance}"},
+        )
+    )
+    conn = _connect(db)
+    try:
+        keys = {
+            _key(r[0], plan)
+            for r in conn.execute(f'SELECT "{plan.key}" FROM {plan.qualified} WHERE "{plan.vector}" IS NOT NULL')
+        }
+        target_ids = set(store.ids(plan.target))
+        missing, extra = sorted(keys - target_ids, key=str), sorted(target_ids - keys, key=str)
+        checks.append(
+            Check(
+                "count",
+                len(keys) == store.count(plan.target),
+                {"source": len(keys), "target": store.count(plan.target)},
+            )
+        )
+        checks.append(
+            Check(
+                "ids",
+                not missing and not extra,
+                {
+                    "missing": missing[:50],
+                    "extra": extra[:50],
+                    "missing_count": len(missing),
+                    "extra_count": len(extra),
+                },
+            )
+        )
+        rng = random.Random(seed)
+        pool = sorted(keys & target_ids, key=str)
+        chosen = pool if full else rng.sample(pool, min(sample, len(pool)))
+        checks += _rows(conn, store, plan, chosen, tolerance)
+        checks.append(_search(conn, store, plan, rng.sample(pool, min(queries, len(pool)))))
+    finally:
+        conn.close()
+    return VerifyReport(f"{plan.schema}.{plan.table}", plan.target, checks, time.perf_counter() - start)
+
+
+def _norm(v: Any) -> Any:
+    v = np.asarray(v, dtype=np.float64)
+    n = np.linalg.norm(v)
+    return v / n if n else v
+
+
+def _rows(conn: Any, store: VectorStore, plan: SourcePlan, chosen: list[PointId], tol: float) -> list[Check]:
+    bad_vec: list[str] = []
+    bad_payload: list[str] = []
+    cols = ", ".join(f'"{c.name}"' for c in plan.payload)
+    select_cols = f'"{plan.key}", "{plan.vector}"' + (f", {cols}" if cols else "")
+    for i in range(0, len(chosen), 500):
+        part = chosen[i : i + 500]
+        rows = conn.execute(
+            f'SELECT {select_cols} FROM {plan.qualified} WHERE "{plan.key}" = ANY(%s)',
+            ([str(k) for k in part] if not plan.integer_key else part,),
+        ).fetchall()
+        got = {p.id: p for p in store.retrieve(plan.target, part, with_vectors=True)}
+        for row in rows:
+            key = _key(row[0], plan)
+            p = got.get(key)
+            src = as_array(row[1]).astype(np.float64)
+            same = (
+                p is not None
+                and p.vector.size == src.size
+                and (
+                    np.allclose(_norm(p.vector), _norm(src), atol=tol)
+                    if plan.distance == "cosine"
+                    else np.allclose(p.vector, src, atol=tol)
+                )
+            )
+            if not same:
+                bad_vec.append(str(key))
+            expected = payload_row(plan, row[2:])
+            if p is None or any(p.payload.get(k) != _approx(v, p.payload.get(k)) for k, v in expected.items()):
+                bad_payload.append(str(key))
+    return [
+        Check("vectors", not bad_vec, {"compared": len(chosen), "mismatched": bad_vec[:50]}),
+        Check("payloads", not bad_payload, {"compared": len(chosen), "mismatched": bad_payload[:50]}),
+    ]
+
+
+def _approx(expected: Any, got: Any) -> Any:
+    """Floats survive JSON round trips within rounding; compare them loosely, everything else exactly."""
+    if (
+        isinstance(expected, float)
+        and isinstance(got, int | float)
+        and abs(expected - got) <= 1e-6 * max(1.0, abs(expected))
+    ):
+        return got
+    return expected
+
+
+def _search(conn: Any, store: VectorStore, plan: SourcePlan, probes: list[PointId]) -> Check:
+    op = OPS[plan.distance]
+    overlaps, recalls = [], []
+    sql = (
+        f'SELECT "{plan.key}" FROM {plan.qualified} WHERE "{plan.vector}" IS NOT NULL '
+        f'ORDER BY "{plan.vector}" {op} %s LIMIT 10'
+    )
+    for key in probes:
+        row = conn.execute(f'SELECT "{plan.vector}" FROM {plan.qualified} WHERE "{plan.key}" = %s', (key,)).fetchone()
+        vec = as_array(row[0])
+        pg = [_key(r[0], plan) for r in conn.execute(sql, (vec,))]  # what the application sees today
+        conn.execute("SET enable_indexscan = off")  # exact search in PostgreSQL: the ground truth
+        try:
+            exact = [_key(r[0], plan) for r in conn.execute(sql, (vec,))]
+        finally:
+            conn.execute("RESET enable_indexscan")
+        got = [h.id for h in store.search(plan.target, vec, k=10)]
+        overlaps.append(len(set(got) & set(pg)) / max(len(pg), 1))
+        recalls.append(len(set(got) & set(exact)) / max(len(exact), 1))
+    overlap = float(np.mean(overlaps)) if overlaps else 1.0
+    recall = float(np.mean(recalls)) if recalls else 1.0
+    return Check(
+        "search",
+        overlap >= 0.9 and recall >= 0.9,
+        {"queries": len(probes), "top10_overlap": round(overlap, 4), "recall_at_10": round(recall, 4)},
+    )
