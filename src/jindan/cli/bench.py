@@ -60,3 +60,27 @@ def vectors(
             progress=lambda msg: console.print(f"[dim]{msg}[/dim]"),
         )
     out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
+
+
+@app.command("migrate")
+def migrate_bench(
+    ctx: typer.Context,
+    points: int = typer.Option(100_000, min=10, help="Rows in the generated pgvector table."),
+    readers: int = typer.Option(4, min=1, max=32),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """pgvector -> embedded Qdrant: points/s of `migrate run` and the time of `migrate verify`."""
+    import tempfile
+    from pathlib import Path
+
+    from jindan.bench import migrate as bench_migrate
+    from jindan.cli.context import open_db
+    from jindan.db.migrations import ensure_schema
+
+    settings = settings_from(ctx)
+    with open_db(settings) as db, tempfile.TemporaryDirectory(prefix="jindan-bench-") as tmp:
+        ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
+        result = bench_migrate.run(
+            db, Path(tmp), points=points, readers=readers, progress=lambda msg: console.print(f"[dim]{msg}[/dim]")
+        )
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

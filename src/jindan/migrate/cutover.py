@@ -87,7 +87,9 @@ def install_deletion_log(db: Database, plan: SourcePlan) -> None:
         c.execute(
             text(f"""
             CREATE OR REPLACE FUNCTION "{fn}"() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN INSERT INTO jindan_deleted_keys (source, key) VALUES ('{plan.schema}.{plan.table}', OLD."{plan.key}"::text);
+            BEGIN
+              INSERT INTO jindan_deleted_keys (source, key)
+              VALUES ('{plan.schema}.{plan.table}', OLD."{plan.key}"::text);
             RETURN OLD; END $$""")
         )
         c.execute(text(f"DROP TRIGGER IF EXISTS jindan_deletes ON {plan.qualified}"))

@@ -85,7 +85,8 @@ def inspect_source(
         cols = c.execute(
             text(
                 "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.atttypmod, t.typname "
-                "FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace "
+                "FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = r.relnamespace "
                 "JOIN pg_type t ON t.oid = a.atttypid "
                 "WHERE n.nspname = :s AND r.relname = :t AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
             ),
@@ -112,7 +113,8 @@ def inspect_source(
         pk = (
             c.execute(
                 text(
-                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                    "SELECT a.attname FROM pg_index i "
+                    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
                     "WHERE i.indrelid = CAST(:q AS regclass) AND i.indisprimary"
                 ),
                 {"q": f'"{schema}"."{table}"'},

@@ -176,6 +176,7 @@ def migrate(
     def read(rng: dict[str, Any]) -> None:
         try:
             conn = _connect(db)
+            cur = conn.cursor(binary=True)  # binary vectors decode ~4x faster than pgvector's text form
             cols = ", ".join(f'"{c.name}"' for c in plan.payload)
             select_cols = f'"{plan.key}", "{plan.vector}"' + (f", {cols}" if cols else "")
             last = rng["last_key"] if rng["last_key"] is not None else rng["lo"]
@@ -188,7 +189,7 @@ def migrate(
                     conds.append(f'"{plan.key}" <= %s')
                     params.append(rng["hi"])
                 where = ("WHERE " + " AND ".join(conds)) if conds else ""
-                rows = conn.execute(
+                rows = cur.execute(
                     f'SELECT {select_cols} FROM {plan.qualified} {where} ORDER BY "{plan.key}" LIMIT {batch}', params
                 ).fetchall()
                 if not rows:

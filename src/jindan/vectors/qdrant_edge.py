@@ -15,6 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from jindan.vectors.base import (
     CollectionNotFound,
     CollectionSpec,
@@ -130,7 +132,7 @@ class QdrantEdgeStore:
         edge_points = []
         for p in points:
             pid, payload = point_payload(p.id, p.payload)
-            vector: Any = [float(x) for x in p.vector]
+            vector: Any = np.asarray(p.vector, dtype=np.float32).tolist()  # one C call, not 384 floats
             if p.sparse is not None:
                 vector = {"": vector, "text": q.SparseVector(indices=p.sparse[0], values=p.sparse[1])}
             edge_points.append(q.Point(pid, vector, payload))
@@ -180,7 +182,7 @@ class QdrantEdgeStore:
         params = q.SearchParams(
             hnsw_ef=ef, exact=exact, quantization=q.QuantizationSearchParams(rescore=True, oversampling=2.0)
         )
-        dense = q.Query.Nearest([float(x) for x in vector])
+        dense = q.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist())
         if sparse is None:
             request = q.QueryRequest(limit=k, query=dense, filter=self._filter(flt), with_payload=True, params=params)
         else:  # hybrid: dense and sparse candidates fused with reciprocal rank fusion
