@@ -35,6 +35,11 @@ class DatabaseSettings(BaseModel):
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
 
+class ProviderTimeouts(BaseModel):
+    connect_s: float = Field(3.0, gt=0, description="Connect timeout.")
+    total_s: float = Field(60.0, gt=0, description="Total time for one generation.")
+
+
 class ShadowSettings(BaseModel):
     """A background comparison run: never delays or changes the primary answer."""
 
@@ -56,8 +61,12 @@ class LLMSettings(BaseModel):
     )
     temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
     max_tokens: int = Field(512, ge=1, description="Upper bound on generated tokens per answer.")
-    timeout_s: float = Field(60.0, gt=0, description="Total time budget for one generation.")
+    timeout_s: float = Field(60.0, gt=0, description="Total time budget for one request, fallbacks included.")
     connect_timeout_s: float = Field(3.0, gt=0, description="Connect timeout for remote providers.")
+    provider_timeouts: dict[ProviderName, ProviderTimeouts] = Field(
+        default_factory=dict,
+        description='Per provider connect / total timeouts, e.g. {"ollama": {"connect_s": 1, "total_s": 20}}.',
+    )
     retries: int = Field(1, ge=0, le=5, description="Retries per provider before falling back (with backoff).")
     breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open a provider's circuit.")
     breaker_cooldown_s: float = Field(30.0, gt=0, description="How long an open circuit skips the provider.")
@@ -252,6 +261,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, v: Path) -> Path:
         return v.expanduser().absolute()
+
+    def timeouts(self, provider: str) -> tuple[float, float]:
+        """(connect, total) seconds for one provider: its own setting, else the LLM defaults."""
+        own = self.llm.provider_timeouts.get(provider)  # type: ignore[call-overload]
+        if own is not None:
+            return own.connect_s, min(own.total_s, self.llm.timeout_s)
+        return self.llm.connect_timeout_s, self.llm.timeout_s
 
     @property
     def pgdata(self) -> Path:

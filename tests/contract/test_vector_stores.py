@@ -185,3 +185,16 @@ def test_string_keys_round_trip(store: VectorStore) -> None:
     assert [h.id for h in hits] == ["mat-2"]
     store.delete("materials", ["mat-1"])
     assert sorted(map(str, store.ids("materials"))) == ["mat-2"]
+
+
+def test_int8_quantization_with_rescoring(store: VectorStore) -> None:
+    if store.name == "pgvector":
+        with pytest.raises(VectorStoreError, match="Qdrant feature"):
+            store.create(CollectionSpec(name="q8", dim=DIM, quantization="int8"))
+        return
+    points = data()
+    store.create(CollectionSpec(name="q8", dim=DIM, quantization="int8", payload_indexes={}))
+    store.upsert("q8", points)
+    assert store.spec("q8").quantization == "int8"
+    hits = store.search("q8", points[3].vector, k=5)
+    assert hits[0].id == 4 and hits[0].score == pytest.approx(1.0, abs=1e-3)  # rescored with the originals

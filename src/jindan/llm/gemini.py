@@ -41,7 +41,7 @@ class GeminiProvider:
         g = settings.gemini
         model = settings.llm.model if settings.llm.provider == "gemini" else g.model
         key = g.api_key.get_secret_value() if g.api_key else None
-        return cls(model, api_key=key, base_url=g.base_url, timeout_s=settings.llm.timeout_s)
+        return cls(model, api_key=key, base_url=g.base_url, timeout_s=settings.timeouts("gemini")[1])
 
     def request(self, messages: list[ChatMessage], opts: GenOptions) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in messages if m.role == "system") or None

@@ -60,8 +60,8 @@ class OllamaProvider:
             model,
             num_ctx=o.num_ctx,
             keep_alive=o.keep_alive,
-            timeout_s=llm.timeout_s,
-            connect_timeout_s=llm.connect_timeout_s,
+            timeout_s=settings.timeouts("ollama")[1],
+            connect_timeout_s=settings.timeouts("ollama")[0],
         )
 
     def client(self, host: HostState) -> Any:

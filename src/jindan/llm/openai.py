@@ -57,8 +57,8 @@ class OpenAIProvider:
             model,
             api_key=key,
             base_url=o.base_url,
-            timeout_s=llm.timeout_s,
-            connect_timeout_s=llm.connect_timeout_s,
+            timeout_s=settings.timeouts("openai")[1],
+            connect_timeout_s=settings.timeouts("openai")[0],
         )
 
     def request(self, messages: list[ChatMessage], opts: GenOptions) -> dict[str, Any]:

@@ -135,7 +135,9 @@ class Router:
                 try:
                     provider = self.provider(name)
                     outcome: dict[str, bool] = {}
-                    async for event in self._attempt(route, provider, messages, opts, deadline, outcome):
+                    # this provider's own total timeout, never beyond the request's budget
+                    attempt_deadline = min(deadline, time.monotonic() + self.settings.timeouts(name)[1])
+                    async for event in self._attempt(route, provider, messages, opts, attempt_deadline, outcome):
                         yield event
                     if outcome.get("broken"):
                         breaker.failure()
