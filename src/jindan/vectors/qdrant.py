@@ -22,7 +22,7 @@ from jindan.vectors.base import (
     VectorStoreError,
     qdrant_id,
 )
-from jindan.vectors.qdrant_common import clean, original_id, point_payload
+from jindan.vectors.qdrant_common import clean, original_id, point_payload, to_point
 
 
 class QdrantStore:
@@ -122,11 +122,7 @@ class QdrantStore:
         records = self.client.retrieve(
             self.resolve(collection), [qdrant_id(i) for i in ids], with_payload=True, with_vectors=with_vectors
         )
-        out = []
-        for r in records:
-            vec = r.vector.get("") if isinstance(r.vector, dict) else r.vector
-            out.append(Point(original_id(r.id, r.payload), np.asarray(vec or [], dtype=np.float32), clean(r.payload)))
-        return out
+        return [to_point(r) for r in records]
 
     def ids(self, collection: str, batch: int = 1000) -> Iterator[PointId]:
         offset = None

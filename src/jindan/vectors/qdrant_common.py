@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jindan.vectors.base import PointId, qdrant_id
+import numpy as np
+
+from jindan.vectors.base import Point, PointId, qdrant_id
 
 KEY = "_key"  # the original key of a point whose id had to become a UUID
 
@@ -25,3 +27,9 @@ def original_id(qid: Any, payload: dict[str, Any] | None) -> PointId:
 
 def clean(payload: dict[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (payload or {}).items() if k != KEY}
+
+
+def to_point(record: Any) -> Point:
+    """A record from either Qdrant API (unnamed or named dense vector) as our Point, original key restored."""
+    vec = record.vector.get("") if isinstance(record.vector, dict) else record.vector
+    return Point(original_id(record.id, record.payload), np.asarray(vec or [], dtype=np.float32), clean(record.payload))

@@ -28,7 +28,7 @@ from jindan.vectors.base import (
     VectorStoreError,
     qdrant_id,
 )
-from jindan.vectors.qdrant_common import clean, original_id, point_payload
+from jindan.vectors.qdrant_common import clean, original_id, point_payload, to_point
 
 SPEC_FILE = "jindan-collection.json"
 ALIASES = "aliases.json"
@@ -146,16 +146,11 @@ class QdrantEdgeStore:
         return int(self._shard(collection).count(self.q.CountRequest(exact=True, filter=self._filter(flt))))
 
     def retrieve(self, collection: str, ids: Sequence[PointId], with_vectors: bool = False) -> list[Point]:
-        import numpy as np
 
         records = self._shard(collection).retrieve(
             [qdrant_id(i) for i in ids], with_payload=True, with_vector=with_vectors
         )
-        out = []
-        for r in records:
-            vec = r.vector.get("") if isinstance(r.vector, dict) else r.vector
-            out.append(Point(original_id(r.id, r.payload), np.asarray(vec or [], dtype=np.float32), clean(r.payload)))
-        return out
+        return [to_point(r) for r in records]
 
     def ids(self, collection: str, batch: int = 1000) -> Iterator[PointId]:
         shard = self._shard(collection)
