@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
+from typing import Any
 
 from jindan.db.engine import Database
 from jindan.db.repositories import QuestionRepository
@@ -38,3 +40,30 @@ def import_demo_bank(settings: Settings, db: Database) -> int:
     report = import_questions(db, path, source="math")
     log.info("demo bank: %d questions imported, %d rows rejected", report.counts.inserted, len(report.errors))
     return report.counts.inserted
+
+
+def start_demo_index(settings: Settings, stack: Any) -> threading.Thread | None:
+    """First start: index the bank in the background so similar-question search works without a command.
+
+    The service answers meanwhile; search says "run `jindan index questions`" until the alias exists (the
+    indexer switches it only when the collection is complete)."""
+    try:
+        if stack.store.exists(stack.store.resolve(settings.vectors.alias)):
+            return None
+    except Exception as exc:
+        log.warning("vector store unavailable, no background indexing: %s", exc)
+        return None
+
+    def run() -> None:
+        from jindan.rag.index import Indexer
+
+        try:
+            report = Indexer(stack.db, stack.store, stack.embedder, settings.vectors.alias).run()
+            log.info("background index: %d questions embedded in %.0f s", report.embedded, report.seconds)
+        except Exception:
+            log.exception("background indexing failed; run `jindan index questions`")
+
+    thread = threading.Thread(target=run, name="demo-index", daemon=True)
+    thread.start()
+    log.info("indexing the question bank in the background (similar-question search is ready when it finishes)")
+    return thread

@@ -178,6 +178,9 @@ class ServerSettings(BaseModel):
         True,
         description="On first start of the embedded profile with an empty database, import the MATH bank.",
     )
+    demo_index: bool = Field(
+        True, description="Embedded profile: index the bank in the background on start when it has no index yet."
+    )
     demo_questions: Path | None = Field(
         None,
         description="File imported on first start. Default: ../shared/data/math/problems.jsonl if present.",

@@ -22,6 +22,7 @@ def _bank(tmp_path: Path) -> Path:
 @pytest.fixture()
 def client(settings: Settings, db: Database, tmp_path: Path) -> Iterator[TestClient]:
     settings.server.demo_questions = _bank(tmp_path)
+    settings.server.demo_index = False
     with TestClient(create_app(settings, db)) as c:
         yield c
 

@@ -136,10 +136,14 @@ def test_default_chain_is_provider_then_fallback() -> None:
 
 def test_per_provider_total_timeout_bounds_each_attempt() -> None:
     a, b = Scripted("ollama", "hang"), Scripted("openai")
-    settings = Settings(llm={  # type: ignore[arg-type]
-        "routes": {"hint": ["ollama", "openai"]}, "retries": 0, "timeout_s": 30,
-        "provider_timeouts": {"ollama": {"connect_s": 0.5, "total_s": 0.3}},
-    })
+    settings = Settings(
+        llm={  # type: ignore[arg-type]
+            "routes": {"hint": ["ollama", "openai"]},
+            "retries": 0,
+            "timeout_s": 30,
+            "provider_timeouts": {"ollama": {"connect_s": 0.5, "total_s": 0.3}},
+        }
+    )
     assert settings.timeouts("ollama") == (0.5, 0.3) and settings.timeouts("openai") == (3.0, 30)
     start = time.monotonic()
     events = run(Router(settings, {"ollama": a, "openai": b}))

@@ -200,7 +200,7 @@ def test_dual_write_reaches_both_stores(tmp_path: Path) -> None:
 
 def test_sigkill_at_random_points_then_resume(db: Database, db_url: str, tmp_path: Path) -> None:
     """Kill `jindan migrate run` with SIGKILL several times; the resumed run ends with the exact data."""
-    make_source(db_url, rows=20_000, nulls=3)
+    make_source(db_url, rows=30_000, nulls=3)
     env = {
         **os.environ,
         "JINDAN_DATABASE__URL": db_url,
@@ -226,7 +226,7 @@ def test_sigkill_at_random_points_then_resume(db: Database, db_url: str, tmp_pat
     kills = 0
     for _ in range(4):
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 3.5))
+        time.sleep(rng.uniform(1.0, 3.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -238,5 +238,5 @@ def test_sigkill_at_random_points_then_resume(db: Database, db_url: str, tmp_pat
     plan = inspect_source(db.engine, "legacy.question_vectors", target="killed")
     result = verify(db, store, plan, full=True)
     assert result.passed, result.to_dict()
-    assert store.count("killed") == 19_997 and len(set(store.ids("killed"))) == 19_997
+    assert store.count("killed") == 29_997 and len(set(store.ids("killed"))) == 29_997
     store.close()

@@ -14,7 +14,7 @@ from jindan.api.auth import check_auth_config
 from jindan.api.routes import diagnosis, health, llm, questions, search
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
-from jindan.demo import import_demo_bank
+from jindan.demo import import_demo_bank, start_demo_index
 from jindan.llm.router import ROUTES, Router, build_router
 from jindan.rag.stack import SearchStack
 from jindan.settings import Settings
@@ -56,6 +56,8 @@ def create_app(
             ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
             if settings.profile == "embedded" and settings.server.demo_import:
                 import_demo_bank(settings, database)
+                if settings.server.demo_index:
+                    start_demo_index(settings, app.state.search)
             yield
         finally:
             if preload is not None:
