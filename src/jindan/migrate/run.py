@@ -154,7 +154,6 @@ def migrate(
     model_id: str = "",
     actor: str | None = None,
     progress: Progress | None = None,
-    stop_after_batches: int | None = None,
 ) -> RunReport:
     """Copy (or resume copying) ``plan``'s table into ``plan.target``. Returns counts and speed.
 
@@ -210,7 +209,6 @@ def migrate(
         t.start()
     remaining = {r["no"] for r in todo}
     by_no = {r["no"]: r for r in ranges}
-    batches = 0
     while remaining and not errors:
         no, rows, finished = out.get()
         rng = by_no[no]
@@ -232,9 +230,6 @@ def migrate(
             rng["done"] = True
             remaining.discard(no)
         _checkpoint(db, run_id, rng)
-        batches += 1
-        if stop_after_batches is not None and batches >= stop_after_batches:
-            raise RuntimeError("stopped on request (test hook)")
     if errors:
         _finish(db, run_id, "failed", {"error": str(errors[0])})
         raise errors[0]

@@ -19,12 +19,11 @@ async def diagnose(
     user_id: int, request: Request, db: DatabaseDep, settings: SettingsDep, narrative: bool = True
 ) -> dict[str, Any]:
     """Mastery per concept, weakest and strongest concepts, next questions; stored with the model version."""
-    stack = request.app.state.search
-    retriever = None
+    retriever: Any = None
     try:
-        retriever = stack.retriever if stack is not None else None
-        retriever.spec() if retriever is not None else None
-    except Exception:  # no index yet: recommend by concept links only
+        retriever = request.app.state.search.retriever
+        retriever.spec()
+    except Exception:  # no index yet (or no embedder): recommend by concept links only
         retriever = None
     try:
         result = await asyncio.to_thread(diagnose_student, db, user_id, retriever=retriever)
