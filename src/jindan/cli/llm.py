@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -10,6 +11,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from jindan.cli.context import console, out, settings_from
 from jindan.llm.base import ChatMessage, Delta, GenOptions, ProviderError, Usage
 from jindan.llm.router import ROUTES, Started, StreamError, build_router
+
+if TYPE_CHECKING:
+    from jindan.llm.ollama import OllamaProvider
 
 models_app = typer.Typer(help="Ollama models on every configured host: list, ps, pull, preload.", no_args_is_help=True)
 
@@ -54,7 +58,7 @@ def chat(
     raise typer.Exit(asyncio.run(run()))
 
 
-def _ollama(ctx: typer.Context):  # type: ignore[no-untyped-def]
+def _ollama(ctx: typer.Context) -> OllamaProvider:
     from jindan.llm.ollama import OllamaProvider
 
     return OllamaProvider.from_settings(settings_from(ctx))
