@@ -52,6 +52,17 @@ class MasteryModel:
     version: str = ""
     feature_names: tuple[str, ...] = NAMES
     fit_info: dict[str, Any] = field(default_factory=dict)
+    sequence: dict[str, Any] | None = None  # GRU weights (diagnosis/sequence.py), blended in when present
+    blend: float = 0.5  # weight of the GRU logit against the logistic one
+
+    def _gru(self) -> Any:
+        if self.sequence is None:
+            return None
+        if not hasattr(self, "_gru_cache"):
+            from jindan.diagnosis.sequence import GruModel
+
+            object.__setattr__(self, "_gru_cache", GruModel.from_dict(self.sequence))
+        return self._gru_cache  # type: ignore[attr-defined]
 
     def logit(self, features: npt.NDArray[np.float32], concepts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         x = features.astype(np.float64)
@@ -70,12 +81,17 @@ class MasteryModel:
 
     def predict_sequence(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64]:
         """P(correct) for every response of a student, each from the earlier ones only."""
-        return self.predict(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64))
+        z = self.logit(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64))
+        gru = self._gru()
+        if gru is not None and len(concepts):
+            z = (1 - self.blend) * z + self.blend * gru.logits_sequence(concepts, correct)
+        return sigmoid(z)
 
     def to_json(self) -> str:
         data = asdict(self)
         data["concept_bias"] = {str(k): v for k, v in self.concept_bias.items()}
         data["concept_weights"] = {str(k): v for k, v in self.concept_weights.items()}
+        data.pop("_gru_cache", None)
         return json.dumps(data)
 
     @classmethod
@@ -99,7 +115,23 @@ def design(logs: Logs) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], 
     return np.vstack(feats), np.concatenate(concepts), np.concatenate(labels)
 
 
-def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None) -> MasteryModel:
+def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None, sequence: bool = True) -> MasteryModel:
+    """The logistic model, plus the GRU blended in when ``sequence`` and torch is installed."""
+    model = fit_logistic(logs, l2=l2, version=version)
+    if not sequence:
+        return model
+    start = time.perf_counter()
+    try:
+        from jindan.diagnosis.sequence import train
+
+        model.sequence = train(logs).to_dict()
+        model.fit_info["sequence"] = {"kind": "gru", "fit_s": round(time.perf_counter() - start, 2)}
+    except ImportError:
+        model.fit_info["sequence"] = {"kind": None, "reason": "torch is not installed: logistic model only"}
+    return model
+
+
+def fit_logistic(logs: Logs, *, l2: float = 1.0, version: str | None = None) -> MasteryModel:
     start = time.perf_counter()
     X, c, y = design(logs)
     if len(y) == 0:

@@ -38,7 +38,9 @@ def read_pykt(path: Path, folds: set[int] | None = None, exclude_folds: set[int]
 
 
 def evaluate(train: list[Log], test: list[Log], *, l2: float = 1.0) -> dict[str, Any]:
+    start = time.perf_counter()
     model = fit(train, l2=l2)
+    fit_s = time.perf_counter() - start
     start = time.perf_counter()
     preds, labels = [], []
     for cs, ys in test:
@@ -54,7 +56,8 @@ def evaluate(train: list[Log], test: list[Log], *, l2: float = 1.0) -> dict[str,
         "n_predictions": len(y),
         "train_students": len(train),
         "test_students": len(test),
-        "fit_s": model.fit_info["fit_s"],
+        "fit_s": round(fit_s, 2),
+        "model": "logistic + GRU blend" if model.sequence else "logistic",
         "predict_ms_per_student": round(1000 * predict_s / max(len(test), 1), 3),
         "model_version": model.version,
         "weights": dict(zip(model.feature_names, [round(w, 3) for w in model.weights], strict=True)),
