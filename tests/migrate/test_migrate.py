@@ -240,3 +240,31 @@ def test_sigkill_at_random_points_then_resume(db: Database, db_url: str, tmp_pat
     assert result.passed, result.to_dict()
     assert store.count("killed") == 29_997 and len(set(store.ids("killed"))) == 29_997
     store.close()
+
+
+def test_cli_plan_run_verify_cutover_rollback(db_url: str, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from jindan.cli.main import app
+
+    make_source(db_url, rows=400, nulls=2)
+    runner = CliRunner()
+    env = {"JINDAN_DATABASE__URL": db_url, "JINDAN_HOME": str(tmp_path), "JINDAN_VECTORS__STORE": "qdrant-edge"}
+    src = ["--source", "legacy.question_vectors", "--target", "qv2"]
+    plan = runner.invoke(app, ["migrate", "plan", *src], env=env)
+    assert plan.exit_code == 0, plan.output
+    assert json.loads(plan.stdout)["distance"] == "cosine"
+    bad = runner.invoke(app, ["migrate", "plan", "--source", "legacy.question_vectors", "--distance", "dot"], env=env)
+    assert bad.exit_code == 2 and "contradicts" in bad.output
+    assert runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env).exit_code == 1  # not verified
+    run = runner.invoke(app, ["migrate", "run", *src, "--readers", "2", "--batch", "100"], env=env)
+    assert run.exit_code == 0 and "398 points" in run.output and "NULL vector" in run.output
+    verified = runner.invoke(app, ["migrate", "verify", *src, "--json"], env=env)
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["passed"] is True
+    assert runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env).exit_code == 0
+    back = runner.invoke(app, ["migrate", "rollback", "--env-file", str(tmp_path / ".env")], env=env)
+    assert back.exit_code == 0 and "pgvector" in back.output
+    synced = runner.invoke(app, ["migrate", "sync", *src], env=env)
+    assert synced.exit_code == 0 and json.loads(synced.stdout)["upserted"] == 0
