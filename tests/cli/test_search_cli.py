@@ -6,10 +6,10 @@ import itertools
 import json
 from pathlib import Path
 
+from tests.conftest import shared_file
 from typer.testing import CliRunner
 
 from jindan.cli.main import app
-from tests.conftest import shared_file
 
 runner = CliRunner()
 
