@@ -268,3 +268,37 @@ def test_cli_plan_run_verify_cutover_rollback(db_url: str, tmp_path: Path) -> No
     assert back.exit_code == 0 and "pgvector" in back.output
     synced = runner.invoke(app, ["migrate", "sync", *src], env=env)
     assert synced.exit_code == 0 and json.loads(synced.stdout)["upserted"] == 0
+
+
+def test_source_in_another_database(db_url: str, pg_server: Any, tmp_path: Path) -> None:
+    """The legacy vectors may live in another PostgreSQL: --source-url reads there, audit stays in jindan's."""
+    import json
+
+    from sqlalchemy.engine import make_url
+    from typer.testing import CliRunner
+
+    from jindan.cli.main import app
+
+    name = f"legacy_{os.getpid()}_{random.randint(0, 10**6)}"
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    other = make_url(pg_server.get_uri(database=name, driver="psycopg")).render_as_string(hide_password=False)
+    with psycopg.connect(other.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    make_source(other, rows=300, nulls=0)
+    env = {
+        "JINDAN_DATABASE__URL": db_url,
+        "JINDAN_HOME": str(tmp_path),
+        "JINDAN_VECTORS__STORE": "qdrant-edge",
+        "JINDAN_MIGRATE_SOURCE_URL": other,
+    }
+    src = ["--source", "legacy.question_vectors", "--target", "elsewhere"]
+    runner = CliRunner()
+    run = runner.invoke(app, ["migrate", "run", *src], env=env)
+    assert run.exit_code == 0 and "300 points" in run.output, run.output
+    verified = runner.invoke(app, ["migrate", "verify", *src, "--json", "--full"], env=env)
+    assert json.loads(verified.stdout)["passed"] is True
+    no_source_here = runner.invoke(app, ["migrate", "plan", *src], env={**env, "JINDAN_MIGRATE_SOURCE_URL": ""})
+    assert no_source_here.exit_code == 2 and "not found" in no_source_here.output  # jindan's own DB lacks it
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as c:
+        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -21,24 +21,44 @@ app = typer.Typer(
 SOURCE = typer.Option(..., "--source", help="Source table (schema.table) in the configured PostgreSQL.")
 TARGET = typer.Option("", "--target", help="Target collection (default: <table>__migrated).")
 TO = typer.Option(None, "--to", help="qdrant | qdrant-edge (default: JINDAN_VECTORS__STORE).")
+SOURCE_URL = typer.Option(
+    None,
+    "--source-url",
+    envvar="JINDAN_MIGRATE_SOURCE_URL",
+    help="PostgreSQL holding the source table when it is not jindan's own (audit records stay in jindan's).",
+)
+
+
+def _inspect(db: Any, source: str, source_url: str | None, **kw: Any) -> Any:
+    """The plan, read from the source database (jindan's own unless --source-url names another)."""
+    from sqlalchemy import create_engine
+
+    from jindan.migrate.plan import PlanError, inspect_source
+
+    engine = create_engine(source_url) if source_url else db.engine
+    try:
+        plan = inspect_source(engine, source, **kw)
+    except PlanError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        if source_url:
+            engine.dispose()
+    plan.source_url = source_url
+    return plan
 
 
 @contextmanager
 def _open(
-    ctx: typer.Context, source: str, target: str, to: str | None, **plan_kw: Any
+    ctx: typer.Context, source: str, target: str, to: str | None, source_url: str | None = None, **plan_kw: Any
 ) -> Iterator[tuple[Any, Any, Any]]:
     from jindan.db.migrations import ensure_schema
-    from jindan.migrate.plan import PlanError, inspect_source
     from jindan.vectors.registry import build_store
 
     settings = settings_from(ctx)
     with open_db(settings) as db:
         ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
-        try:
-            plan = inspect_source(db.engine, source, target=target, **plan_kw)
-        except PlanError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
+        plan = _inspect(db, source, source_url, target=target, **plan_kw)
         store = build_store(settings, db, to)
         try:
             yield db, store, plan
@@ -55,23 +75,13 @@ def plan_cmd(
     vector: str | None = typer.Option(None),
     distance: str | None = typer.Option(None, help="cosine | euclid | dot (must match the source index)"),
     dry_run: bool = typer.Option(True, "--dry-run/--no-dry-run", help="Plan only (nothing is changed)."),
+    source_url: str | None = SOURCE_URL,
 ) -> None:
     """Inspect the source: key, vector column and dimension, distance from the index, rows, payload, estimate."""
-    from jindan.migrate.plan import PlanError, describe, inspect_source
+    from jindan.migrate.plan import describe
 
     with open_db(settings_from(ctx)) as db:
-        try:
-            plan = inspect_source(
-                db.engine,
-                source,
-                key=key,
-                vector=vector,
-                distance=distance,  # type: ignore[arg-type]
-                target=target,
-            )
-        except PlanError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
+        plan = _inspect(db, source, source_url, key=key, vector=vector, distance=distance, target=target)
     out.print_json(json.dumps(describe(plan)))
 
 
@@ -86,12 +96,13 @@ def run_cmd(
     distance: str | None = typer.Option(None),
     readers: int = typer.Option(4, min=1, max=32),
     batch: int = typer.Option(2000, min=10, max=50_000),
+    source_url: str | None = SOURCE_URL,
 ) -> None:
     """Copy (or resume) in parallel key ranges, with checkpoints; a second run after a crash continues."""
     from jindan.migrate.run import migrate
 
     with (
-        _open(ctx, source, target, to, key=key, vector=vector, distance=distance) as (db, store, plan),
+        _open(ctx, source, target, to, source_url, key=key, vector=vector, distance=distance) as (db, store, plan),
         Progress(
             "{task.description}",
             BarColumn(),
@@ -130,12 +141,13 @@ def verify_cmd(
     full: bool = typer.Option(False, help="Compare every row, not a sample."),
     sample: int = typer.Option(200, min=1),
     as_json: bool = typer.Option(False, "--json"),
+    source_url: str | None = SOURCE_URL,
 ) -> None:
     """Counts, key sets, vectors, payloads and search agreement; pass or fail per check (recorded)."""
     from jindan.migrate.cutover import record
     from jindan.migrate.verify import verify
 
-    with _open(ctx, source, target, to) as (db, store, plan):
+    with _open(ctx, source, target, to, source_url) as (db, store, plan):
         report = verify(db, store, plan, sample=sample, full=full)
         record(db, "verify", plan.target, report.to_dict())
     if as_json:
@@ -189,11 +201,17 @@ def rollback_cmd(
 
 
 @app.command("sync")
-def sync_cmd(ctx: typer.Context, source: str = SOURCE, target: str = TARGET, to: str | None = TO) -> None:
+def sync_cmd(
+    ctx: typer.Context,
+    source: str = SOURCE,
+    target: str = TARGET,
+    to: str | None = TO,
+    source_url: str | None = SOURCE_URL,
+) -> None:
     """Catch up rows changed (updated_at) or deleted (trigger log) since the copy or the last sync."""
     from jindan.migrate.cutover import sync
 
-    with _open(ctx, source, target, to) as (db, store, plan):
+    with _open(ctx, source, target, to, source_url) as (db, store, plan):
         try:
             detail = sync(db, store, plan)
         except ValueError as exc:

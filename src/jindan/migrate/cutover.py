@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
@@ -77,27 +77,25 @@ def _set_env(path: Path, key: str, value: str) -> None:
 def install_deletion_log(db: Database, plan: SourcePlan) -> None:
     """A trigger that logs deleted keys of the source table (so `sync` can delete them in Qdrant too)."""
     fn = f"jindan_log_delete_{plan.table}"
-    with db.engine.begin() as c:
-        c.execute(
-            text(
+    conn = _connect(db, plan)
+    try:
+        with conn.transaction():
+            conn.execute(
                 "CREATE TABLE IF NOT EXISTS jindan_deleted_keys (source text NOT NULL, key text NOT NULL, "
                 "deleted_at timestamptz NOT NULL DEFAULT clock_timestamp())"
             )
-        )
-        c.execute(
-            text(f"""
-            CREATE OR REPLACE FUNCTION "{fn}"() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-              INSERT INTO jindan_deleted_keys (source, key)
-              VALUES ('{plan.schema}.{plan.table}', OLD."{plan.key}"::text);
-            RETURN OLD; END $$""")
-        )
-        c.execute(text(f"DROP TRIGGER IF EXISTS jindan_deletes ON {plan.qualified}"))
-        c.execute(
-            text(
+            conn.execute(f"""
+                CREATE OR REPLACE FUNCTION "{fn}"() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                  INSERT INTO jindan_deleted_keys (source, key)
+                  VALUES ('{plan.schema}.{plan.table}', OLD."{plan.key}"::text);
+                RETURN OLD; END $$""")
+            conn.execute(f"DROP TRIGGER IF EXISTS jindan_deletes ON {plan.qualified}")
+            conn.execute(
                 f'CREATE TRIGGER jindan_deletes AFTER DELETE ON {plan.qualified} FOR EACH ROW EXECUTE FUNCTION "{fn}"()'
             )
-        )
+    finally:
+        conn.close()
 
 
 def sync(db: Database, store: VectorStore, plan: SourcePlan, *, actor: str | None = None) -> dict[str, Any]:
@@ -105,7 +103,7 @@ def sync(db: Database, store: VectorStore, plan: SourcePlan, *, actor: str | Non
     if plan.updated_at is None:
         raise ValueError(f"{plan.table} has no updated_at column: changed rows cannot be found; re-run the copy")
     since = _watermark(db, plan)
-    conn = _connect(db)
+    conn = _connect(db, plan)
     upserted = deleted = 0
     try:
         cols = ", ".join(f'"{c.name}"' for c in plan.payload)

@@ -51,6 +51,7 @@ class SourcePlan:
     updated_at: str | None = None  # watermark column for `sync`, when the table has one
     target: str = ""
     estimate_s: float = 0.0
+    source_url: str | None = field(default=None, repr=False)  # another PostgreSQL (may hold a password)
 
     @property
     def qualified(self) -> str:

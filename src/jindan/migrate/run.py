@@ -118,12 +118,14 @@ def key_ranges(conn: Any, plan: SourcePlan, parts: int) -> list[tuple[Any, Any]]
     return [(None if i == 0 else cuts[i - 1], c) for i, c in enumerate(cuts)]
 
 
-def _connect(db: Database) -> Any:
+def _connect(db: Database, plan: SourcePlan | None = None) -> Any:
+    """A psycopg connection to the source: the plan's own PostgreSQL when it has one, else jindan's."""
     import psycopg
     from pgvector.psycopg import register_vector
+    from sqlalchemy.engine import make_url
 
-    url = db.engine.url.set(drivername="postgresql")
-    conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    url = make_url(plan.source_url) if plan is not None and plan.source_url else db.engine.url
+    conn = psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True)
     register_vector(conn)
     return conn
 
@@ -174,7 +176,7 @@ def migrate(
 
     def read(rng: dict[str, Any]) -> None:
         try:
-            conn = _connect(db)
+            conn = _connect(db, plan)
             cur = conn.cursor(binary=True)  # binary vectors decode ~4x faster than pgvector's text form
             cols = ", ".join(f'"{c.name}"' for c in plan.payload)
             select_cols = f'"{plan.key}", "{plan.vector}"' + (f", {cols}" if cols else "")
@@ -278,7 +280,7 @@ def _open_run(
         s.add(run)
         s.flush()
         run_id = run.id
-    conn = _connect(db)
+    conn = _connect(db, plan)
     try:
         bounds = key_ranges(conn, plan, readers * 2)
     finally:

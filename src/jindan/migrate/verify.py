@@ -76,7 +76,7 @@ def verify(
             {"source": f"{plan.dim}-d {plan.distance}", "target": f"{spec.dim}-d {spec.distance}"},
         )
     )
-    conn = _connect(db)
+    conn = _connect(db, plan)
     try:
         keys = {
             _key(r[0], plan)
