@@ -75,11 +75,9 @@ def migrate_bench(
 
     from jindan.bench import migrate as bench_migrate
     from jindan.cli.context import open_db
-    from jindan.db.migrations import ensure_schema
 
     settings = settings_from(ctx)
     with open_db(settings) as db, tempfile.TemporaryDirectory(prefix="jindan-bench-") as tmp:
-        ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
         result = bench_migrate.run(
             db, Path(tmp), points=points, readers=readers, progress=lambda msg: console.print(f"[dim]{msg}[/dim]")
         )

@@ -37,11 +37,22 @@ def load_settings(profile: str | None) -> Settings:
 
 
 @contextmanager
-def open_db(settings: Settings) -> Iterator[Database]:
+def open_db(settings: Settings, *, schema: bool = True) -> Iterator[Database]:
+    """The configured database with its schema current: migrated silently on the embedded profile, refused
+    with the command to run elsewhere. ``schema=False`` is for the `jindan db` commands themselves."""
+    from jindan.db.migrations import SchemaOutOfDate, ensure_schema
+
     try:
         db = Database(settings)
     except Exception as exc:
         console.print(f"[red]Database unavailable:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    try:
+        if schema:
+            ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
+    except SchemaOutOfDate as exc:
+        db.close()
+        console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
     try:
         yield db

@@ -13,7 +13,7 @@ app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 @app.command()
 def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: the newest)."""
-    with open_db(settings_from(ctx)) as db:
+    with open_db(settings_from(ctx), schema=False) as db:
         migrations.upgrade(db.engine, revision)
         console.print(f"[green]Schema at {migrations.current(db.engine)}[/green] ({db.masked_url})")
 
@@ -21,7 +21,7 @@ def upgrade(ctx: typer.Context, revision: str = typer.Argument("head", help="Tar
 @app.command()
 def downgrade(ctx: typer.Context, revision: str = typer.Argument("-1", help="Target revision, or 'base'.")) -> None:
     """Revert migrations down to REVISION (default: one step)."""
-    with open_db(settings_from(ctx)) as db:
+    with open_db(settings_from(ctx), schema=False) as db:
         migrations.downgrade(db.engine, revision)
         console.print(f"[yellow]Schema at {migrations.current(db.engine) or 'base (empty)'}[/yellow]")
 
@@ -29,5 +29,5 @@ def downgrade(ctx: typer.Context, revision: str = typer.Argument("-1", help="Tar
 @app.command()
 def current(ctx: typer.Context) -> None:
     """Show the applied revision and the newest one."""
-    with open_db(settings_from(ctx)) as db:
+    with open_db(settings_from(ctx), schema=False) as db:
         console.print(f"applied: {migrations.current(db.engine) or 'none'}; newest: {migrations.head()}")

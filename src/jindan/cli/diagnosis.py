@@ -17,12 +17,10 @@ app = typer.Typer(help="Per-concept mastery, weak concepts, next questions.", no
 @app.command("fit")
 def fit_cmd(ctx: typer.Context, l2: float = typer.Option(1.0, help="L2 penalty.")) -> None:
     """Fit the mastery model on every response in PostgreSQL and make it the active version."""
-    from jindan.db.migrations import ensure_schema
     from jindan.diagnosis.service import fit_and_store
 
     settings = settings_from(ctx)
     with open_db(settings) as db, console.status("fitting the mastery model"):
-        ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
         try:
             model = fit_and_store(db, l2=l2)
         except ValueError as exc:

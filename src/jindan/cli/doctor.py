@@ -12,6 +12,7 @@ from rich.table import Table
 from jindan import hardware
 from jindan.cli.context import console, out, settings_from
 from jindan.readiness import Status, check_all
+from jindan.settings import Settings
 
 
 def doctor(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -47,25 +48,25 @@ def doctor(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
     raise typer.Exit(0 if all(s.ok for s in statuses) else 1)
 
 
-def _components(settings) -> list[Status]:  # type: ignore[no-untyped-def]
+def _components(settings: Settings) -> list[Status]:
     from jindan.db.engine import Database
 
+    db, error = None, None
     try:
         db = Database(settings)
-    except Exception as exc:
-        statuses = [Status("database", False, f"{exc}")]
-        db = None
-    else:
-        statuses = []
+    except Exception as exc:  # reported as the database's status, with the reason
+        error = str(exc)
     try:
-        statuses = statuses + check_all(settings, db)[(1 if db is None else 0) :]
+        statuses = check_all(settings, db)
     finally:
         if db is not None:
             db.close()
+    if error:
+        statuses[0] = Status("database", False, error)
     return statuses + asyncio.run(_llm_live(settings))
 
 
-async def _llm_live(settings) -> list[Status]:  # type: ignore[no-untyped-def]
+async def _llm_live(settings: Settings) -> list[Status]:
     """Load or reach each configured LLM for real (more than /ready's cheap checks)."""
     from jindan.llm.registry import build_provider
 

@@ -9,10 +9,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
-from sqlalchemy import Engine
 
 from jindan.cli.context import console, open_db, settings_from
-from jindan.db.migrations import SchemaOutOfDate, ensure_schema
 from jindan.importers.questions import import_questions, parse_mapping
 from jindan.importers.reader import FileFormatError, ImportReport
 
@@ -77,7 +75,6 @@ def questions(
         raise typer.Exit(2) from exc
     settings = settings_from(ctx)
     with open_db(settings) as db:
-        _schema(db.engine, settings.uses_embedded_db)
         try:
             with file_progress(file, "questions") as advance:
                 report = import_questions(db, file, source=source, fmt=fmt, mapping=fields, progress=advance)
@@ -99,7 +96,6 @@ def responses(
     _check(file)
     settings = settings_from(ctx)
     with open_db(settings) as db:
-        _schema(db.engine, settings.uses_embedded_db)
         try:
             with file_progress(file, "responses") as advance:
                 report = import_responses(db, file, source=source, progress=advance)
@@ -109,14 +105,6 @@ def responses(
     print_report(report, "students")
 
 
-def _schema(engine: Engine, auto: bool) -> None:
-    try:
-        ensure_schema(engine, auto_upgrade=auto)
-    except SchemaOutOfDate as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-
-
 @app.command()
 def materials(ctx: typer.Context, file: Path = typer.Argument(..., help="JSONL: id, title, text[, concepts]")) -> None:
     """Import learning materials; `jindan index questions` then makes them searchable beside the questions."""
@@ -124,8 +112,6 @@ def materials(ctx: typer.Context, file: Path = typer.Argument(..., help="JSONL: 
 
     _check(file)
     settings = settings_from(ctx)
-    with open_db(settings) as db:
-        _schema(db.engine, settings.uses_embedded_db)
-        with file_progress(file, "materials") as advance:
-            report = import_materials(db, file, progress=advance)
+    with open_db(settings) as db, file_progress(file, "materials") as advance:
+        report = import_materials(db, file, progress=advance)
     print_report(report, "materials")

@@ -52,12 +52,10 @@ def _inspect(db: Any, source: str, source_url: str | None, **kw: Any) -> Any:
 def _open(
     ctx: typer.Context, source: str, target: str, to: str | None, source_url: str | None = None, **plan_kw: Any
 ) -> Iterator[tuple[Any, Any, Any]]:
-    from jindan.db.migrations import ensure_schema
     from jindan.vectors.registry import build_store
 
     settings = settings_from(ctx)
     with open_db(settings) as db:
-        ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
         plan = _inspect(db, source, source_url, target=target, **plan_kw)
         store = build_store(settings, db, to)
         try:

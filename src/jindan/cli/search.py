@@ -22,12 +22,10 @@ eval_app = typer.Typer(help="Offline evaluations (JSON on stdout).", no_args_is_
 @contextmanager
 def components(settings: Settings) -> Iterator[tuple[Any, Any, Any]]:
     """Database, vector store and embedder as configured, closed afterwards."""
-    from jindan.db.migrations import ensure_schema
     from jindan.embed.registry import build_embedder
     from jindan.vectors.registry import build_store
 
     with open_db(settings) as db:
-        ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
         store = build_store(settings, db)
         try:
             yield db, store, build_embedder(settings)

@@ -88,12 +88,8 @@ class Router:
     ) -> None:
         self.settings = settings
         self._providers: dict[str, LLMProvider] = dict(providers or {})
-        llm = settings.llm
-        self.breakers = {
-            name: CircuitBreaker(llm.breaker_failures, llm.breaker_cooldown_s)
-            for name in ("llamacpp", "ollama", "openai", "gemini", *self._providers)
-        }
-        self.first_token_timeout_s = first_token_timeout_s or llm.timeout_s
+        self.breakers: dict[str, CircuitBreaker] = {}  # one per provider, made on first use
+        self.first_token_timeout_s = first_token_timeout_s or settings.llm.timeout_s
         self.backoff_s = backoff_s
         self.shadow = shadow
 

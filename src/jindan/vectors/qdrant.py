@@ -109,18 +109,18 @@ class QdrantStore:
             if p.sparse is not None:
                 vector = {"": vector, "text": m.SparseVector(indices=p.sparse[0], values=p.sparse[1])}
             structs.append(m.PointStruct(id=pid, vector=vector, payload=payload))
-        self.client.upsert(self.resolve(collection), points=structs, wait=True)
+        self.client.upsert(collection, points=structs, wait=True)
 
     def delete(self, collection: str, ids: Sequence[PointId]) -> None:
         if ids:
-            self.client.delete(self.resolve(collection), points_selector=[qdrant_id(i) for i in ids], wait=True)
+            self.client.delete(collection, points_selector=[qdrant_id(i) for i in ids], wait=True)
 
     def count(self, collection: str, flt: Filter | None = None) -> int:
-        return int(self.client.count(self.resolve(collection), count_filter=self._filter(flt), exact=True).count)
+        return int(self.client.count(collection, count_filter=self._filter(flt), exact=True).count)
 
     def retrieve(self, collection: str, ids: Sequence[PointId], with_vectors: bool = False) -> list[Point]:
         records = self.client.retrieve(
-            self.resolve(collection), [qdrant_id(i) for i in ids], with_payload=True, with_vectors=with_vectors
+            collection, [qdrant_id(i) for i in ids], with_payload=True, with_vectors=with_vectors
         )
         return [to_point(r) for r in records]
 
@@ -128,7 +128,7 @@ class QdrantStore:
         offset = None
         while True:
             records, offset = self.client.scroll(
-                self.resolve(collection), limit=batch, offset=offset, with_payload=["_key"], with_vectors=False
+                collection, limit=batch, offset=offset, with_payload=["_key"], with_vectors=False
             )
             for r in records:
                 yield original_id(r.id, r.payload)
@@ -149,14 +149,19 @@ class QdrantStore:
         m = self.m
         params = m.SearchParams(hnsw_ef=ef, exact=exact, quantization=m.QuantizationSearchParams(rescore=True))
         dense = np.asarray(vector, dtype=np.float32).tolist()
-        name = self.resolve(collection)
+        # collection may be an alias: Qdrant resolves it in every data call, so no extra round trip here
         if sparse is None:
             res = self.client.query_points(
-                name, query=dense, query_filter=self._filter(flt), limit=k, with_payload=True, search_params=params
+                collection,
+                query=dense,
+                query_filter=self._filter(flt),
+                limit=k,
+                with_payload=True,
+                search_params=params,
             )
         else:
             res = self.client.query_points(
-                name,
+                collection,
                 prefetch=[
                     m.Prefetch(query=dense, filter=self._filter(flt), limit=k * 5, params=params),
                     m.Prefetch(

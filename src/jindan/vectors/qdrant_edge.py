@@ -52,6 +52,7 @@ class QdrantEdgeStore:
         self.search_threads = search_threads
         self._shards: dict[str, Any] = {}
         self._specs: dict[str, CollectionSpec] = {}
+        self._alias_cache: tuple[tuple[int, int, int], dict[str, str]] | None = None
 
     # collections -------------------------------------------------------------------------------------
     def _dir(self, collection: str) -> Path:
@@ -205,8 +206,16 @@ class QdrantEdgeStore:
 
     # aliases -----------------------------------------------------------------------------------------
     def _aliases(self) -> dict[str, str]:
+        """The alias file, parsed again only when it changed (a cutover in another process is seen at once)."""
         path = self.root / ALIASES
-        return json.loads(path.read_text()) if path.exists() else {}
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self._alias_cache is None or self._alias_cache[0] != stamp:
+            self._alias_cache = (stamp, json.loads(path.read_text()))
+        return dict(self._alias_cache[1])
 
     def _write_aliases(self, aliases: dict[str, str]) -> None:
         tmp = self.root / f".{ALIASES}.tmp"

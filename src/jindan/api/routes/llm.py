@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from jindan.api.deps import Authenticated
+from jindan.api.sse import respond
 from jindan.llm.base import ChatMessage, Delta, GenOptions, Usage
-from jindan.llm.router import AllProvidersFailed, Router, RouterEvent, Started, StreamError
+from jindan.llm.router import AllProvidersFailed, Router, RouterEvent, Started
 
 router = APIRouter(prefix="/llm", tags=["llm"], dependencies=[Authenticated])
 
@@ -47,11 +46,6 @@ class ChatOut(BaseModel):
     error: str | None = None
 
 
-def _sse(event: RouterEvent) -> str:
-    kind = {Started: "started", Delta: "delta", Usage: "usage", StreamError: "error"}[type(event)]
-    return f"event: {kind}\ndata: {json.dumps(dataclasses.asdict(event), ensure_ascii=False)}\n\n"
-
-
 @router.post("/chat", response_model=ChatOut, responses={200: {"content": {"text/event-stream": {}}}})
 async def chat(body: ChatIn, llm: RouterDep) -> object:
     """Answer through a route (explain, hint, diagnosis, chat). Streamed: started, delta..., usage (or error)."""
@@ -63,13 +57,7 @@ async def chat(body: ChatIn, llm: RouterDep) -> object:
     except AllProvidersFailed as exc:
         raise HTTPException(503, str(exc)) from exc
     if body.stream:
-
-        async def gen() -> AsyncIterator[str]:
-            yield _sse(first)
-            async for event in events:
-                yield _sse(event)
-
-        return StreamingResponse(gen(), media_type="text/event-stream")
+        return respond([first], events)
     out = ChatOut(provider="", model="", text="", usage={})
     async for event in _chain(first, events):
         if isinstance(event, Started):

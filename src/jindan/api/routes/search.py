@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from jindan.api.deps import Authenticated
-from jindan.llm.base import Delta, Usage
-from jindan.llm.router import AllProvidersFailed, Started, StreamError
-from jindan.rag.answer import Cited, RagEvent, Sources
+from jindan.api.sse import respond
+from jindan.llm.router import AllProvidersFailed
+from jindan.rag.answer import RagEvent, Sources
 from jindan.rag.prompt import PromptTooLong
 from jindan.rag.retrieve import Found, NotFound, SearchFilters
 from jindan.rag.stack import SearchStack
@@ -119,16 +117,6 @@ class AskIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
-KINDS: dict[type, str] = {
-    Sources: "sources",
-    Started: "started",
-    Delta: "delta",
-    Usage: "usage",
-    StreamError: "error",
-    Cited: "cited",
-}
-
-
 async def _sse(events: AsyncIterator[RagEvent]) -> StreamingResponse:
     """Open the stream far enough to fail with a proper status (404/422/503) before any byte is sent."""
     first: list[RagEvent] = []
@@ -140,17 +128,7 @@ async def _sse(events: AsyncIterator[RagEvent]) -> StreamingResponse:
     except (NotFound, VectorStoreError, PromptTooLong, AllProvidersFailed, ValueError) as exc:
         raise _guard(exc) from exc
 
-    async def gen() -> AsyncIterator[str]:
-        for ev in first:
-            yield _frame(ev)
-        async for ev in events:
-            yield _frame(ev)
-
-    return StreamingResponse(gen(), media_type="text/event-stream")
-
-
-def _frame(ev: Any) -> str:
-    return f"event: {KINDS[type(ev)]}\ndata: {json.dumps(dataclasses.asdict(ev), ensure_ascii=False)}\n\n"
+    return respond(first, events)
 
 
 @router.post("/questions/{question_id}/explain", responses={200: {"content": {"text/event-stream": {}}}})
