@@ -164,11 +164,27 @@ def test_sync_catches_changes_and_deletions(db: Database, db_url: str, tmp_path:
             (np.ones(DIM, dtype=np.float32),),
         )
         c.execute("DELETE FROM legacy.question_vectors WHERE id = 9")
-    detail = sync(db, store, plan)
+    detail = sync(db, store, plan, overlap_s=0)
     assert detail["upserted"] == 1 and detail["deleted"] == 1
     assert store.retrieve("synced", [7])[0].payload["subject"] == "Changed"
     assert store.retrieve("synced", [9]) == [] and verify(db, store, plan, full=True).passed
-    assert sync(db, store, plan)["upserted"] == 0  # the watermark moved
+    assert sync(db, store, plan, overlap_s=0)["upserted"] == 0  # the watermark moved
+    with psycopg.connect(url, autocommit=True) as c:
+        # a writer that stamped updated_at before the last sync but committed after it
+        c.execute("UPDATE legacy.question_vectors SET subject = 'Late', updated_at = now() - interval '5 s' WHERE id = 8")
+        c.execute("DELETE FROM legacy.question_vectors WHERE id = 10")  # deleted, then the key comes back
+        c.execute(
+            "INSERT INTO legacy.question_vectors (id, embedding, subject) "
+            "SELECT 10, embedding, 'Back' FROM legacy.question_vectors WHERE id = 11"
+        )
+        c.execute("UPDATE legacy.question_vectors SET embedding = NULL, updated_at = now() WHERE id = 12")
+    assert sync(db, store, plan, overlap_s=0)["upserted"] == 1  # only id 10: without the overlap, 8 is lost
+    assert store.retrieve("synced", [8])[0].payload["subject"] != "Late"
+    detail = sync(db, store, plan)  # the default overlap (60 s) reads the late writer again
+    assert store.retrieve("synced", [8])[0].payload["subject"] == "Late"
+    assert store.retrieve("synced", [10])[0].payload["subject"] == "Back"  # the log's delete does not win
+    assert store.retrieve("synced", [12]) == []  # a vector set to NULL leaves the index
+    assert verify(db, store, plan, full=True).passed
     store.close()
 
 
@@ -266,7 +282,7 @@ def test_cli_plan_run_verify_cutover_rollback(db_url: str, tmp_path: Path) -> No
     assert runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env).exit_code == 0
     back = runner.invoke(app, ["migrate", "rollback", "--env-file", str(tmp_path / ".env")], env=env)
     assert back.exit_code == 0 and "pgvector" in back.output
-    synced = runner.invoke(app, ["migrate", "sync", *src], env=env)
+    synced = runner.invoke(app, ["migrate", "sync", *src, "--overlap", "0"], env=env)
     assert synced.exit_code == 0 and json.loads(synced.stdout)["upserted"] == 0
 
 

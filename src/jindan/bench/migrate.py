@@ -1,6 +1,8 @@
 """`jindan bench migrate`: an N-row 384-d pgvector table migrated into the embedded Qdrant, then verified.
 
-Anchor: qdrant/migration moved 500k points in 250 s sequentially (2k points/s).
+Anchor: qdrant/migration moved 500k points in 250 s sequentially (2k points/s), into a server that builds
+its HNSW index in the background; so ``points_per_s`` is the copy, and the embedded engine's index build,
+which `migrate run` does before it returns, is reported beside it as ``index_s``.
 """
 
 from __future__ import annotations
@@ -54,8 +56,8 @@ def run(
         plan = inspect_source(db.engine, f"public.{table}", target="bench")
         say("migrating")
         start = time.perf_counter()
-        report = migrate(db, store, plan, readers=readers, batch=2000)
-        run_s = time.perf_counter() - start
+        report = migrate(db, store, plan, readers=readers, batch=2000, phase=say)
+        run_s = time.perf_counter() - start - report.index_s  # the copy, setup included
         say("verifying (sampled vectors and payloads, full id sets, 50 search probes)")
         start = time.perf_counter()
         check = verify(db, store, plan, sample=1000, queries=50)
@@ -65,6 +67,7 @@ def run(
             "readers": readers,
             "points_per_s": round(report.copied / run_s, 1),
             "run_s": round(run_s, 2),
+            "index_s": round(report.index_s, 2),
             "verify_s": round(verify_s, 2),
             "verify_passed": check.passed,
             "checks": {c.name: c.passed for c in check.checks},

@@ -118,10 +118,12 @@ def run_cmd(
             readers=readers,
             batch=batch,
             progress=lambda n, total: bar.update(task, advance=n, total=total),
+            phase=lambda msg: bar.update(task, description=msg),
         )
     console.print(
         f"run {report.run_id}{' (resumed)' if report.resumed else ''}: {report.copied:,} points in "
         f"{report.seconds:.1f} s ({report.points_per_s:,.0f}/s)"
+        + (f"; HNSW index built in {report.index_s:.1f} s" if report.index_s else "")
     )
     if report.null_vectors:
         console.print(
@@ -205,13 +207,16 @@ def sync_cmd(
     target: str = TARGET,
     to: str | None = TO,
     source_url: str | None = SOURCE_URL,
+    overlap_s: float = typer.Option(
+        60.0, "--overlap", min=0, help="Seconds read again before the watermark (writers that commit late)."
+    ),
 ) -> None:
     """Catch up rows changed (updated_at) or deleted (trigger log) since the copy or the last sync."""
     from jindan.migrate.cutover import sync
 
     with _open(ctx, source, target, to, source_url) as (db, store, plan):
         try:
-            detail = sync(db, store, plan)
+            detail = sync(db, store, plan, overlap_s=overlap_s)
         except ValueError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc

@@ -9,18 +9,21 @@ logged as deleted; ``DualWriteStore`` writes to both stores while the window is 
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
 from sqlalchemy import select
 
 from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.migrate.plan import SourcePlan
-from jindan.migrate.run import _connect, as_array, payload_row
+from jindan.migrate.run import _connect
+from jindan.migrate.source import batches
 from jindan.vectors.base import CollectionSpec, Filter, Hit, Point, PointId, Vector, VectorStore
 
 
@@ -98,44 +101,55 @@ def install_deletion_log(db: Database, plan: SourcePlan) -> None:
         conn.close()
 
 
-def sync(db: Database, store: VectorStore, plan: SourcePlan, *, actor: str | None = None) -> dict[str, Any]:
-    """Catch up rows changed or deleted since the last sync (or since the bulk copy started)."""
+def sync(
+    db: Database, store: VectorStore, plan: SourcePlan, *, actor: str | None = None, overlap_s: float = 60.0
+) -> dict[str, Any]:
+    """Catch up rows changed or deleted since the last sync (or since the bulk copy started).
+
+    Everything is read in one REPEATABLE READ snapshot whose ``now()`` becomes the next watermark. A writer
+    that stamped ``updated_at`` before that moment but committed after it is invisible to this snapshot, so
+    the next sync starts ``overlap_s`` earlier: re-copying a row is idempotent, losing one is not. A key is
+    deleted only when the log has it and the table no longer does (a deleted then re-inserted key stays)."""
     if plan.updated_at is None:
         raise ValueError(f"{plan.table} has no updated_at column: changed rows cannot be found; re-run the copy")
-    since = _watermark(db, plan)
+    since = _watermark(db, plan) - dt.timedelta(seconds=overlap_s)
     conn = _connect(db, plan)
-    upserted = deleted = 0
+    upserted = 0
+    removed: list[PointId] = []
     try:
-        cols = ", ".join(f'"{c.name}"' for c in plan.payload)
-        rows = conn.execute(
-            f'SELECT "{plan.key}", "{plan.vector}"{", " + cols if cols else ""}, now() FROM {plan.qualified} '
-            f'WHERE "{plan.updated_at}" > %s ORDER BY "{plan.key}"',
-            (since,),
-        ).fetchall()
-        points = [Point(r[0], as_array(r[1]), payload_row(plan, r[2:-1])) for r in rows if r[1] is not None]
-        for i in range(0, len(points), 1000):
-            store.upsert(plan.target, points[i : i + 1000])
-        upserted = len(points)
-        now = conn.execute("SELECT now()").fetchone()[0]
-        gone = (
-            [
-                r[0]
-                for r in conn.execute(
-                    "SELECT key FROM jindan_deleted_keys WHERE source = %s AND deleted_at > %s",
-                    (f"{plan.schema}.{plan.table}", since),
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            until = conn.execute("SELECT now()").fetchone()[0]
+            changed = (sql.SQL("{} > %s").format(sql.Identifier(plan.updated_at)), [since])
+            for part in batches(conn.cursor(binary=True), plan, also=changed):
+                store.upsert(
+                    plan.target,
+                    [Point(k, v, p) for k, v, p in zip(part.keys, part.vectors, part.payloads, strict=True)],
                 )
-            ]
-            if _has_log(conn)
-            else []
-        )
-        keys: list[PointId] = [int(k) for k in gone] if plan.integer_key else list(gone)
-        store.delete(plan.target, keys)
-        deleted = len(keys)
+                upserted += len(part.keys)
+                removed += part.null_keys  # a vector set to NULL is no longer searchable
+            if _has_log(conn):
+                removed += [r[0] for r in conn.execute(_gone_query(plan), (f"{plan.schema}.{plan.table}", since))]
     finally:
         conn.close()
-    detail = {"since": since.isoformat(), "until": now.isoformat(), "upserted": upserted, "deleted": deleted}
+    keys: list[PointId] = [int(k) for k in removed] if plan.integer_key else [str(k) for k in removed]
+    store.delete(plan.target, keys)
+    detail = {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "overlap_s": overlap_s,
+        "upserted": upserted,
+        "deleted": len(keys),
+    }
     record(db, "sync", plan.target, detail, actor)
     return detail
+
+
+def _gone_query(plan: SourcePlan) -> sql.Composed:
+    return sql.SQL(
+        "SELECT DISTINCT d.key FROM jindan_deleted_keys d WHERE d.source = %s AND d.deleted_at > %s "
+        "AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = CAST(d.key AS {type}))"
+    ).format(table=sql.Identifier(plan.schema, plan.table), key=sql.Identifier(plan.key), type=sql.SQL(plan.key_type))
 
 
 def _has_log(conn: Any) -> bool:
@@ -145,9 +159,7 @@ def _has_log(conn: Any) -> bool:
 def _watermark(db: Database, plan: SourcePlan) -> Any:
     last = last_event(db, "sync", plan.target)
     if last is not None:
-        from datetime import datetime
-
-        return datetime.fromisoformat(last.detail["until"])
+        return dt.datetime.fromisoformat(last.detail["until"])
     with db.session() as s:
         run = s.scalars(
             select(MigrationRun).where(MigrationRun.target == plan.target).order_by(MigrationRun.id)

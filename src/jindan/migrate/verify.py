@@ -14,10 +14,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from psycopg import sql
 
 from jindan.db.engine import Database
 from jindan.migrate.plan import SourcePlan
-from jindan.migrate.run import _connect, as_array, payload_row
+from jindan.migrate.run import _connect, as_array
+from jindan.migrate.source import parse_payloads, payload_sql
 from jindan.vectors.base import PointId, VectorStore
 
 OPS = {"cosine": "<=>", "euclid": "<->", "dot": "<#>"}
@@ -122,14 +124,16 @@ def _norm(v: Any) -> Any:
 def _rows(conn: Any, store: VectorStore, plan: SourcePlan, chosen: list[PointId], tol: float) -> list[Check]:
     bad_vec: list[str] = []
     bad_payload: list[str] = []
-    cols = ", ".join(f'"{c.name}"' for c in plan.payload)
-    select_cols = f'"{plan.key}", "{plan.vector}"' + (f", {cols}" if cols else "")
+    # the vector through the driver's own decoding (a cross-check of the copy's), the payload by its definition
+    query = sql.SQL("SELECT {key}, {vec}, ({payload})::text FROM {table} WHERE {key} = ANY(%s)").format(
+        key=sql.Identifier(plan.key),
+        vec=sql.Identifier(plan.vector),
+        payload=payload_sql(plan),
+        table=sql.Identifier(plan.schema, plan.table),
+    )
     for i in range(0, len(chosen), 500):
         part = chosen[i : i + 500]
-        rows = conn.execute(
-            f'SELECT {select_cols} FROM {plan.qualified} WHERE "{plan.key}" = ANY(%s)',
-            ([str(k) for k in part] if not plan.integer_key else part,),
-        ).fetchall()
+        rows = conn.execute(query, ([str(k) for k in part] if not plan.integer_key else part,)).fetchall()
         got = {p.id: p for p in store.retrieve(plan.target, part, with_vectors=True)}
         for row in rows:
             key = _key(row[0], plan)
@@ -146,7 +150,7 @@ def _rows(conn: Any, store: VectorStore, plan: SourcePlan, chosen: list[PointId]
             )
             if not same:
                 bad_vec.append(str(key))
-            expected = payload_row(plan, row[2:])
+            (expected,) = parse_payloads(plan, f"[{row[2]}]")
             if p is None or any(p.payload.get(k) != _approx(v, p.payload.get(k)) for k, v in expected.items()):
                 bad_payload.append(str(key))
     return [
