@@ -160,6 +160,11 @@ class QdrantSettings(BaseModel):
     """Qdrant server or cluster."""
 
     url: str = Field("http://localhost:6333", description="Qdrant REST URL.")
+    path: Path | None = Field(
+        None,
+        description="Instead of a server: qdrant-client's local mode in this directory (exact search, one "
+        "process at a time; for trials and tests, not production).",
+    )
     api_key: SecretStr | None = Field(None, description="Qdrant API key (kept secret).")
     shard_number: int = Field(1, ge=1, description="Shards per collection (cluster).")
     replication_factor: int = Field(1, ge=1, description="Replicas per shard (cluster).")

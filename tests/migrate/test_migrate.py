@@ -17,6 +17,7 @@ import numpy as np
 import psycopg
 import pytest
 from pgvector.psycopg import register_vector
+from sqlalchemy import text
 
 from jindan.db.engine import Database
 from jindan.migrate.cutover import CutoverRefused, DualWriteStore, cutover, record, rollback, sync
@@ -171,7 +172,9 @@ def test_sync_catches_changes_and_deletions(db: Database, db_url: str, tmp_path:
     assert sync(db, store, plan, overlap_s=0)["upserted"] == 0  # the watermark moved
     with psycopg.connect(url, autocommit=True) as c:
         # a writer that stamped updated_at before the last sync but committed after it
-        c.execute("UPDATE legacy.question_vectors SET subject = 'Late', updated_at = now() - interval '5 s' WHERE id = 8")
+        c.execute(
+            "UPDATE legacy.question_vectors SET subject = 'Late', updated_at = now() - interval '5 s' WHERE id = 8"
+        )
         c.execute("DELETE FROM legacy.question_vectors WHERE id = 10")  # deleted, then the key comes back
         c.execute(
             "INSERT INTO legacy.question_vectors (id, embedding, subject) "
@@ -214,14 +217,32 @@ def test_dual_write_reaches_both_stores(tmp_path: Path) -> None:
     b.close()
 
 
-def test_sigkill_at_random_points_then_resume(db: Database, db_url: str, tmp_path: Path) -> None:
-    """Kill `jindan migrate run` with SIGKILL several times; the resumed run ends with the exact data."""
-    make_source(db_url, rows=30_000, nulls=3)
+def _checkpoints(db: Database, target: str) -> int:
+    with db.engine.connect() as c:
+        return int(
+            c.execute(
+                text(
+                    "SELECT count(*) FROM migration_checkpoints c JOIN migration_runs r ON r.id = c.run_id "
+                    "WHERE r.target = :t"
+                ),
+                {"t": target},
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize(("mode", "rows"), [("qdrant-edge", 30_000), ("qdrant", 4_000)])
+def test_sigkill_at_random_points_then_resume(db: Database, db_url: str, tmp_path: Path, mode: str, rows: int) -> None:
+    """Kill `jindan migrate run` with SIGKILL several times; the resumed run ends with the exact data.
+
+    Both Qdrant modes: the embedded engine, and the qdrant-client code path used for a server (here its local
+    mode on disk, which commits every point to SQLite: slower, hence fewer rows)."""
+    make_source(db_url, rows=rows, nulls=3)
     env = {
         **os.environ,
         "JINDAN_DATABASE__URL": db_url,
         "JINDAN_HOME": str(tmp_path),
-        "JINDAN_VECTORS__STORE": "qdrant-edge",
+        "JINDAN_VECTORS__STORE": mode,
+        "JINDAN_QDRANT__PATH": str(tmp_path / "qdrant-local"),
     }
     cmd = [
         sys.executable,
@@ -236,25 +257,35 @@ def test_sigkill_at_random_points_then_resume(db: Database, db_url: str, tmp_pat
         "--readers",
         "2",
         "--batch",
-        "300",
+        "300" if mode == "qdrant-edge" else "50",
     ]
     rng = random.Random(11)
     kills = 0
-    for _ in range(4):
+    for _ in range(4):  # each time: wait until it has made progress, then kill it a random moment later
+        seen = _checkpoints(db, "killed")
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 3.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        while _checkpoints(db, "killed") <= seen + 1 and proc.poll() is None:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.4))
+        if proc.poll() is not None:
+            break  # it finished first
+        proc.send_signal(signal.SIGKILL)
         proc.wait()
+        kills += 1
     final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stdout + final.stderr
-    assert kills >= 1
-    store = QdrantEdgeStore(tmp_path / "qdrant")
+    said = final.stdout + final.stderr
+    assert final.returncode == 0, said
+    assert kills >= 3 and "(resumed)" in said, said
+    if mode == "qdrant-edge":
+        store: VectorStore = QdrantEdgeStore(tmp_path / "qdrant")
+    else:
+        from jindan.vectors.qdrant import QdrantStore
+
+        store = QdrantStore(path=str(tmp_path / "qdrant-local"))
     plan = inspect_source(db.engine, "legacy.question_vectors", target="killed")
     result = verify(db, store, plan, full=True)
     assert result.passed, result.to_dict()
-    assert store.count("killed") == 29_997 and len(set(store.ids("killed"))) == 29_997
+    assert store.count("killed") == rows - 3 and len(set(store.ids("killed"))) == rows - 3
     store.close()
 
 
@@ -277,6 +308,10 @@ def test_cli_plan_run_verify_cutover_rollback(db_url: str, tmp_path: Path) -> No
     assert runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env).exit_code == 1  # not verified
     run = runner.invoke(app, ["migrate", "run", *src, "--readers", "2", "--batch", "100"], env=env)
     assert run.exit_code == 0 and "398 points" in run.output and "NULL vector" in run.output
+    rerun = runner.invoke(app, ["migrate", "run", *src], env=env)
+    assert rerun.exit_code == 0 and "already copied" in rerun.output  # a finished run is not repeated
+    again = runner.invoke(app, ["migrate", "run", *src, "--again"], env=env)
+    assert again.exit_code == 0 and "398 points" in again.output  # unless asked (same ids: no duplicates)
     verified = runner.invoke(app, ["migrate", "verify", *src, "--json"], env=env)
     assert verified.exit_code == 0 and json.loads(verified.stdout)["passed"] is True
     assert runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env).exit_code == 0

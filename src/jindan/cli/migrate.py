@@ -95,6 +95,7 @@ def run_cmd(
     readers: int = typer.Option(4, min=1, max=32),
     batch: int = typer.Option(2000, min=10, max=50_000),
     source_url: str | None = SOURCE_URL,
+    again: bool = typer.Option(False, "--again", help="Copy again although a run into this target finished."),
 ) -> None:
     """Copy (or resume) in parallel key ranges, with checkpoints; a second run after a crash continues."""
     from jindan.migrate.run import migrate
@@ -119,11 +120,18 @@ def run_cmd(
             batch=batch,
             progress=lambda n, total: bar.update(task, advance=n, total=total),
             phase=lambda msg: bar.update(task, description=msg),
+            again=again,
         )
+    if report.already_done:
+        console.print(
+            f"run {report.run_id} already copied {plan.schema}.{plan.table} into {plan.target}: nothing to do. "
+            "`jindan migrate sync` catches up later changes; --again copies everything again (same ids)."
+        )
+        return
     console.print(
         f"run {report.run_id}{' (resumed)' if report.resumed else ''}: {report.copied:,} points in "
         f"{report.seconds:.1f} s ({report.points_per_s:,.0f}/s)"
-        + (f"; HNSW index built in {report.index_s:.1f} s" if report.index_s else "")
+        + (f"; optimised for search (HNSW) in {report.index_s:.1f} s" if report.index_s else "")
     )
     if report.null_vectors:
         console.print(

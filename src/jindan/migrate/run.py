@@ -39,6 +39,7 @@ class RunReport:
     seconds: float = 0.0  # the copy
     resumed: bool = False
     index_s: float = 0.0  # building the search index afterwards (embedded Qdrant; a server does it itself)
+    already_done: bool = False  # a finished run into this target exists; nothing was copied
 
     @property
     def points_per_s(self) -> float:
@@ -131,12 +132,16 @@ def migrate(
     progress: Progress | None = None,
     phase: Callable[[str], None] | None = None,
     build_index: bool = True,
+    again: bool = False,
 ) -> RunReport:
     """Copy (or resume copying) ``plan``'s table into ``plan.target``. Returns counts and speed.
 
     A delete trigger on the source logs deleted keys from the start, so `sync` can catch up afterwards."""
     from jindan.migrate.cutover import install_deletion_log
 
+    finished = _finished_run(db, plan)
+    if finished is not None and not again and store.exists(plan.target):
+        return RunReport(finished, plan.target, already_done=True)
     ensure_target(store, plan, model_id)
     install_deletion_log(db, plan)
     journal = _Journal(db)
@@ -247,6 +252,17 @@ def _copy(
 def _drain(ranges: list[dict[str, Any]], read: Callable[[dict[str, Any]], None]) -> None:
     for rng in ranges:
         read(rng)
+
+
+def _finished_run(db: Database, plan: SourcePlan) -> int | None:
+    """The id of the latest run into this target when it finished (copying again would only repeat it)."""
+    with db.session() as s:
+        run = s.scalars(
+            select(MigrationRun)
+            .where(MigrationRun.source == f"{plan.schema}.{plan.table}", MigrationRun.target == plan.target)
+            .order_by(MigrationRun.id.desc())
+        ).first()
+        return run.id if run is not None and run.status == "done" else None
 
 
 def _open_run(

@@ -32,6 +32,7 @@ class QdrantStore:
         self,
         url: str | None = None,
         *,
+        path: str | None = None,
         api_key: str | None = None,
         client: Any = None,
         shard_number: int = 1,
@@ -44,7 +45,9 @@ class QdrantStore:
         except ImportError as exc:
             raise VectorStoreError("the Qdrant server store needs qdrant-client: pip install 'jindan[qdrant]'") from exc
         self.m = models
-        self.client = client or QdrantClient(url=url, api_key=api_key, timeout=int(timeout_s))
+        if client is None:
+            client = QdrantClient(path=path) if path else QdrantClient(url=url, api_key=api_key, timeout=int(timeout_s))
+        self.client = client
         self.shard_number = shard_number
         self.replication_factor = replication_factor
         self.write_consistency_factor = write_consistency_factor

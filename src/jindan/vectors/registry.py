@@ -21,6 +21,7 @@ def _qdrant(settings: Settings, db: Any) -> VectorStore:
     q = settings.qdrant
     return QdrantStore(
         q.url,
+        path=str(q.path) if q.path else None,
         api_key=q.api_key.get_secret_value() if q.api_key else None,
         shard_number=q.shard_number,
         replication_factor=q.replication_factor,
