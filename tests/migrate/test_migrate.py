@@ -130,6 +130,8 @@ def test_wrong_metric_is_caught_by_verify(db: Database, db_url: str, tmp_path: P
     result = verify(db, store, plan)
     checks = {c.name: c for c in result.checks}
     assert not result.passed and not checks["distance"].passed and checks["count"].passed
+    assert not checks["search"].passed  # the neighbours differ too: caught from the data, not only the spec
+    assert checks["search"].detail["exact_recall_at_10"] < 0.9
     store.close()
 
 

@@ -71,6 +71,7 @@ def run(
             "verify_s": round(verify_s, 2),
             "verify_passed": check.passed,
             "checks": {c.name: c.passed for c in check.checks},
+            "search": next((c.detail for c in check.checks if c.name == "search"), {}),
         }
     finally:
         store.close()
