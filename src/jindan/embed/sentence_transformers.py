@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import threading
 from typing import Any
 
 from jindan.embed.base import EmbedderError, Matrix, normalized
@@ -12,12 +14,12 @@ DEFAULT = "all-MiniLM-L6-v2"
 
 
 class SentenceTransformerEmbedder:
+    """Loads torch and the model on the first text to embed: a re-index with nothing new costs neither."""
+
     def __init__(self, model: str = DEFAULT, *, dim: int = 384, batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download weights at run time
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise EmbedderError("sentence-transformers is not installed: pip install 'jindan[embedded]'") from exc
+        if importlib.util.find_spec("sentence_transformers") is None:
+            raise EmbedderError("sentence-transformers is not installed: pip install 'jindan[embedded]'")
         path: Any = model
         if model in (DEFAULT, f"sentence-transformers/{DEFAULT}"):
             path = minilm_dir()
@@ -26,7 +28,18 @@ class SentenceTransformerEmbedder:
         self.model_id = model
         self.dim = dim
         self.batch_size = batch_size
-        self.model = SentenceTransformer(str(path), device="cpu")
+        self._path = str(path)
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        with self._lock:  # two first requests at once load it once
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(self._path, device="cpu")
+            return self._model
 
     def _encode(self, texts: list[str]) -> Matrix:
         if not texts:

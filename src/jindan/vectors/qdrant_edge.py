@@ -113,7 +113,16 @@ class QdrantEdgeStore:
         name = self.resolve(collection)
         if name not in self._shards:
             self.spec(name)
-            self._shards[name] = self.q.EdgeShard.load(str(self._dir(name) / "shard"))
+            try:
+                self._shards[name] = self.q.EdgeShard.load(str(self._dir(name) / "shard"))
+            except Exception as exc:
+                if "WouldBlock" in str(exc):  # the engine locks its WAL: one process per shard
+                    raise VectorStoreError(
+                        f"embedded Qdrant collection {name!r} is open in another process (a running `jindan "
+                        f"serve` or `jindan index` on {self.root}); stop it first, or use a Qdrant server "
+                        "(JINDAN_VECTORS__STORE=qdrant) for several processes"
+                    ) from exc
+                raise
         return self._shards[name]
 
     def drop(self, collection: str) -> None:
