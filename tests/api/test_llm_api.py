@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.fixtures.sse import events
 from tests.llm.fakes import Scripted
 
 from jindan.api.app import create_app
@@ -24,14 +24,6 @@ def client_for(settings: Settings, db: Database, providers: dict[str, Any]) -> T
 def client(settings: Settings, db: Database) -> Iterator[TestClient]:
     with client_for(settings, db, {"ollama": Scripted("ollama", "refuse"), "openai": Scripted("openai")}) as c:
         yield c
-
-
-def events(body: str) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        out.append((lines["event"], json.loads(lines["data"])))
-    return out
 
 
 def test_sse_stream_started_deltas_usage(client: TestClient) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,14 +19,7 @@ from jindan.rag.index import Indexer
 from jindan.rag.stack import SearchStack
 from jindan.settings import Settings
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
-
-
-def events(body: str) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        out.append((lines["event"], json.loads(lines["data"])))
-    return out
+from tests.fixtures.sse import events
 
 
 @pytest.fixture()
