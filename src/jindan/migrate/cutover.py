@@ -122,10 +122,7 @@ def sync(
             until = conn.execute("SELECT now()").fetchone()[0]
             changed = (sql.SQL("{} > %s").format(sql.Identifier(plan.updated_at)), [since])
             for part in batches(conn.cursor(binary=True), plan, also=changed):
-                store.upsert(
-                    plan.target,
-                    [Point(k, v, p) for k, v, p in zip(part.keys, part.vectors, part.payloads, strict=True)],
-                )
+                store.upsert(plan.target, part.points())
                 upserted += len(part.keys)
                 removed += part.null_keys  # a vector set to NULL is no longer searchable
             if _has_log(conn):

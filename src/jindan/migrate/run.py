@@ -24,7 +24,7 @@ from jindan.db.engine import Database
 from jindan.db.models import MigrationCheckpoint, MigrationRun
 from jindan.migrate.plan import SourcePlan, describe
 from jindan.migrate.source import batches
-from jindan.vectors.base import CollectionSpec, PayloadType, Point, VectorStore
+from jindan.vectors.base import CollectionSpec, PayloadType, VectorStore
 
 Progress = Callable[[int, int], None]
 _DONE = object()
@@ -213,11 +213,7 @@ def _copy(
             rng["done"] = not errors
             remaining.discard(no)
         else:
-            vectors = part.vectors
-            store.upsert(
-                plan.target,
-                [Point(k, vectors[i], p) for i, (k, p) in enumerate(zip(part.keys, part.payloads, strict=True))],
-            )
+            store.upsert(plan.target, part.points())
             report.null_vectors += [str(k) for k in part.null_keys]
             report.copied += len(part.keys)
             rng["rows"] += part.rows

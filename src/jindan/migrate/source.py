@@ -23,6 +23,7 @@ import numpy.typing as npt
 from psycopg import sql
 
 from jindan.migrate.plan import Column, SourcePlan
+from jindan.vectors.base import Point
 
 RFC3339_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
 MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
@@ -36,6 +37,9 @@ class Batch:
     null_keys: list[Any]  # keys of rows whose vector is NULL (reported, not copied)
     last_key: Any  # the highest key read, NULL-vector rows included
     rows: int
+
+    def points(self) -> list[Point]:
+        return [Point(k, v, p) for k, v, p in zip(self.keys, self.vectors, self.payloads, strict=True)]
 
 
 def _is_timestamp(col: Column) -> bool:
@@ -76,10 +80,6 @@ def payload_sql(plan: SourcePlan) -> sql.Composable:
     return sql.SQL(" || ").join(objects)
 
 
-def _table(plan: SourcePlan) -> sql.Composable:
-    return sql.Identifier(plan.schema, plan.table)
-
-
 def batch_query(plan: SourcePlan, where: sql.Composable, limit: int) -> sql.Composed:
     """The keyset page ``where`` (up to ``limit`` rows in key order) folded into one row of columns."""
     key, vec = sql.Identifier(plan.key), sql.Identifier(plan.vector)
@@ -90,7 +90,14 @@ def batch_query(plan: SourcePlan, where: sql.Composable, limit: int) -> sql.Comp
         "(json_agg({payload} ORDER BY {key}) FILTER (WHERE {vec} IS NOT NULL))::text, "
         "array_agg({key} ORDER BY {key}) FILTER (WHERE {vec} IS NULL), "
         "(array_agg({key} ORDER BY {key} DESC))[1], count(*) FROM b"
-    ).format(table=_table(plan), where=where, key=key, vec=vec, limit=sql.Literal(limit), payload=payload_sql(plan))
+    ).format(
+        table=sql.Identifier(plan.schema, plan.table),
+        where=where,
+        key=key,
+        vec=vec,
+        limit=sql.Literal(limit),
+        payload=payload_sql(plan),
+    )
 
 
 def key_range(
