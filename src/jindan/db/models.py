@@ -84,6 +84,19 @@ class User(Base):
     classes: Mapped[list[SchoolClass]] = relationship(secondary=class_members, back_populates="members")
 
 
+class ServiceKey(Base):
+    """A key for the platform's backend or an operator. Only a peppered hash of the key is stored."""
+
+    __tablename__ = "service_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the public part of the key (jdn_<id>_...)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # service | admin
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Concept(Base):
     __tablename__ = "concepts"
     id: Mapped[int] = mapped_column(primary_key=True)
