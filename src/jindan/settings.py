@@ -46,6 +46,12 @@ class ShadowSettings(BaseModel):
     provider: ProviderName = Field(description="Provider that answers in the shadow.")
     model: str | None = Field(None, description="Its model (default: the provider's configured model).")
     sample: float = Field(0.1, ge=0, le=1, description="Share of requests mirrored.")
+    concurrency: int = Field(
+        4,
+        ge=1,
+        description="Shadow requests of this route in flight at once; the rest wait their turn. Use 1 for a "
+        "single-slot server (llama_cpp.server cuts a running stream when the next request arrives).",
+    )
 
 
 class LLMSettings(BaseModel):
