@@ -54,6 +54,7 @@ def test_stream_is_deltas_then_exactly_one_usage(provider: LLMProvider) -> None:
     assert usage.provider == provider.name and usage.model == provider.model
     assert usage.completion_tokens > 0 and usage.prompt_tokens > 0
     assert 0 <= usage.ttft_ms <= usage.total_ms
+    assert usage.finish_reason in ("stop", "length")  # every backend says why it finished; none means cut
     assert isinstance(ok, bool) and isinstance(detail, str) and ok
 
 

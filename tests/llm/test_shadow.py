@@ -17,7 +17,11 @@ MSG = [ChatMessage("user", "설명해 주세요")]
 
 
 def setup(
-    db: Database, shadow_script: str = "ok", primary_script: str = "ok", sample: float = 1.0
+    db: Database,
+    shadow_script: str = "ok",
+    primary_script: str = "ok",
+    sample: float = 1.0,
+    shadow_text: str = "api answer",
 ) -> tuple[Router, ShadowRunner, Scripted, Scripted]:
     settings = Settings(
         llm={  # type: ignore[arg-type]
@@ -27,7 +31,7 @@ def setup(
         }
     )
     primary = Scripted("llamacpp", primary_script, text="local answer in four words")
-    shadow = Scripted("openai", shadow_script, text="api answer")
+    shadow = Scripted("openai", shadow_script, text=shadow_text)
     shadow.model = "gpt-4o-mini"
     runner = ShadowRunner(settings, DbComparisonSink(db), providers={"openai:gpt-4o-mini": shadow})  # type: ignore[dict-item]
     return Router(settings, {"llamacpp": primary}, shadow=runner), runner, primary, shadow  # type: ignore[dict-item]
@@ -110,9 +114,45 @@ def test_report_summarises_the_pairs(db: Database, tmp_path) -> None:  # type: i
 
     asyncio.run(go())
     (row,) = report.build(db)
-    assert (row["route"], row["n"], row["shadow_errors"]) == ("explain", 3, 0)
+    assert (row["route"], row["n"], row["compared"], row["failed"]) == ("explain", 3, 3, 0)
     assert row["primary"] == "llamacpp/llamacpp-model" and row["shadow"] == "openai/gpt-4o-mini"
     assert row["shadow_cost_usd"] > 0 == row["primary_cost_usd"]
     assert 0 < row["agreement_p50"] < 1
     png = report.plot([row], tmp_path / "shadow.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_empty_shadow_answer_is_a_failed_comparison(db: Database) -> None:
+    from jindan.reports import shadow as report
+
+    router, runner, _, _ = setup(db, shadow_text="")
+
+    async def go() -> None:
+        [e async for e in router.stream("explain", MSG)]
+        await runner.drain()
+
+    asyncio.run(go())
+    (row,) = rows(db)
+    assert row.shadow_text == "" and (row.shadow_error or "").startswith("EmptyAnswer")
+    (summary,) = report.build(db)
+    assert (summary["n"], summary["compared"], summary["failed"]) == (1, 0, 1)
+    assert summary["failed_by_reason"] == {"empty": 1}
+    assert summary["agreement_p50"] is None and summary["shadow_total_ms_p50"] is None  # nothing to compare
+
+
+def test_report_cli_says_comparisons_failed(db: Database, settings: Settings) -> None:
+    from typer.testing import CliRunner
+
+    from jindan.cli.main import app
+
+    router, runner, _, _ = setup(db, shadow_text="")
+
+    async def go() -> None:
+        [e async for e in router.stream("explain", MSG)]
+        await runner.drain()
+
+    asyncio.run(go())
+    env = {"JINDAN_DATABASE__URL": settings.database.url or "", "COLUMNS": "200"}
+    result = CliRunner().invoke(app, ["report", "shadow"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 comparisons failed" in result.output and "EmptyAnswer" in result.output

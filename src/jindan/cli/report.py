@@ -34,7 +34,7 @@ def shadow(
             "primary",
             "shadow",
             "n",
-            "errors",
+            "failed",
             "p50 ms primary",
             "p50 ms shadow",
             "cost $ shadow",
@@ -42,17 +42,25 @@ def shadow(
         ):
             table.add_column(col)
         for r in rows:
+            reasons = ", ".join(f"{k} {v}" for k, v in r["failed_by_reason"].items())
             table.add_row(
                 r["route"],
                 r["primary"],
                 r["shadow"],
                 str(r["n"]),
-                str(r["shadow_errors"]),
+                f"[red]{r['failed']} ({reasons})[/red]" if r["failed"] else "0",
                 str(r["primary_total_ms_p50"]),
-                str(r["shadow_total_ms_p50"]),
+                "-" if r["shadow_total_ms_p50"] is None else str(r["shadow_total_ms_p50"]),
                 f"{r['shadow_cost_usd']:.4f}",
-                f"{r['agreement_p50']:.2f}",
+                "-" if r["agreement_p50"] is None else f"{r['agreement_p50']:.2f}",
             )
         console.print(table if rows else "no shadow comparisons recorded yet (configure JINDAN_LLM__SHADOW)")
+        for r in rows:
+            if r["failed"]:
+                console.print(
+                    f"[red]{r['route']}: {r['failed']} of {r['n']} comparisons failed[/red] "
+                    f"(empty, cut, timed-out or failed shadow answers; latency and agreement cover the "
+                    f"{r['compared']} complete pairs only). Last error: {r['last_error']}"
+                )
     if plot and rows:
         console.print(f"plot: {report.plot(rows, plot)}")

@@ -2,7 +2,9 @@
 
 A provider yields ``Delta`` text pieces and finishes with exactly one ``Usage``. Errors before the first
 delta raise ``ProviderUnavailable`` (safe to fall back to another provider); errors after it raise
-``StreamInterrupted`` carrying the partial text, because the client has already seen it.
+``StreamInterrupted`` carrying the partial text, because the client has already seen it. A stream that ends
+without the backend saying why it finished (``finish_reason`` / ``done``) was cut, and is one of those errors:
+never a short or empty answer that looks complete.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Usage:
     total_ms: float = 0.0
     decode_tokens_per_s: float = 0.0
     load_ms: float | None = None  # model load time when the backend reports it (Ollama)
+    finish_reason: str | None = None  # "stop" (end of answer or a stop sequence) | "length" (max_tokens)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,6 +70,15 @@ class StreamInterrupted(ProviderError):
     def __init__(self, message: str, partial: str) -> None:
         super().__init__(message)
         self.partial = partial
+
+
+def cut_stream(where: str, parts: list[str]) -> ProviderError:
+    """The error for a stream that ended without a finish reason: the server dropped it (a single-slot server
+    such as ``llama_cpp.server`` ends a running stream when the next request arrives)."""
+    message = f"{where} ended the stream without a finish reason (cut by the server, e.g. a single-slot server)"
+    if parts:
+        return StreamInterrupted(message, "".join(parts))
+    return ProviderUnavailable(message)
 
 
 class MissingDependency(ProviderUnavailable):
@@ -96,7 +108,9 @@ class Stopwatch:
         if self.first is None:
             self.first = time.perf_counter()
 
-    def usage(self, provider: str, model: str, prompt_tokens: int, completion_tokens: int) -> Usage:
+    def usage(
+        self, provider: str, model: str, prompt_tokens: int, completion_tokens: int, finish_reason: str | None = None
+    ) -> Usage:
         end = time.perf_counter()
         first = self.first or end
         decode_s = end - first
@@ -109,6 +123,7 @@ class Stopwatch:
             ttft_ms=(first - self.start) * 1000,
             total_ms=(end - self.start) * 1000,
             decode_tokens_per_s=rate,
+            finish_reason=finish_reason,
         )
 
 

@@ -13,9 +13,12 @@ from jindan.llm.base import (
     ProviderUnavailable,
     Stopwatch,
     StreamInterrupted,
+    cut_stream,
     require,
 )
 from jindan.settings import Settings
+
+FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}  # Gemini's finishReason -> the OpenAI-style reason
 
 
 class GeminiProvider:
@@ -72,6 +75,7 @@ class GeminiProvider:
         watch = Stopwatch()
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
+        finish: str | None = None
         try:
             stream = await self.client.aio.models.generate_content_stream(**self.request(messages, opts))
             async for chunk in stream:
@@ -79,6 +83,9 @@ class GeminiProvider:
                 if meta is not None:
                     prompt_tokens = meta.prompt_token_count or prompt_tokens
                     completion_tokens = meta.candidates_token_count or completion_tokens
+                reason = chunk.candidates[0].finish_reason if chunk.candidates else None
+                if reason:
+                    finish = FINISH.get(str(getattr(reason, "value", reason)), "other")
                 piece = chunk.text
                 if piece:
                     watch.token()
@@ -88,7 +95,9 @@ class GeminiProvider:
             if parts:
                 raise StreamInterrupted(f"Gemini failed mid-stream: {exc}", "".join(parts)) from exc
             raise ProviderUnavailable(f"Gemini: {type(exc).__name__}: {exc}") from exc
-        yield watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts))
+        if finish is None:
+            raise cut_stream("Gemini", parts)
+        yield watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts), finish)
 
     async def health(self) -> tuple[bool, str]:
         return True, f"Gemini {self.model} (API key set)"

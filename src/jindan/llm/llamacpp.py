@@ -100,6 +100,7 @@ class LlamaCppProvider:
         cancel = threading.Event()
         watch = Stopwatch()
         counts = {"completion": 0}
+        finish: list[str] = []
 
         def post(item: Any) -> bool:
             try:
@@ -114,6 +115,8 @@ class LlamaCppProvider:
                 for chunk in self._chunks(messages, opts):
                     if cancel.is_set():
                         break
+                    if chunk["choices"][0].get("finish_reason"):
+                        finish.append(chunk["choices"][0]["finish_reason"])
                     piece = chunk["choices"][0]["delta"].get("content")
                     if piece:
                         counts["completion"] += 1
@@ -142,7 +145,7 @@ class LlamaCppProvider:
         completion = counts["completion"]
         # n_tokens = prompt tokens + completion tokens fed back into the context (all but the last one)
         prompt = max(0, int(self.load().n_tokens) - max(completion - 1, 0))
-        yield watch.usage(self.name, self.model, prompt, completion)
+        yield watch.usage(self.name, self.model, prompt, completion, finish[-1] if finish else "stop")
 
     async def health(self) -> tuple[bool, str]:
         try:

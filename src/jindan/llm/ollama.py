@@ -128,6 +128,7 @@ class OllamaProvider:
         if chunk.eval_count and chunk.eval_duration:
             usage.decode_tokens_per_s = chunk.eval_count / (chunk.eval_duration * 1e-9)
         usage.load_ms = (chunk.load_duration or 0) * NS
+        usage.finish_reason = getattr(chunk, "done_reason", None) or "stop"
         usage.extra = {
             "prompt_eval_ms": (chunk.prompt_eval_duration or 0) * NS,
             "eval_ms": (chunk.eval_duration or 0) * NS,

@@ -15,6 +15,7 @@ from jindan.llm.base import (
     ProviderUnavailable,
     Stopwatch,
     StreamInterrupted,
+    cut_stream,
     require,
 )
 from jindan.settings import Settings
@@ -97,6 +98,8 @@ class OpenAIProvider:
         watch = Stopwatch()
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
+        finish: str | None = None
+        where = self.base_url or "api.openai.com"
         try:
             stream = await self._open(messages, opts)
             async for chunk in stream:
@@ -104,17 +107,19 @@ class OpenAIProvider:
                     prompt_tokens = chunk.usage.prompt_tokens
                     completion_tokens = chunk.usage.completion_tokens
                 if chunk.choices:
+                    finish = chunk.choices[0].finish_reason or finish
                     piece = chunk.choices[0].delta.content
                     if piece:
                         watch.token()
                         parts.append(piece)
                         yield Delta(piece)
         except Exception as exc:
-            where = self.base_url or "api.openai.com"
             if parts:
                 raise StreamInterrupted(f"OpenAI-compatible {where} failed mid-stream: {exc}", "".join(parts)) from exc
             raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
-        usage = watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts))
+        if finish is None:
+            raise cut_stream(f"OpenAI-compatible {where}", parts)
+        usage = watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts), finish)
         if not prompt_tokens:  # some compatible servers ignore stream_options.include_usage
             usage.prompt_tokens = max(1, sum(len(m.content) for m in messages) // 4)
             usage.extra["tokens_estimated"] = True

@@ -2,7 +2,11 @@
 
 The primary answer is never delayed or changed: the shadow starts when the primary's first token arrives, runs
 as its own task, and is written to PostgreSQL (``llm_comparisons``) only after both sides have finished. If
-the primary breaks off, the pair is dropped (a comparison against half an answer would mislead).
+the primary breaks off, the pair is dropped (a comparison against half an answer would mislead). A shadow that
+fails, times out, is cut by its server or answers nothing is recorded with ``shadow_error`` set: it is a
+failed comparison, never an answer to compare. At most ``concurrency`` shadow requests per route are in flight;
+the others wait their turn (inside the time budget), because a single-slot server such as ``llama_cpp.server``
+cuts a running stream when the next request arrives.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ class ShadowRunner:
         self.rng = rng
         self._providers: dict[str, LLMProvider] = dict(providers or {})
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots: dict[str, asyncio.Semaphore] = {}  # per route: shadow requests in flight
 
     def start(self, route: str, messages: list[ChatMessage], opts: GenOptions) -> ShadowHandle | None:
         cfg = self.settings.llm.shadow.get(route)
@@ -130,12 +135,17 @@ class ShadowRunner:
         error: str | None = None
         shadow_name: str = cfg.provider
         shadow_model = cfg.model or ""
+        slots = self._slots.setdefault(route, asyncio.Semaphore(cfg.concurrency))
         try:
             provider = self._provider(cfg)
             shadow_name, shadow_model = provider.name, provider.model
-            text, usage = await asyncio.wait_for(
-                collect(provider.stream(messages, opts)), timeout=self.settings.llm.timeout_s
-            )
+            answer = self._generate(slots, provider, messages, opts)
+            got, usage = await asyncio.wait_for(answer, self.settings.llm.timeout_s)
+            text = got
+            if not got.strip():
+                error = "EmptyAnswer: the shadow provider answered with no text"
+        except TimeoutError:
+            error = f"TimeoutError: no complete answer within {self.settings.llm.timeout_s:.0f}s (llm.timeout_s)"
         except Exception as exc:  # a failing shadow is data for the report, never an error for the user
             error = f"{type(exc).__name__}: {exc}"
         try:
@@ -159,7 +169,22 @@ class ShadowRunner:
         except Exception:
             log.exception("could not record a shadow comparison for route %s", route)
 
-    async def drain(self) -> None:
-        """Wait for running shadow tasks (shutdown, tests)."""
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    @staticmethod
+    async def _generate(
+        slots: asyncio.Semaphore, provider: LLMProvider, messages: list[ChatMessage], opts: GenOptions
+    ) -> tuple[str, Usage | None]:
+        async with slots:  # the provider's stopwatch starts once the turn comes: waiting is not latency
+            return await collect(provider.stream(messages, opts))
+
+    async def drain(self, timeout_s: float | None = None) -> int:
+        """Wait for running shadow tasks (shutdown, tests), at most ``timeout_s``; the ones still running then
+        are cancelled and their comparisons dropped. Returns how many were dropped."""
+        if not self._tasks:
+            return 0
+        _, late = await asyncio.wait(list(self._tasks), timeout=timeout_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
+            log.warning("%d shadow comparison(s) dropped: not finished within %.1f s of shutdown", len(late), timeout_s)
+        return len(late)
