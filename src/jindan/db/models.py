@@ -198,6 +198,43 @@ class LLMComparison(Base):
     shadow_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class CompareRun(Base):
+    """One `jindan compare`: the same bank questions through several providers, with the summary per provider."""
+
+    __tablename__ = "compare_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = _now()
+    route: Mapped[str] = mapped_column(String(50), index=True)
+    language: Mapped[str] = mapped_column(String(10))
+    providers: Mapped[list[str]] = mapped_column(JSONB)  # "provider/model" labels, in the order asked
+    reference: Mapped[str | None] = mapped_column(String(260))
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB)  # sample, seed, max_tokens, filters
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running | done | failed
+    summary: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+
+
+class CompareResult(Base):
+    """One answer of one provider to one request of a compare run, with its timings, cost and scores."""
+
+    __tablename__ = "compare_results"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("compare_runs.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id", ondelete="SET NULL"))
+    provider: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    finish_reason: Mapped[str | None] = mapped_column(String(20))
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    total_ms: Mapped[float | None] = mapped_column(Float)
+    tokens_per_s: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSONB)  # correct, leaked, in_language, json_valid, agreement
+    created_at: Mapped[datetime] = _now()
+
+
 class VectorCollection(Base):
     """Spec (model, dimension, distance, index settings) of each pgvector collection jindan manages."""
 
