@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -33,10 +33,23 @@ TEMPLATE = "jindan_template"
 _counter = itertools.count()
 
 
+def under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def missing_component(what: str) -> NoReturn:
+    """A data file or model the test needs is not here: skipped on a developer's machine, a failure under CI
+    (``CI=true``), where a green run must mean every test ran. ``.ci/run`` also fails on any such skip."""
+    message = f"missing component: {what}"
+    if under_ci():
+        pytest.fail(f"{message} (CI=true: a missing component fails the run instead of skipping tests)")
+    pytest.skip(message)
+
+
 def shared_file(relative: str) -> Path:
     path = SHARED_DATA / relative
     if not path.exists():
-        pytest.skip(f"shared data file {path} is absent (tests read ../shared/data beside the checkout)")
+        missing_component(f"shared data file {path} is absent (tests read ../shared/data beside the checkout)")
     return path
 
 

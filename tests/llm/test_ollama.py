@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -194,8 +195,9 @@ def test_pool_prefers_the_least_busy_healthy_host() -> None:
         assert [h.url for h in pool.order()] == ["http://c", "http://b", "http://a"]
         pool.failed(c)
         assert [h.url for h in pool.order()] == ["http://b", "http://a", "http://c"]
-    pool.succeeded(c)
-    assert c.healthy(0) or pool.order()[0] is not None
+    pool.succeeded(c)  # back from its cool-down: idle and used longest ago, so it is tried first again
+    assert c.failures == 0 and c.healthy(time.monotonic())
+    assert [h.url for h in pool.order()] == ["http://c", "http://a", "http://b"]
 
 
 async def _events(p: OllamaProvider, opts: GenOptions) -> list[Any]:

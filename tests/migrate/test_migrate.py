@@ -20,7 +20,7 @@ from pgvector.psycopg import register_vector
 from sqlalchemy import text
 
 from jindan.db.engine import Database
-from jindan.migrate.cutover import CutoverRefused, DualWriteStore, cutover, record, rollback, sync
+from jindan.migrate.cutover import CutoverRefused, cutover, record, rollback, sync
 from jindan.migrate.plan import PlanError, inspect_source
 from jindan.migrate.run import as_array, migrate
 from jindan.migrate.verify import verify
@@ -206,17 +206,6 @@ def test_rollback_returns_to_the_previous_collection_or_pgvector(db: Database, t
     assert rollback(db, store, "questions", env_file=env) == "alias 'questions' -> v1"
     assert store.resolve("questions") == "v1"
     store.close()
-
-
-def test_dual_write_reaches_both_stores(tmp_path: Path) -> None:
-    a, b = QdrantEdgeStore(tmp_path / "a"), QdrantEdgeStore(tmp_path / "b")
-    dual = DualWriteStore(a, b)
-    dual.create(CollectionSpec(name="c", dim=DIM, payload_indexes={}))
-    dual.upsert("c", [Point(1, np.ones(DIM, np.float32))])
-    dual.delete("c", [])
-    assert a.count("c") == b.count("c") == 1 and dual.count("c") == 1
-    a.close()
-    b.close()
 
 
 def _checkpoints(db: Database, target: str) -> int:

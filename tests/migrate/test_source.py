@@ -11,8 +11,7 @@ from pgvector.psycopg import register_vector
 
 from jindan.db.engine import Database
 from jindan.migrate.plan import inspect_source
-from jindan.migrate.run import _connect
-from jindan.migrate.source import batches, decode_vectors
+from jindan.migrate.source import batches, connect, decode_vectors
 
 
 def _conn(db_url: str) -> psycopg.Connection:
@@ -38,7 +37,7 @@ def test_payload_types_are_preserved(db: Database, db_url: str) -> None:
             (u,),
         )
     plan = inspect_source(db.engine, "public.typed")
-    conn = _connect(db, plan)
+    conn = connect(db, plan)
     try:
         (batch,) = list(batches(conn.cursor(binary=True), plan, limit=10))
     finally:
@@ -63,7 +62,7 @@ def test_more_than_fifty_payload_columns(db: Database, db_url: str) -> None:
         c.execute("CREATE INDEX ON wide USING hnsw (v vector_cosine_ops)")
         c.execute("INSERT INTO wide (id, v) SELECT g, '[1, 2]' FROM generate_series(1, 5) g")
     plan = inspect_source(db.engine, "public.wide")
-    conn = _connect(db, plan)
+    conn = connect(db, plan)
     try:
         parts = list(batches(conn.cursor(binary=True), plan, limit=2))
     finally:

@@ -174,6 +174,7 @@ def verify_cmd(
 def cutover_cmd(ctx: typer.Context, target: str = typer.Option(..., "--target"), to: str | None = TO) -> None:
     """Point the read alias at the verified collection (atomic switch, recorded)."""
     from jindan.migrate.cutover import CutoverRefused, cutover
+    from jindan.vectors.base import VectorStoreError
     from jindan.vectors.registry import build_store
 
     settings = settings_from(ctx)
@@ -181,7 +182,7 @@ def cutover_cmd(ctx: typer.Context, target: str = typer.Option(..., "--target"),
         store = build_store(settings, db, to)
         try:
             previous = cutover(db, store, settings.vectors.alias, target)
-        except CutoverRefused as exc:
+        except (CutoverRefused, VectorStoreError) as exc:  # nothing switched: the alias serves what it did
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc
         finally:

@@ -4,7 +4,7 @@ The application reads through an alias. ``cutover`` points it at the migrated co
 passing ``verify`` of that collection; ``rollback`` points it back at the collection it read before, or, when
 there was none, switches the read path back to pgvector by configuration (``JINDAN_VECTORS__STORE`` in .env).
 ``sync`` copies rows changed after the bulk copy (``updated_at`` watermark) and deletes the keys a trigger
-logged as deleted; ``DualWriteStore`` writes to both stores while the window is open.
+logged as deleted; ``jindan.vectors.dual.DualWriteStore`` writes to both stores while the window is open.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import re
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,8 @@ from sqlalchemy import select
 from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.migrate.plan import SourcePlan
-from jindan.migrate.run import _connect
-from jindan.migrate.source import batches
-from jindan.vectors.base import CollectionSpec, Filter, Hit, Point, PointId, Vector, VectorStore
+from jindan.migrate.source import batches, connect
+from jindan.vectors.base import PointId, VectorStore
 
 
 class CutoverRefused(RuntimeError):
@@ -36,22 +34,37 @@ def record(db: Database, kind: str, target: str, detail: dict[str, Any], actor: 
         s.add(MigrationEvent(kind=kind, target=target, actor=actor or getpass.getuser(), detail=detail))
 
 
-def last_event(db: Database, kind: str, target: str | None = None) -> MigrationEvent | None:
+def last_event(db: Database, kind: str | tuple[str, ...], target: str | None = None) -> MigrationEvent | None:
+    """The latest event of ``kind`` (or of any of several kinds), optionally for one target."""
     with db.session() as s:
-        q = select(MigrationEvent).where(MigrationEvent.kind == kind)
+        q = select(MigrationEvent).where(MigrationEvent.kind.in_([kind] if isinstance(kind, str) else kind))
         if target:
             q = q.where(MigrationEvent.target == target)
         return s.scalars(q.order_by(MigrationEvent.id.desc())).first()
 
 
 def cutover(db: Database, store: VectorStore, alias: str, target: str, *, actor: str | None = None) -> str | None:
-    """Switch ``alias`` to ``target`` atomically; refuses unless the latest verify of ``target`` passed."""
-    check = last_event(db, "verify", target)
-    if check is None or not check.detail.get("passed"):
-        raise CutoverRefused(f"no passing verify for {target!r}: run `jindan migrate verify` first")
-    current = store.resolve(alias)
-    previous = current if current != alias and store.exists(current) else None
-    store.switch_alias(alias, target)
+    """Switch ``alias`` to ``target`` atomically; refuses unless the latest verify of ``target`` passed.
+
+    A cutover that is refused or fails changes nothing (the switch is one atomic step) and is recorded as
+    ``cutover_failed``, so that a ``rollback`` run after it keeps the collection that is still serving."""
+    serving: str | None = None
+    try:
+        serving = store.resolve(alias)
+        check = last_event(db, "verify", target)
+        if check is None:
+            raise CutoverRefused(f"no passing verify for {target!r}: run `jindan migrate verify` first")
+        if not check.detail.get("passed"):
+            failed = [c["name"] for c in check.detail.get("checks", []) if not c.get("passed")]
+            raise CutoverRefused(
+                f"no passing verify for {target!r}: its latest verify failed ({', '.join(failed) or 'no checks'}); "
+                "fix the copy (`jindan migrate run --again` or `sync`) and run `jindan migrate verify` again"
+            )
+        previous = serving if serving != alias and store.exists(serving) else None
+        store.switch_alias(alias, target)
+    except Exception as exc:
+        record(db, "cutover_failed", target, {"alias": alias, "serving": serving, "error": str(exc)}, actor)
+        raise
     record(db, "cutover", target, {"alias": alias, "previous": previous}, actor)
     return previous
 
@@ -59,8 +72,17 @@ def cutover(db: Database, store: VectorStore, alias: str, target: str, *, actor:
 def rollback(
     db: Database, store: VectorStore, alias: str, *, env_file: Path = Path(".env"), actor: str | None = None
 ) -> str:
-    """Undo the last cutover: the alias goes back, or the read path goes back to pgvector."""
-    event = last_event(db, "cutover")
+    """Undo the last cutover: the alias goes back, or the read path goes back to pgvector.
+
+    When the last cutover failed, it changed nothing: the collection serving now stays (nothing to undo)."""
+    event = last_event(db, ("cutover", "cutover_failed"))
+    if event is not None and event.kind == "cutover_failed":
+        serving = store.resolve(alias)
+        record(db, "rollback", serving, {"alias": alias, "unchanged": True, "failed_cutover": event.target}, actor)
+        return (
+            f"the last cutover (to {event.target}) failed and changed nothing: "
+            + (f"alias {alias!r} still serves {serving}" if serving != alias else "the read path is unchanged")
+        )
     previous = event.detail.get("previous") if event else None
     if previous and store.exists(previous):
         store.switch_alias(alias, previous)
@@ -80,7 +102,7 @@ def _set_env(path: Path, key: str, value: str) -> None:
 def install_deletion_log(db: Database, plan: SourcePlan) -> None:
     """A trigger that logs deleted keys of the source table (so `sync` can delete them in Qdrant too)."""
     fn = f"jindan_log_delete_{plan.table}"
-    conn = _connect(db, plan)
+    conn = connect(db, plan)
     try:
         with conn.transaction():
             conn.execute(
@@ -113,7 +135,7 @@ def sync(
     if plan.updated_at is None:
         raise ValueError(f"{plan.table} has no updated_at column: changed rows cannot be found; re-run the copy")
     since = _watermark(db, plan) - dt.timedelta(seconds=overlap_s)
-    conn = _connect(db, plan)
+    conn = connect(db, plan)
     upserted = 0
     removed: list[PointId] = []
     try:
@@ -164,42 +186,3 @@ def _watermark(db: Database, plan: SourcePlan) -> Any:
     if run is None:
         raise ValueError(f"no migration into {plan.target!r} yet: run `jindan migrate run` first")
     return run.started_at
-
-
-class DualWriteStore:
-    """During the migration window the application writes to both stores and reads from the primary."""
-
-    def __init__(self, primary: VectorStore, secondary: VectorStore) -> None:
-        self.primary, self.secondary = primary, secondary
-        self.name = f"{primary.name}+{secondary.name}"
-
-    def upsert(self, collection: str, points: Sequence[Point]) -> None:
-        self.primary.upsert(collection, points)
-        self.secondary.upsert(collection, points)
-
-    def delete(self, collection: str, ids: Sequence[PointId]) -> None:
-        self.primary.delete(collection, ids)
-        self.secondary.delete(collection, ids)
-
-    def create(self, spec: CollectionSpec) -> None:
-        self.primary.create(spec)
-        self.secondary.create(spec)
-
-    def search(
-        self,
-        collection: str,
-        vector: Vector,
-        k: int = 10,
-        flt: Filter | None = None,
-        *,
-        exact: bool = False,
-        ef: int | None = None,
-        sparse: tuple[list[int], list[float]] | None = None,
-    ) -> list[Hit]:
-        return self.primary.search(collection, vector, k, flt, exact=exact, ef=ef, sparse=sparse)
-
-    def __getattr__(self, name: str) -> Any:  # reads (count, retrieve, spec, ...) go to the primary
-        return getattr(self.primary, name)
-
-    def ids(self, collection: str, batch: int = 1000) -> Iterator[PointId]:
-        return self.primary.ids(collection, batch)

@@ -22,8 +22,9 @@ from sqlalchemy import func, insert, select, text, update
 
 from jindan.db.engine import Database
 from jindan.db.models import MigrationCheckpoint, MigrationRun
+from jindan.migrate.cutover import install_deletion_log
 from jindan.migrate.plan import SourcePlan, describe
-from jindan.migrate.source import batches
+from jindan.migrate.source import batches, connect
 from jindan.vectors.base import CollectionSpec, PayloadType, VectorStore
 
 Progress = Callable[[int, int], None]
@@ -88,22 +89,6 @@ def key_ranges(conn: Any, plan: SourcePlan, parts: int) -> list[tuple[Any, Any]]
     return [(None if i == 0 else cuts[i - 1], c) for i, c in enumerate(cuts)]
 
 
-def _connect(db: Database, plan: SourcePlan | None = None) -> Any:
-    """A psycopg connection to the source: the plan's own PostgreSQL when it has one, else jindan's."""
-    import psycopg
-    from pgvector.psycopg import register_vector
-    from sqlalchemy.engine import make_url
-
-    url = make_url(plan.source_url) if plan is not None and plan.source_url else db.engine.url
-    conn = psycopg.connect(
-        url.set(drivername="postgresql").render_as_string(hide_password=False),
-        autocommit=True,
-        options="-c TimeZone=UTC",  # timestamps inside arrays and jsonb render in UTC like the rest
-    )
-    register_vector(conn)
-    return conn
-
-
 def ensure_target(store: VectorStore, plan: SourcePlan, model_id: str) -> None:
     if store.exists(plan.target):
         spec = store.spec(plan.target)
@@ -137,8 +122,6 @@ def migrate(
     """Copy (or resume copying) ``plan``'s table into ``plan.target``. Returns counts and speed.
 
     A delete trigger on the source logs deleted keys from the start, so `sync` can catch up afterwards."""
-    from jindan.migrate.cutover import install_deletion_log
-
     finished = _finished_run(db, plan)
     if finished is not None and not again and store.exists(plan.target):
         return RunReport(finished, plan.target, already_done=True)
@@ -187,7 +170,7 @@ def _copy(
 
     def read(rng: dict[str, Any]) -> None:
         try:
-            conn = _connect(db, plan)
+            conn = connect(db, plan)
             try:
                 cur = conn.cursor(binary=True)
                 after = rng["last_key"] if rng["last_key"] is not None else rng["lo"]
@@ -287,7 +270,7 @@ def _open_run(
         s.add(run)
         s.flush()
         run_id = run.id
-    conn = _connect(db, plan)
+    conn = connect(db, plan)
     try:
         bounds = key_ranges(conn, plan, readers * 2)
     finally:

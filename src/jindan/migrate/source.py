@@ -22,11 +22,28 @@ import numpy as np
 import numpy.typing as npt
 from psycopg import sql
 
+from jindan.db.engine import Database
 from jindan.migrate.plan import Column, SourcePlan
 from jindan.vectors.base import Point
 
 RFC3339_UTC = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
 MAX_PAIRS = 50  # json_build_object takes at most 100 arguments
+
+
+def connect(db: Database, plan: SourcePlan | None = None) -> Any:
+    """A psycopg connection to the source: the plan's own PostgreSQL when it has one, else jindan's."""
+    import psycopg
+    from pgvector.psycopg import register_vector
+    from sqlalchemy.engine import make_url
+
+    url = make_url(plan.source_url) if plan is not None and plan.source_url else db.engine.url
+    conn = psycopg.connect(
+        url.set(drivername="postgresql").render_as_string(hide_password=False),
+        autocommit=True,
+        options="-c TimeZone=UTC",  # timestamps inside arrays and jsonb render in UTC like the rest
+    )
+    register_vector(conn)
+    return conn
 
 
 @dataclass

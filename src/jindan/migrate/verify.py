@@ -18,8 +18,8 @@ from psycopg import sql
 
 from jindan.db.engine import Database
 from jindan.migrate.plan import SourcePlan
-from jindan.migrate.run import _connect, as_array
-from jindan.migrate.source import parse_payloads, payload_sql
+from jindan.migrate.run import as_array
+from jindan.migrate.source import connect, parse_payloads, payload_sql
 from jindan.vectors.base import PointId, VectorStore
 
 OPS = {"cosine": "<=>", "euclid": "<->", "dot": "<#>"}
@@ -78,7 +78,7 @@ def verify(
             {"source": f"{plan.dim}-d {plan.distance}", "target": f"{spec.dim}-d {spec.distance}"},
         )
     )
-    conn = _connect(db, plan)
+    conn = connect(db, plan)
     try:
         keys = {
             _key(r[0], plan)
@@ -109,7 +109,11 @@ def verify(
         pool = sorted(keys & target_ids, key=str)
         chosen = pool if full else rng.sample(pool, min(sample, len(pool)))
         checks += _rows(conn, store, plan, chosen, tolerance)
-        checks.append(_search(conn, store, plan, rng.sample(pool, min(queries, len(pool)))))
+        probes = rng.sample(pool, min(queries, len(pool)))
+        if spec.dim == plan.dim:
+            checks.append(_search(conn, store, plan, probes))
+        else:  # the source's vectors cannot even be asked of this collection
+            checks.append(Check("search", False, {"queries": 0, "error": "the dimensions differ (see distance)"}))
     finally:
         conn.close()
     return VerifyReport(f"{plan.schema}.{plan.table}", plan.target, checks, time.perf_counter() - start)
