@@ -177,6 +177,71 @@ class QdrantSettings(BaseModel):
     write_consistency_factor: int = Field(1, ge=1, description="Replicas that must ack a write.")
 
 
+GatewayTarget = Literal["explain", "hint", "diagnosis", "chat", "embed"]
+
+
+class GatewaySettings(BaseModel):
+    """OpenAI- and Gemini-compatible endpoints, so legacy call sites move by changing only base_url and key."""
+
+    models: dict[str, GatewayTarget] = Field(
+        default_factory=lambda: {
+            "gpt-3.5-turbo": "chat",
+            "gpt-4": "explain",
+            "gpt-4o-mini": "chat",
+            "gpt-4o": "explain",
+            "gemini-1.5-flash": "chat",
+            "gemini-2.0-flash": "chat",
+            "text-embedding-3-small": "embed",
+            "text-embedding-ada-002": "embed",
+            "text-embedding-004": "embed",
+        },
+        description="Model names the legacy code sends -> the jindan route that answers them (explain, hint, "
+        "diagnosis, chat) or `embed` (the configured embedder). Route names are accepted as model names too. "
+        "This map is all GET /v1/models lists.",
+    )
+
+
+class HardwareCost(BaseModel):
+    """One machine the local path can run on (estimates for a complete desktop; set your own)."""
+
+    hardware_krw: float = Field(ge=0, description="Purchase price in KRW (0: a machine you already run).")
+    load_watts: float = Field(gt=0, description="Whole-system draw while generating (GPU + CPU + the rest).")
+    idle_watts: float = Field(ge=0, description="Whole-system draw while on and idle with the model loaded.")
+    description: str = Field("", description="What the machine is.")
+
+
+def _tiers() -> dict[str, HardwareCost]:
+    return {  # the plan's tiers (hardware.TIERS) plus a CPU-only machine that is already paid for
+        "cpu": HardwareCost(hardware_krw=0, load_watts=120, idle_watts=45, description="CPU only, already owned"),
+        "minimum": HardwareCost(
+            hardware_krw=1_500_000, load_watts=300, idle_watts=60, description="16 GB RAM + RTX 3060 12 GB"
+        ),
+        "recommended": HardwareCost(
+            hardware_krw=2_500_000, load_watts=400, idle_watts=70, description="32 GB RAM + RTX 4070 12 GB"
+        ),
+        "optimal": HardwareCost(
+            hardware_krw=4_500_000, load_watts=650, idle_watts=90, description="64 GB RAM + RTX 4090 24 GB"
+        ),
+    }
+
+
+class CostSettings(BaseModel):
+    """Money for `jindan cost`, `jindan compare` and the report, in KRW. Defaults are estimates: set yours."""
+
+    usd_krw: float = Field(1400.0, gt=0, description="KRW per USD, for API prices (published in USD).")
+    krw_per_kwh: float = Field(
+        200.0, gt=0, description="Electricity price in KRW per kWh, taxes and levies included (your tariff)."
+    )
+    amortise_months: int = Field(36, ge=1, description="Months over which a machine's purchase price is spread.")
+    hours_per_day: float = Field(24.0, gt=0, le=24, description="Hours a day the local machine is switched on.")
+    tier: str = Field("recommended", description="Machine (a key of `tiers`) used for local cost per request.")
+    tiers: dict[str, HardwareCost] = Field(
+        default_factory=_tiers,
+        description="Machines the local path can run on: price, load and idle watts. Keys minimum / "
+        "recommended / optimal are the plan's hardware tiers.",
+    )
+
+
 class ServerSettings(BaseModel):
     """The HTTP service."""
 
@@ -259,6 +324,8 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    cost: CostSettings = Field(default_factory=CostSettings)
 
     @model_validator(mode="before")
     @classmethod
