@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 for _var in [v for v in os.environ if v.startswith("JINDAN_")]:
     del os.environ[_var]  # the developer's own configuration must not leak into tests
 
-pytest_plugins = ["tests.fixtures.llm", "tests.fixtures.rag"]
+pytest_plugins = ["tests.fixtures.llm", "tests.fixtures.rag", "tests.fixtures.auth"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -67,7 +67,7 @@ def pg_server() -> Iterator[Any]:
     migrations.upgrade(engine)
     engine.dispose()
     yield server
-    server.cleanup()
+    server.release()
     shutil.rmtree(root, ignore_errors=True)
 
 

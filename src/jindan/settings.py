@@ -33,6 +33,9 @@ class DatabaseSettings(BaseModel):
     database: str = Field("jindan", description="Database name created inside the embedded PostgreSQL.")
     pool_size: int = Field(5, ge=1, description="Connection pool size per process.")
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    statement_timeout_s: float = Field(
+        30.0, gt=0, description="The service's PostgreSQL statement timeout (CLI batch commands are not limited)."
+    )
 
 
 class ProviderTimeouts(BaseModel):
@@ -135,10 +138,17 @@ class EmbedSettings(BaseModel):
     """Sentence embeddings for similar-question search."""
 
     provider: Literal["sentence-transformers", "e5", "ollama", "openai"] = Field(
-        "sentence-transformers", description="Embedder implementation."
+        "e5",
+        description="Embedder implementation: e5 (multilingual-e5-small in-process, Korean and English), "
+        "sentence-transformers (all-MiniLM-L6-v2, English only), ollama (/api/embed), openai.",
     )
-    model: str = Field("all-MiniLM-L6-v2", description="Model id recorded on every collection.")
-    dim: int = Field(384, ge=1, description="Vector dimension.")
+    model: str | None = Field(
+        None,
+        description="Model id, recorded on every collection. Empty: the provider's own model (e5: "
+        "multilingual-e5-small, sentence-transformers: all-MiniLM-L6-v2, ollama: ollama.embed_model, "
+        "openai: openai.embed_model).",
+    )
+    dim: int | None = Field(None, ge=1, description="Vector dimension. Empty: the provider's (384; openai 1536).")
     batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
 
 
@@ -154,12 +164,43 @@ class SearchSettings(BaseModel):
     """Similar-question retrieval."""
 
     rerank: Literal["none", "topic"] = Field(
-        "topic", description="topic: neighbours' known subjects vote and the consensus topic is favoured."
+        "topic",
+        description="Intent similar only. topic: the question's own subject and its neighbours' subjects vote "
+        "and the consensus topic is favoured (banks without subjects: the neighbours' neighbourhoods vote).",
     )
     topic_field: str = Field("subject", description="Payload field the topic reranker votes on.")
     topic_beta: float = Field(1.0, ge=0, description="Weight of the topic vote against the similarity.")
-    candidates: int = Field(50, ge=1, le=1000, description="Candidates fetched before reranking.")
-    hybrid: bool = Field(False, description="Dense + sparse (hashed terms) fused with RRF (Qdrant stores only).")
+    topic_temperature: float = Field(
+        0.05, gt=0, description="Softmax temperature of the neighbours' votes (lower: the nearest decide)."
+    )
+    anchor_weight: float = Field(
+        3.0, ge=0, description="Intent similar: votes of the question itself for its subject (a neighbour has <= 1)."
+    )
+    anchor_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Intent similar by text: share of the text's character bigrams a question must contain to be "
+        "taken as the text's own question (excluded, and its subject and vector used).",
+    )
+    neighbourhood_beta: float = Field(
+        0.5, ge=0, description="Banks without subjects: weight of a candidate's closeness to the nearest neighbours."
+    )
+    ngram_weight: float = Field(
+        0.2, ge=0, description="Intent find: weight of the query's character-bigram overlap (LaTeX-aware)."
+    )
+    lexical_weight: float = Field(
+        0.0, ge=0, description="Intent find: weight of the Korean-morpheme BM25 score (scaled to [0, 1])."
+    )
+    near_exact: float = Field(
+        0.9, gt=0, le=1, description="Intent find: a question holding this share of the query's bigrams is first."
+    )
+    candidates: int = Field(50, ge=1, le=1000, description="Candidates fetched before ranking.")
+    hybrid: bool = Field(
+        False,
+        description="Also fetch candidates by sparse morpheme/LaTeX terms (Qdrant stores; needs a re-index). "
+        "Scores stay cosine: the store's rank fusion only widens the candidates.",
+    )
 
 
 class QdrantSettings(BaseModel):
@@ -175,6 +216,70 @@ class QdrantSettings(BaseModel):
     shard_number: int = Field(1, ge=1, description="Shards per collection (cluster).")
     replication_factor: int = Field(1, ge=1, description="Replicas per shard (cluster).")
     write_consistency_factor: int = Field(1, ge=1, description="Replicas that must ack a write.")
+
+
+MIN_SECRET = 32
+
+
+def _strong(value: SecretStr | None, name: str) -> SecretStr | None:
+    """No empty or short secret anywhere: a secret is either absent or at least MIN_SECRET characters."""
+    if value is not None and len(value.get_secret_value()) < MIN_SECRET:
+        raise ValueError(f"{name} must be at least {MIN_SECRET} characters (try: openssl rand -hex 32)")
+    return value
+
+
+class AuthSettings(BaseModel):
+    """Who may call the service: platform JWTs for users, service keys for the backend and operators."""
+
+    open: bool = Field(
+        True,
+        description="Embedded profile only: serve without credentials while bound to loopback (127.0.0.1, ::1). "
+        "Ignored elsewhere; refused on any other bind address.",
+    )
+    jwt_algorithm: Literal["HS256", "RS256", "ES256"] = Field("HS256", description="Algorithm of platform JWTs.")
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 shared secret (>= 32 characters). Embedded profile: generated under JINDAN_HOME."
+    )
+    jwt_public_key: Path | None = Field(None, description="RS256/ES256: PEM file with the platform's public key.")
+    jwks_file: Path | None = Field(None, description="RS256/ES256: JWKS file (keys picked by the token's kid).")
+    issuer: str = Field("platform", min_length=1, description="Required `iss` claim of platform JWTs.")
+    audience: str = Field("jindan", min_length=1, description="Required `aud` claim of platform JWTs.")
+    leeway_s: int = Field(30, ge=0, le=300, description="Clock skew tolerated on exp/nbf/iat.")
+    key_pepper: SecretStr | None = Field(
+        None,
+        description="Secret mixed into service-key hashes (>= 32 characters). Embedded profile: generated under "
+        "JINDAN_HOME.",
+    )
+    session_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of a console sign-in.")
+
+    @field_validator("jwt_secret", "key_pepper")
+    @classmethod
+    def _no_short(cls, v: SecretStr | None, info: Any) -> SecretStr | None:
+        return _strong(v, f"auth.{info.field_name}")
+
+
+class LimitSettings(BaseModel):
+    """Request limits of the service."""
+
+    body_bytes: int = Field(1 << 20, ge=1024, description="Largest request body accepted (413 beyond).")
+    ai_per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"student": 20, "teacher": 60, "admin": 600, "service": 6000},
+        description="AI requests (hint, explain, ask, chat, embeddings) per principal per minute, by role.",
+    )
+    ai_burst: int = Field(10, ge=1, description="AI requests a principal may make at once before the rate applies.")
+
+
+class PrivacySettings(BaseModel):
+    """Where data may go. The embedded and local profiles keep everything on the machine or the private network."""
+
+    allow: list[str] = Field(
+        default_factory=list,
+        description="External destinations an operator allows in the embedded/local profiles: provider names "
+        "(openai, gemini) or host names (api.openai.com).",
+    )
+    shadow_student_text: bool = Field(
+        False, description="Let shadow runs to an allowed external provider carry text a student wrote."
+    )
 
 
 GatewayTarget = Literal["explain", "hint", "diagnosis", "chat", "embed"]
@@ -247,9 +352,6 @@ class ServerSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Bind address.")
     port: int = Field(8000, ge=1, le=65535, description="Bind port.")
-    api_keys: list[SecretStr] = Field(
-        default_factory=list, description="Bearer tokens accepted by the API. Empty: no auth (embedded only)."
-    )
     demo_import: bool = Field(
         True,
         description="On first start of the embedded profile with an empty database, import the MATH bank.",
@@ -261,27 +363,36 @@ class ServerSettings(BaseModel):
         None,
         description="File imported on first start. Default: ../shared/data/math/problems.jsonl if present.",
     )
+    shutdown_grace_s: float = Field(
+        5.0,
+        ge=0,
+        description="On SIGTERM or Ctrl+C: seconds answers still streaming may take to finish; then they end "
+        "with an `error` event. Keep it and shadow_drain_s below your orchestrator's stop timeout.",
+    )
+    shadow_drain_s: float = Field(
+        3.0, ge=0, description="On shutdown: seconds to let running shadow comparisons finish; the rest are dropped."
+    )
 
 
 _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "embedded": {
         "language": "en",
         "llm": {"provider": "llamacpp", "model": "smollm2-135m"},
-        "embed": {"provider": "sentence-transformers", "model": "all-MiniLM-L6-v2", "dim": 384},
+        "embed": {"provider": "e5"},
         "vectors": {"store": "qdrant-edge"},
     },
     "local": {
         "language": "ko",
         "database": {"url": "postgresql+psycopg://jindan:jindan@localhost:5432/jindan"},
         "llm": {"provider": "ollama", "model": "llama3.1:8b"},
-        "embed": {"provider": "ollama", "model": "all-minilm", "dim": 384},
+        "embed": {"provider": "e5"},
         "vectors": {"store": "qdrant"},
     },
     "legacy": {
         "language": "ko",
         "database": {"url": "postgresql+psycopg://jindan:jindan@localhost:5432/jindan"},
         "llm": {"provider": "openai", "model": "gpt-3.5-turbo", "fallback": ["gemini"]},
-        "embed": {"provider": "openai", "model": "text-embedding-3-small", "dim": 1536},
+        "embed": {"provider": "openai"},
         "vectors": {"store": "pgvector"},
     },
 }
@@ -326,12 +437,21 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     cost: CostSettings = Field(default_factory=CostSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @model_validator(mode="before")
     @classmethod
     def _apply_profile(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        server = data.get("server")
+        if isinstance(server, dict) and "api_keys" in server:
+            raise ValueError(
+                "server.api_keys (JINDAN_SERVER__API_KEYS) was replaced by service keys: run "
+                "`jindan auth key create --name NAME --role service` and send the printed key as a bearer token"
+            )
         profile = data.get("profile", "embedded")
         defaults = _PROFILE_DEFAULTS.get(str(profile))
         if defaults is None:

@@ -10,13 +10,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from jindan import __version__
-from jindan.api.auth import check_auth_config
-from jindan.api.routes import diagnosis, health, llm, questions, search
+from jindan.api import errors
+from jindan.api.limits import Limiter
+from jindan.api.metrics import Metrics
+from jindan.api.middleware import FrontDoor
+from jindan.api.routes import diagnosis, health, llm, ops, questions, responses, search
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank, start_demo_index
 from jindan.llm.router import ROUTES, Router, build_router
 from jindan.rag.stack import SearchStack
+from jindan.security import privacy
+from jindan.security.authenticate import Authenticator, serves_open
+from jindan.security.secrets import resolve
 from jindan.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,29 +47,38 @@ def _start_preload(settings: Settings, router: Router) -> asyncio.Task[None] | N
 def create_app(
     settings: Settings, db: Database | None = None, router: Router | None = None, stack: SearchStack | None = None
 ) -> FastAPI:
-    """Build the app. Pass ``db`` / ``router`` to share already built ones (tests); otherwise built on startup."""
-    check_auth_config(settings)
+    """Build the app. Pass ``db`` / ``router`` to share already built ones (tests); otherwise built on startup.
+
+    Refuses (RuntimeError with the setting to fix) a configuration that would be unsafe to serve: missing or
+    short secrets, an open API off loopback, an external destination the profile does not allow."""
+    privacy.check(settings)
+    privacy.enforce_offline(settings)
+    material = resolve(settings)
+    serves_open(settings)
+    metrics = Metrics(lambda: app.state)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = db is None
-        database = db or Database(settings)
+        database = db or Database(settings, statement_timeout_s=settings.database.statement_timeout_s)
         app.state.db = database
         app.state.router = router or build_router(settings, database)
+        app.state.router.observer = metrics
         app.state.search = stack or SearchStack(settings, database, app.state.router)
+        app.state.auth = Authenticator(settings, database, material)
         preload = _start_preload(settings, app.state.router)
         try:
             ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
             if settings.profile == "embedded" and settings.server.demo_import:
                 import_demo_bank(settings, database)
                 if settings.server.demo_index:
-                    start_demo_index(settings, app.state.search)
+                    app.state.index_thread = start_demo_index(settings, app.state.search)
             yield
         finally:
             if preload is not None:
                 preload.cancel()
             if app.state.router.shadow is not None:
-                await app.state.router.shadow.drain()
+                await app.state.router.shadow.drain(settings.server.shadow_drain_s)
             if router is None:
                 await app.state.router.aclose()
             if stack is None:
@@ -78,9 +93,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.include_router(health.router)
-    app.include_router(questions.router)
-    app.include_router(llm.router)
-    app.include_router(search.router)
-    app.include_router(diagnosis.router)
+    app.state.metrics = metrics
+    app.state.limiter = Limiter(settings.limits)
+    errors.install(app)
+    app.add_middleware(FrontDoor, max_body=settings.limits.body_bytes, metrics=metrics)
+    for module in (health, ops, questions, responses, llm, search, diagnosis):
+        app.include_router(module.router)
     return app

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,6 +35,9 @@ def load_settings(profile: str | None) -> Settings:
     # Our own logs at the configured level; third-party chatter (pgserver, alembic) only when it matters.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("jindan").setLevel(settings.log_level.upper())
+    from jindan.security.privacy import enforce_offline
+
+    enforce_offline(settings)
     return settings
 
 
@@ -42,19 +47,44 @@ def open_db(settings: Settings, *, schema: bool = True) -> Iterator[Database]:
     with the command to run elsewhere. ``schema=False`` is for the `jindan db` commands themselves."""
     from jindan.db.migrations import SchemaOutOfDate, ensure_schema
 
+    with _signals_exit():
+        try:
+            db = Database(settings)
+        except Exception as exc:
+            console.print(f"[red]Database unavailable:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        try:
+            if schema:
+                ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
+        except SchemaOutOfDate as exc:
+            db.close()
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+@contextmanager
+def _signals_exit() -> Iterator[None]:
+    """SIGTERM or SIGHUP (a closed terminal) raise SystemExit(128 + signal) while a command has the database
+    open, so it is closed on the way out and the embedded PostgreSQL does not outlive the command (a signal's
+    default action would end the process on the spot). Signals set to be ignored (nohup) stay ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    for sig, handler in previous.items():
+        if handler is signal.SIG_DFL:
+            signal.signal(sig, leave)
     try:
-        db = Database(settings)
-    except Exception as exc:
-        console.print(f"[red]Database unavailable:[/red] {exc}")
-        raise typer.Exit(1) from exc
-    try:
-        if schema:
-            ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
-    except SchemaOutOfDate as exc:
-        db.close()
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from exc
-    try:
-        yield db
+        yield
     finally:
-        db.close()
+        for sig, handler in previous.items():
+            if handler is signal.SIG_DFL:
+                signal.signal(sig, handler)

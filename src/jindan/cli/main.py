@@ -7,7 +7,7 @@ import os
 import typer
 
 from jindan import __version__
-from jindan.cli import bench, config, db, diagnosis, doctor, importing, llm, migrate, rag, report, search, serve
+from jindan.cli import auth, bench, config, db, diagnosis, doctor, importing, llm, migrate, rag, report, search, serve
 from jindan.cli.context import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold secrets
 )
 app.add_typer(config.app, name="config")
+app.add_typer(auth.app, name="auth")
 app.add_typer(db.app, name="db")
 app.add_typer(importing.app, name="import")
 app.add_typer(llm.models_app, name="models")

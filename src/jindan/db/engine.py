@@ -24,7 +24,7 @@ def mask_url(url: str) -> str:
 class Database:
     """Owns the engine, the session factory and (embedded profile) the PostgreSQL server handle."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, statement_timeout_s: float | None = None) -> None:
         self._server: Any = None
         if settings.uses_embedded_db:
             from jindan.db.embedded import start_embedded
@@ -34,8 +34,14 @@ class Database:
             assert settings.database.url is not None
             url = settings.database.url
         self.url = url
+        options = {"options": f"-c statement_timeout={int(statement_timeout_s * 1000)}"} if statement_timeout_s else {}
         self.engine: Engine = create_engine(
-            url, pool_size=settings.database.pool_size, pool_pre_ping=True, echo=settings.database.echo
+            url,
+            pool_size=settings.database.pool_size,
+            pool_pre_ping=True,
+            echo=settings.database.echo,
+            hide_parameters=True,  # error messages never carry the values (student text) of a statement
+            connect_args=options,
         )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -54,4 +60,8 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        """Close the connections; the embedded server stops when no other process uses it. Idempotent."""
         self.engine.dispose()
+        server, self._server = self._server, None
+        if server is not None:
+            server.release()

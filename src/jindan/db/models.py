@@ -69,7 +69,7 @@ class SchoolClass(Base):
     __tablename__ = "classes"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    teacher_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    teacher_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = _now()
     members: Mapped[list[User]] = relationship(secondary=class_members, back_populates="classes")
 

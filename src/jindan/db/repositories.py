@@ -10,11 +10,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from jindan.db.models import Attempt, Concept, Material, Question, Role, User, question_concepts
+from jindan.db.models import (
+    Attempt,
+    Concept,
+    Material,
+    Question,
+    ResponseRow,
+    Role,
+    SchoolClass,
+    ServiceKey,
+    User,
+    class_members,
+    question_concepts,
+)
 from jindan.domain.questions import QuestionIn
 
 
@@ -125,6 +137,64 @@ class UserRepository:
     def count(self) -> int:
         return int(self.s.scalar(select(func.count()).select_from(User)) or 0)
 
+    def sync(self, external_id: str, role: str, name: str | None) -> int:
+        """The user the platform vouches for: created on first sight, role and name kept as the platform says."""
+        ins = pg_insert(User).values(external_id=external_id, role=Role(role), name=name)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["external_id"],
+            set_={"role": ins.excluded.role, "name": func.coalesce(ins.excluded.name, User.name)},
+            where=(User.role != ins.excluded.role)
+            | (ins.excluded.name.is_not(None) & User.name.is_distinct_from(ins.excluded.name)),
+        ).returning(User.id)
+        uid = self.s.scalar(stmt)
+        if uid is None:  # unchanged: nothing returned
+            uid = self.s.scalar(select(User.id).where(User.external_id == external_id))
+        assert uid is not None
+        return int(uid)
+
+    def exists(self, user_id: int) -> bool:
+        return self.s.get(User, user_id) is not None
+
+    def teaches_student(self, teacher_id: int, student_id: int) -> bool:
+        q = (
+            select(SchoolClass.id)
+            .join(class_members, class_members.c.class_id == SchoolClass.id)
+            .where(SchoolClass.teacher_id == teacher_id, class_members.c.user_id == student_id)
+            .limit(1)
+        )
+        return self.s.scalar(q) is not None
+
+    def teaches_class(self, teacher_id: int, class_id: int) -> bool:
+        q = select(SchoolClass.id).where(SchoolClass.id == class_id, SchoolClass.teacher_id == teacher_id)
+        return self.s.scalar(q) is not None
+
+
+class ServiceKeyRepository:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, key_id: str, name: str, role: str, digest: str) -> None:
+        self.s.add(ServiceKey(id=key_id, name=name, role=role, hash=digest))
+
+    def by_name(self, name: str) -> ServiceKey | None:
+        return self.s.scalar(select(ServiceKey).where(ServiceKey.name == name))
+
+    def get(self, key_id: str) -> ServiceKey | None:
+        return self.s.get(ServiceKey, key_id)
+
+    def all(self) -> list[ServiceKey]:
+        return list(self.s.scalars(select(ServiceKey).order_by(ServiceKey.created_at)))
+
+    def revoke(self, name_or_id: str) -> bool:
+        row = self.by_name(name_or_id) or self.get(name_or_id)
+        if row is None or row.revoked_at is not None:
+            return False
+        row.revoked_at = func.now()
+        return True
+
+    def touch(self, key_id: str) -> None:
+        self.s.execute(update(ServiceKey).where(ServiceKey.id == key_id).values(last_used_at=func.now()))
+
 
 @dataclass(frozen=True)
 class ResponseLog:
@@ -209,6 +279,62 @@ class ResponseRepository:
 
     def count(self) -> int:
         return int(self.s.scalar(text("SELECT count(*) FROM responses")) or 0)
+
+    def record(self, user_id: int, attempt_key: str | None, items: Sequence[dict[str, Any]]) -> tuple[int, list[int]]:
+        """Append answers to an attempt (``attempt_key`` groups a sitting; a new attempt without one).
+
+        Each item: question_id, chosen_answer, correct, time_taken_ms. The concept is the question's first
+        concept. Raises LookupError naming unknown question ids, PermissionError for another user's attempt.
+        """
+        qids = sorted({int(i["question_id"]) for i in items})
+        known: dict[int, int | None] = dict(
+            self.s.execute(
+                select(Question.id, func.min(question_concepts.c.concept_id))
+                .outerjoin(question_concepts, question_concepts.c.question_id == Question.id)
+                .where(Question.id.in_(qids))
+                .group_by(Question.id)
+            ).tuples()
+        )
+        if missing := [q for q in qids if q not in known]:
+            raise LookupError(f"unknown question ids: {missing[:20]}")
+        attempt = None
+        if attempt_key is not None:
+            attempt = self.s.scalar(select(Attempt).where(Attempt.external_id == attempt_key).with_for_update())
+            if attempt is not None and attempt.user_id != user_id:
+                raise PermissionError(f"attempt {attempt_key!r} belongs to another student")
+        if attempt is None:
+            attempt = Attempt(external_id=attempt_key, user_id=user_id)
+            self.s.add(attempt)
+            self.s.flush()
+        start = self.s.scalar(
+            select(func.coalesce(func.max(ResponseRow.seq) + 1, 0)).where(ResponseRow.attempt_id == attempt.id)
+        )
+        rows = [
+            ResponseRow(
+                attempt_id=attempt.id,
+                user_id=user_id,
+                seq=int(start or 0) + n,
+                question_id=int(i["question_id"]),
+                concept_id=known[int(i["question_id"])],
+                correct=bool(i["correct"]),
+                chosen_answer=i.get("chosen_answer"),
+                time_taken_ms=i.get("time_taken_ms"),
+            )
+            for n, i in enumerate(items)
+        ]
+        self.s.add_all(rows)
+        self.s.flush()
+        return attempt.id, [r.id for r in rows]
+
+    def of_user(self, user_id: int, limit: int, offset: int) -> list[ResponseRow]:
+        q = (
+            select(ResponseRow)
+            .where(ResponseRow.user_id == user_id)
+            .order_by(ResponseRow.answered_at.desc(), ResponseRow.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(self.s.scalars(q))
 
 
 class MaterialRepository:

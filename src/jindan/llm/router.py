@@ -16,13 +16,14 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from jindan.llm.base import ChatMessage, Delta, Event, GenOptions, LLMProvider, ProviderError, Usage
 from jindan.llm.registry import build_provider
 from jindan.settings import Settings
 
 ROUTES = ("explain", "hint", "diagnosis", "chat")
+SHUTTING_DOWN = "the server is shutting down; ask again in a moment"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,27 @@ class StreamError:
 
 
 RouterEvent = Started | Delta | Usage | StreamError
+
+
+class RouterObserver(Protocol):
+    """Told about every provider attempt and every finished answer (metrics); must not raise."""
+
+    def attempt(self, route: str, provider: str, outcome: str) -> None: ...  # ok | failed | broken | open | busy
+
+    def fallback(self, route: str, provider: str) -> None: ...  # ``provider`` failed and the next one is tried
+
+    def usage(self, route: str, usage: Usage) -> None: ...
+
+
+class _Silent:
+    def attempt(self, route: str, provider: str, outcome: str) -> None:
+        pass
+
+    def fallback(self, route: str, provider: str) -> None:
+        pass
+
+    def usage(self, route: str, usage: Usage) -> None:
+        pass
 
 
 class AllProvidersFailed(ProviderError):
@@ -85,13 +107,17 @@ class Router:
         first_token_timeout_s: float | None = None,
         backoff_s: float = 0.2,
         shadow: Any = None,
+        observer: RouterObserver | None = None,
     ) -> None:
         self.settings = settings
+        self.observer: RouterObserver = observer or _Silent()
         self._providers: dict[str, LLMProvider] = dict(providers or {})
         self.breakers: dict[str, CircuitBreaker] = {}  # one per provider, made on first use
         self.first_token_timeout_s = first_token_timeout_s or settings.llm.timeout_s
         self.backoff_s = backoff_s
         self.shadow = shadow
+        self._stop_at: float | None = None  # loop time after which no provider is waited for (shutdown)
+        self._timers: set[asyncio.Timeout] = set()  # the waits on providers in progress
 
     def chain(self, route: str) -> list[str]:
         llm = self.settings.llm
@@ -111,21 +137,52 @@ class Router:
             self._providers[name] = build_provider(name, self.settings)
         return self._providers[name]
 
+    def stop_streams(self, grace_s: float) -> None:
+        """Shutdown: answers still streaming ``grace_s`` from now end with a ``StreamError`` (the client keeps
+        the partial text); one with no token yet fails with ``AllProvidersFailed``. Call it on the event loop."""
+        stop_at = asyncio.get_running_loop().time() + grace_s
+        self._stop_at = stop_at if self._stop_at is None else min(self._stop_at, stop_at)
+        for timer in list(self._timers):
+            when = timer.when()
+            if not timer.expired() and (when is None or when > self._stop_at):
+                timer.reschedule(self._stop_at)
+
+    def _stopped(self) -> bool:
+        return self._stop_at is not None and asyncio.get_running_loop().time() >= self._stop_at
+
+    def may_shadow(self, route: str, student_text: bool) -> bool:
+        """Privacy: a request carrying a student's text is mirrored only where the profile allows it."""
+        cfg = self.settings.llm.shadow.get(route)
+        if self.shadow is None or cfg is None:
+            return False
+        from jindan.security.privacy import shadow_may_carry_student_text
+
+        return not student_text or shadow_may_carry_student_text(self.settings, cfg.provider)
+
     async def stream(
-        self, route: str, messages: list[ChatMessage], opts: GenOptions | None = None
+        self, route: str, messages: list[ChatMessage], opts: GenOptions | None = None, *, student_text: bool = True
     ) -> AsyncIterator[RouterEvent]:
+        """Answer ``messages`` through ``route``'s chain. ``student_text=False`` declares that no text a student
+        wrote is in the messages (it decides whether a shadow run to an external provider may see them)."""
         opts = opts or GenOptions(temperature=self.settings.llm.temperature, max_tokens=self.settings.llm.max_tokens)
+        shadow_ok = self.may_shadow(route, student_text)
         deadline = time.monotonic() + self.settings.llm.timeout_s
         errors: list[str] = []
-        for name in self.chain(route):
+        chain = self.chain(route)
+        for position, name in enumerate(chain):
+            if position:
+                self.observer.fallback(route, chain[position - 1])
             breaker = self.breakers.setdefault(
                 name, CircuitBreaker(self.settings.llm.breaker_failures, self.settings.llm.breaker_cooldown_s)
             )
             for attempt in range(self.settings.llm.retries + 1):
                 if not breaker.allow():
+                    self.observer.attempt(route, name, "open")
                     errors.append(f"{name}: circuit open (cooling down)")
                     break
                 remaining = deadline - time.monotonic()
+                if self._stopped():
+                    raise AllProvidersFailed(SHUTTING_DOWN)
                 if remaining <= 0:
                     raise AllProvidersFailed("time budget spent: " + "; ".join(errors or ["no provider tried"]))
                 try:
@@ -133,19 +190,25 @@ class Router:
                     outcome: dict[str, bool] = {}
                     # this provider's own total timeout, never beyond the request's budget
                     attempt_deadline = min(deadline, time.monotonic() + self.settings.timeouts(name)[1])
-                    async for event in self._attempt(route, provider, messages, opts, attempt_deadline, outcome):
+                    answer = self._attempt(route, provider, messages, opts, attempt_deadline, outcome, shadow_ok)
+                    async for event in answer:
                         yield event
                     if outcome.get("broken"):
                         breaker.failure()
                     else:
                         breaker.success()
+                    self.observer.attempt(route, name, "broken" if outcome.get("broken") else "ok")
                     return
+                except _ShuttingDown:
+                    raise AllProvidersFailed(SHUTTING_DOWN) from None
                 except _BeforeFirstToken as exc:
+                    self.observer.attempt(route, name, "failed")
                     breaker.failure()
                     errors.append(f"{name}: {exc}")
                     if attempt < self.settings.llm.retries:
                         await asyncio.sleep(min(self.backoff_s * 2**attempt, max(0.0, deadline - time.monotonic())))
                 except ProviderError as exc:  # construction failed (missing key, SDK, model file)
+                    self.observer.attempt(route, name, "failed")
                     breaker.failure()
                     errors.append(f"{name}: {exc}")
                     break
@@ -159,8 +222,10 @@ class Router:
         opts: GenOptions,
         deadline: float,
         outcome: dict[str, bool],
+        shadow_ok: bool = False,
     ) -> AsyncIterator[RouterEvent]:
         events = provider.stream(messages, opts).__aiter__()
+        loop = asyncio.get_running_loop()
         first = True
         parts: list[str] = []
         shadow = None
@@ -168,11 +233,22 @@ class Router:
             while True:
                 budget = deadline - time.monotonic()
                 wait = min(self.first_token_timeout_s, budget) if first else budget
+                until = loop.time() + max(wait, 0.001)
                 try:
-                    event: Event = await asyncio.wait_for(events.__anext__(), timeout=max(wait, 0.001))
+                    async with asyncio.timeout_at(until if self._stop_at is None else min(until, self._stop_at)) as t:
+                        self._timers.add(t)  # stop_streams may move it earlier
+                        try:
+                            event: Event = await events.__anext__()
+                        finally:
+                            self._timers.discard(t)
                 except StopAsyncIteration:
                     return
                 except (TimeoutError, ProviderError) as exc:
+                    if isinstance(exc, TimeoutError) and self._stop_at is not None and self._stop_at <= until:
+                        if first:
+                            raise _ShuttingDown from exc
+                        yield StreamError(provider.name, SHUTTING_DOWN, "".join(parts))
+                        return
                     reason = f"timed out after {wait:.1f}s" if isinstance(exc, TimeoutError) else str(exc)
                     if first:
                         raise _BeforeFirstToken(reason) from exc
@@ -182,12 +258,14 @@ class Router:
                 if first:
                     first = False
                     yield Started(provider.name, provider.model)
-                    if self.shadow is not None:
+                    if shadow_ok:
                         shadow = self.shadow.start(route, messages, opts)
                 if isinstance(event, Delta):
                     parts.append(event.text)
-                elif shadow is not None:
-                    shadow.done("".join(parts), event)
+                else:
+                    self.observer.usage(route, event)
+                    if shadow is not None:
+                        shadow.done("".join(parts), event)
                 yield event
         finally:
             if shadow is not None:
@@ -203,8 +281,17 @@ class _BeforeFirstToken(Exception):
     pass
 
 
+class _ShuttingDown(Exception):
+    pass
+
+
 def build_router(settings: Settings, db: Any = None) -> Router:
-    """The router the app and the CLI use: configured chains, shadow runs recorded in ``db`` when given."""
+    """The router the app and the CLI use: configured chains, shadow runs recorded in ``db`` when given.
+
+    Refuses (PrivacyViolation) a chain or shadow that would leave the machine without the operator's consent."""
+    from jindan.security.privacy import check
+
+    check(settings)
     shadow = None
     if settings.llm.shadow and db is not None:
         from jindan.llm.shadow import DbComparisonSink, ShadowRunner

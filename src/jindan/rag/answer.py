@@ -120,7 +120,7 @@ class RagService:
         yield Sources(p.citations, p.cut, p.tokens, p.budget)
         parts: list[str] = []
         opts = GenOptions(temperature=self.settings.llm.temperature, max_tokens=max_tokens)
-        async for ev in self.router.stream(route, p.messages, opts):
+        async for ev in self.router.stream(route, p.messages, opts, student_text=student_text is not None):
             if isinstance(ev, Delta):
                 parts.append(ev.text)
             yield ev

@@ -3,47 +3,96 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, Field
 
-from jindan.api.deps import Authenticated, DatabaseDep, SettingsDep
+from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, SettingsDep, StackDep, require
+from jindan.api.schemas import ERRORS
 from jindan.diagnosis.narrative import write
-from jindan.diagnosis.service import NoModel, UnknownStudent, class_matrix, diagnose_student
+from jindan.diagnosis.service import class_matrix, diagnose_student
 
-router = APIRouter(tags=["diagnosis"], dependencies=[Authenticated])
+router = APIRouter(tags=["diagnosis"], responses={**ERRORS, 409: {"description": "No diagnosis model fitted yet"}})
+StudentId = Annotated[int, Path(ge=1, le=MAX_ID, description="The student's id in jindan (users.id).")]
+ClassId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-@router.post("/students/{user_id}/diagnosis")
-async def diagnose(
-    user_id: int, request: Request, db: DatabaseDep, settings: SettingsDep, narrative: bool = True
-) -> dict[str, Any]:
-    """Mastery per concept, weakest and strongest concepts, next questions; stored with the model version."""
-    retriever: Any = None
+class ConceptOut(BaseModel):
+    concept_id: int
+    name: str
+    mastery: float
+    confidence: float
+    evidence: int
+    accuracy: float | None
+
+
+class RecommendationOut(BaseModel):
+    question_id: int
+    concept_id: int
+    concept: str
+    level: int | None
+    predicted_success: float
+    body: str
+
+
+class NarrativeOut(BaseModel):
+    student: str
+    teacher: str
+    source: str
+
+
+class DiagnosisOut(BaseModel):
+    user_id: int
+    model_version: str
+    responses: int
+    ability: float
+    concepts: list[ConceptOut]
+    weakest: list[int]
+    strengths: list[int]
+    recommendations: list[RecommendationOut]
+    notes: list[str]
+    narrative: NarrativeOut | None = None
+
+
+class NamedOut(BaseModel):
+    id: int
+    name: str
+
+
+class MatrixOut(BaseModel):
+    class_: NamedOut = Field(alias="class")
+    students: list[NamedOut]
+    concepts: list[NamedOut]
+    mastery: list[list[float | None]]
+    model_version: str
+
+
+def _retriever(stack: Any) -> Any:
+    """The similar-question retriever when an index exists; recommendations fall back to concept links."""
     try:
-        retriever = request.app.state.search.retriever
+        retriever = stack.retriever
         retriever.spec()
-    except Exception:  # no index yet (or no embedder): recommend by concept links only
-        retriever = None
-    try:
-        result = await asyncio.to_thread(diagnose_student, db, user_id, retriever=retriever)
-    except NoModel as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except UnknownStudent as exc:
-        raise HTTPException(404, str(exc)) from exc
-    body = result.to_dict()
+        return retriever
+    except Exception:  # no index yet, or no embedder: concept links only
+        return None
+
+
+@router.post("/students/{user_id}/diagnosis", response_model=DiagnosisOut, dependencies=[require("diagnosis.read")])
+async def diagnose(
+    user_id: StudentId, db: DatabaseDep, settings: SettingsDep, stack: StackDep, llm: RouterDep, narrative: bool = True
+) -> DiagnosisOut:
+    """Mastery per concept, weakest and strongest concepts, next questions; stored with the model version."""
+    retriever = await asyncio.to_thread(_retriever, stack)
+    result = await asyncio.to_thread(diagnose_student, db, user_id, retriever=retriever)
+    out = DiagnosisOut.model_validate(result.to_dict())
     if narrative:
-        text = await write(request.app.state.router, result, settings.language)
-        body["narrative"] = {"student": text.student, "teacher": text.teacher, "source": text.source}
-    return body
+        text = await write(llm, result, settings.language)
+        out.narrative = NarrativeOut(student=text.student, teacher=text.teacher, source=text.source)
+    return out
 
 
-@router.get("/classes/{class_id}/mastery")
-async def mastery(class_id: int, db: DatabaseDep) -> dict[str, Any]:
+@router.get("/classes/{class_id}/mastery", response_model=MatrixOut, dependencies=[require("class.read")])
+async def mastery(class_id: ClassId, db: DatabaseDep) -> MatrixOut:
     """Students x concepts mastery of a class (null where a student has no answers on a concept)."""
-    try:
-        return await asyncio.to_thread(class_matrix, db, class_id)
-    except NoModel as exc:
-        raise HTTPException(409, str(exc)) from exc
-    except LookupError as exc:
-        raise HTTPException(404, str(exc)) from exc
+    return MatrixOut.model_validate(await asyncio.to_thread(class_matrix, db, class_id))

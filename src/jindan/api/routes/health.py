@@ -1,14 +1,17 @@
-"""Liveness and readiness."""
+"""Liveness and readiness. Readiness details (component names, URLs, errors) are for operators only."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from jindan import __version__
-from jindan.api.deps import DatabaseDep, SettingsDep
+from jindan.api.deps import DatabaseDep, OptionalPrincipal, SettingsDep
 from jindan.readiness import check_all
+from jindan.security import privacy, rules
 
 router = APIRouter(tags=["health"])
 
@@ -22,7 +25,9 @@ class ComponentOut(BaseModel):
 class ReadyOut(BaseModel):
     ready: bool
     profile: str
-    components: list[ComponentOut]
+    privacy: str
+    index: str
+    components: list[ComponentOut] | None = None
 
 
 @router.get("/health")
@@ -32,12 +37,19 @@ def health() -> dict[str, str]:
 
 
 @router.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
-def ready(settings: SettingsDep, db: DatabaseDep) -> JSONResponse:
-    """Readiness: checks each configured component and says which one is down and why."""
-    statuses = check_all(settings, db)
+async def ready(request: Request, settings: SettingsDep, db: DatabaseDep, principal: OptionalPrincipal) -> JSONResponse:
+    """Readiness of every configured component, the privacy status and the question index.
+
+    Anyone sees whether the service is ready; component details only admins and service keys."""
+    statuses = await asyncio.to_thread(check_all, settings, db)
+    thread = getattr(request.app.state, "index_thread", None)
+    building = thread is not None and thread.is_alive()
     body = ReadyOut(
         ready=all(s.ok for s in statuses),
         profile=settings.profile,
-        components=[ComponentOut(component=s.component, ok=s.ok, detail=s.detail) for s in statuses],
+        privacy=privacy.status(settings),
+        index="building: similar-question search answers when it finishes" if building else "ready",
     )
-    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
+    if principal is not None and rules.reach(principal, "ops.read") == "all":
+        body.components = [ComponentOut(component=s.component, ok=s.ok, detail=s.detail) for s in statuses]
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if body.ready else 503)

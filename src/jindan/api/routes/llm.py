@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from jindan.api.deps import Authenticated
+from jindan.api.deps import RouterDep, require
+from jindan.api.schemas import ERRORS
 from jindan.api.sse import respond
 from jindan.llm.base import ChatMessage, Delta, GenOptions, Usage
-from jindan.llm.router import AllProvidersFailed, Router, RouterEvent, Started
+from jindan.llm.router import RouterEvent, Started
 
-router = APIRouter(prefix="/llm", tags=["llm"], dependencies=[Authenticated])
-
-
-def get_router(request: Request) -> Router:
-    r: Router = request.app.state.router
-    return r
-
-
-RouterDep = Annotated[Router, Depends(get_router)]
+router = APIRouter(prefix="/llm", tags=["llm"], responses=ERRORS, dependencies=[require("ai.chat")])
 
 
 class MessageIn(BaseModel):
@@ -52,10 +45,7 @@ async def chat(body: ChatIn, llm: RouterDep) -> object:
     messages = [ChatMessage(m.role, m.content) for m in body.messages]
     opts = GenOptions(temperature=body.temperature, max_tokens=body.max_tokens)
     events = llm.stream(body.route, messages, opts)
-    try:
-        first = await events.__anext__()  # fail with 503 before any byte is sent, not inside a 200 stream
-    except AllProvidersFailed as exc:
-        raise HTTPException(503, str(exc)) from exc
+    first = await events.__anext__()  # fail with 503 before any byte is sent, not inside a 200 stream
     if body.stream:
         return respond([first], events)
     out = ChatOut(provider="", model="", text="", usage={})

@@ -6,28 +6,19 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from jindan.api.deps import Authenticated
+from jindan.api.deps import MAX_ID, StackDep, require
+from jindan.api.schemas import ERRORS, Text
 from jindan.api.sse import respond
-from jindan.llm.router import AllProvidersFailed
 from jindan.rag.answer import RagEvent, Sources
-from jindan.rag.prompt import PromptTooLong
-from jindan.rag.retrieve import Found, NotFound, SearchFilters
-from jindan.rag.stack import SearchStack
-from jindan.vectors.base import ModelMismatch, VectorStoreError
+from jindan.rag.retrieve import Found, SearchFilters
 
-router = APIRouter(tags=["search"], dependencies=[Authenticated])
-
-
-def get_stack(request: Request) -> SearchStack:
-    stack: SearchStack = request.app.state.search
-    return stack
-
-
-StackDep = Annotated[SearchStack, Depends(get_stack)]
+router = APIRouter(tags=["search"], responses=ERRORS)
+QuestionId = Annotated[int, Path(ge=1, le=MAX_ID, description="The question's id in jindan.")]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class FoundOut(BaseModel):
@@ -42,15 +33,15 @@ class FoundOut(BaseModel):
 
 
 class FiltersIn(BaseModel):
-    subject: str | None = Field(None, max_length=200)
+    subject: Text | None = Field(None, max_length=200)
     level_min: int | None = Field(None, ge=0, le=100)
     level_max: int | None = Field(None, ge=0, le=100)
-    concepts: list[str] = Field(default_factory=list, max_length=50)
-    exclude_ids: list[int] = Field(default_factory=list, max_length=1000)
+    concepts: list[Text] = Field(default_factory=list, max_length=50)
+    exclude_ids: list[Id] = Field(default_factory=list, max_length=1000)
 
 
 class SearchIn(BaseModel):
-    text: str = Field(min_length=1, max_length=10_000)
+    text: Text = Field(min_length=1, max_length=10_000)
     k: int = Field(10, ge=1, le=100)
     filters: FiltersIn = Field(default_factory=FiltersIn)
 
@@ -71,79 +62,71 @@ def _out(found: list[Found]) -> list[FoundOut]:
     ]
 
 
-def _guard(exc: Exception) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, ModelMismatch | PromptTooLong | ValueError):
-        return HTTPException(422, str(exc))
-    return HTTPException(503, str(exc))
-
-
-@router.get("/questions/{question_id}/similar", response_model=list[FoundOut])
+@router.get("/questions/{question_id}/similar", response_model=list[FoundOut], dependencies=[require("search")])
 async def similar(
-    question_id: int,
+    question_id: QuestionId,
     stack: StackDep,
     k: int = Query(10, ge=1, le=100),
-    subject: str | None = None,
-    level_min: int | None = Query(None, ge=0),
-    level_max: int | None = Query(None, ge=0),
-    concept: list[str] = Query([]),
-    exclude: list[int] = Query([]),
+    subject: str | None = Query(None, max_length=200),
+    level_min: int | None = Query(None, ge=0, le=100),
+    level_max: int | None = Query(None, ge=0, le=100),
+    concept: list[str] = Query([], max_length=50),
+    exclude: list[Id] = Query([], max_length=1000),
 ) -> list[FoundOut]:
     """Questions similar to one in the bank (itself excluded), with optional filters."""
     filters = SearchFilters(subject, level_min, level_max, concept, exclude)
-    try:
-        return _out(await asyncio.to_thread(stack.retriever.similar_to, question_id, k, filters))
-    except (NotFound, VectorStoreError) as exc:
-        raise _guard(exc) from exc
+    return _out(await asyncio.to_thread(stack.retriever.similar_to, question_id, k, filters))
 
 
-@router.post("/search", response_model=list[FoundOut])
+@router.post("/search", response_model=list[FoundOut], dependencies=[require("search")])
 async def search(body: SearchIn, stack: StackDep) -> list[FoundOut]:
     """Questions similar to a free text."""
     f = body.filters
     filters = SearchFilters(f.subject, f.level_min, f.level_max, f.concepts, f.exclude_ids)
-    try:
-        return _out(await asyncio.to_thread(stack.retriever.search, body.text, body.k, filters))
-    except VectorStoreError as exc:
-        raise _guard(exc) from exc
+    return _out(await asyncio.to_thread(stack.retriever.search, body.text, body.k, filters))
 
 
 class HintIn(BaseModel):
-    student_answer: str | None = Field(None, max_length=4000)
+    student_answer: Text | None = Field(None, max_length=4000)
 
 
 class AskIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: Text = Field(min_length=1, max_length=4000)
 
 
 async def _sse(events: AsyncIterator[RagEvent]) -> StreamingResponse:
-    """Open the stream far enough to fail with a proper status (404/422/503) before any byte is sent."""
+    """Open the stream far enough to fail with a proper status (404/422/503, see api/errors.py) before any byte
+    is sent."""
     first: list[RagEvent] = []
-    try:
-        async for ev in events:
-            first.append(ev)
-            if not isinstance(ev, Sources):
-                break
-    except (NotFound, VectorStoreError, PromptTooLong, AllProvidersFailed, ValueError) as exc:
-        raise _guard(exc) from exc
+    async for ev in events:
+        first.append(ev)
+        if not isinstance(ev, Sources):
+            break
 
     return respond(first, events)
 
 
-@router.post("/questions/{question_id}/explain", responses={200: {"content": {"text/event-stream": {}}}})
-async def explain(question_id: int, stack: StackDep) -> StreamingResponse:
+@router.post(
+    "/questions/{question_id}/explain",
+    responses={200: {"content": {"text/event-stream": {}}}},
+    dependencies=[require("ai.explain")],
+)
+async def explain(question_id: QuestionId, stack: StackDep) -> StreamingResponse:
     """Step-by-step explanation grounded in similar questions and materials (SSE: sources, delta..., cited)."""
     return await _sse(stack.rag.explain(question_id))
 
 
-@router.post("/questions/{question_id}/hint", responses={200: {"content": {"text/event-stream": {}}}})
-async def hint(question_id: int, body: HintIn, stack: StackDep) -> StreamingResponse:
+@router.post(
+    "/questions/{question_id}/hint",
+    responses={200: {"content": {"text/event-stream": {}}}},
+    dependencies=[require("ai.hint")],
+)
+async def hint(question_id: QuestionId, body: HintIn, stack: StackDep) -> StreamingResponse:
     """One hint; the student's answer is treated as data, never as instructions."""
     return await _sse(stack.rag.hint(question_id, body.student_answer))
 
 
-@router.post("/ask", responses={200: {"content": {"text/event-stream": {}}}})
+@router.post("/ask", responses={200: {"content": {"text/event-stream": {}}}}, dependencies=[require("ai.ask")])
 async def ask(body: AskIn, stack: StackDep) -> StreamingResponse:
     """A free question answered from the bank and the materials."""
     return await _sse(stack.rag.ask(body.text))
