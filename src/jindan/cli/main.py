@@ -7,7 +7,22 @@ import os
 import typer
 
 from jindan import __version__
-from jindan.cli import auth, bench, config, db, diagnosis, doctor, importing, llm, migrate, rag, report, search, serve
+from jindan.cli import (
+    auth,
+    bench,
+    compare,
+    config,
+    db,
+    diagnosis,
+    doctor,
+    importing,
+    llm,
+    migrate,
+    rag,
+    report,
+    search,
+    serve,
+)
 from jindan.cli.context import load_settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may download weights at run time
@@ -36,6 +51,8 @@ search.eval_app.command("diagnosis")(diagnosis.eval_diagnosis)
 app.command("serve")(serve.serve)
 app.command("chat")(llm.chat)
 app.command("doctor")(doctor.doctor)
+app.command("compare")(compare.compare)
+app.command("cost")(compare.cost)
 
 
 def _version(value: bool) -> None:
