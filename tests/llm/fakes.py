@@ -26,10 +26,12 @@ class Scripted:
         self.calls = 0
         self.text = text.replace("{name}", name)
         self.gate: asyncio.Event | None = None  # when set, "ok" waits for it before the first token
+        self.requests: list[tuple[list[ChatMessage], GenOptions]] = []  # what each call was asked
 
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
         mode = self.script[min(self.calls, len(self.script) - 1)]
         self.calls += 1
+        self.requests.append((list(messages), opts))
         if mode == "refuse":
             raise ProviderUnavailable(f"{self.name}: connection refused")
         if mode == "hang":
