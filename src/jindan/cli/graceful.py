@@ -1,0 +1,51 @@
+"""uvicorn, stopped the same way by SIGTERM (systemd, Docker, Kubernetes) and Ctrl+C (SIGINT).
+
+On either signal uvicorn stops accepting connections and waits for the open ones; the app's answers still
+streaming get ``server.shutdown_grace_s`` to finish and then end with an ``error`` event (``Router.stop_streams``);
+then the lifespan closes everything (shadow comparisons within ``server.shadow_drain_s``, the model, the
+embedded PostgreSQL). uvicorn then raises the signal again with the handler it found at start: under the
+default SIGTERM handler that kills the process (exit 143, after which nothing else runs), so ``run`` installs
+the server's own handler first, which makes that replay a no-op, and the command exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+log = logging.getLogger(__name__)
+
+CLOSE_MARGIN_S = 2.0  # after the grace period: time for the last events to reach the clients
+
+
+class GracefulServer(uvicorn.Server):
+    def __init__(self, app: FastAPI, *, host: str, port: int, log_level: str, grace_s: float) -> None:
+        limit = math.ceil(grace_s + CLOSE_MARGIN_S)  # then uvicorn cancels what still runs
+        super().__init__(
+            uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=limit)
+        )
+        self.app = app
+        self.grace_s = grace_s
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        router = getattr(self.app.state, "router", None)
+        if router is not None:
+            log.info("stopping: answers in progress have %.0f s to finish", self.grace_s)
+            router.stop_streams(self.grace_s)
+        await super().shutdown(sockets)
+
+    def run_until_stopped(self) -> bool:
+        """Serve until SIGTERM or SIGINT; False when the server could not start (port taken, startup failed)."""
+        stops = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in stops}
+        try:
+            self.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self.started
