@@ -69,7 +69,7 @@ def test_topic_rerank_improves_same_subject_precision(bank: Database, store: Qdr
         return sum(hits) / len(hits)
 
     plain, topic = precision("none"), precision("topic")
-    assert topic >= plain, (plain, topic)
+    assert topic >= plain + 0.05, (plain, topic)  # measured 0.86 -> 0.98; equal means it never ran
 
 
 def test_query_with_another_model_is_refused(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
