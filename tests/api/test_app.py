@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.fixtures.auth import School
 
 from jindan.api.app import create_app
 from jindan.db.engine import Database
@@ -70,19 +71,23 @@ def test_ready_reports_missing_schema(settings: Settings, db: Database) -> None:
     assert "jindan db upgrade" in next(x for x in body["components"] if x["component"] == "database")["detail"]
 
 
-def test_bearer_auth_when_tokens_are_configured(db_url: str, db: Database, tmp_path: Path) -> None:
-    settings = Settings(
-        home=tmp_path,
-        database={"url": db_url},
-        server={"api_keys": ["s3cret"], "demo_import": False},  # type: ignore[arg-type]
-    )
+def test_credentials_required_when_not_open(settings: Settings, db: Database, school: School) -> None:
     with TestClient(create_app(settings, db)) as c:
         assert c.get("/questions").status_code == 401
-        assert c.get("/questions", headers={"Authorization": "Bearer nope"}).status_code == 401
-        assert c.get("/questions", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert c.get("/questions").headers["www-authenticate"] == "Bearer"
+        for bad in ("Bearer nope", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer jdn_000000000000_" + "x" * 43):
+            assert c.get("/questions", headers={"Authorization": bad}).status_code == 401, bad
+        assert c.get("/questions", headers=school.headers["student"]).status_code == 200
+        assert c.get("/questions", headers=school.headers["service"]).status_code == 200
         assert c.get("/health").status_code == 200  # liveness stays open for orchestrators
 
 
-def test_non_embedded_profile_refuses_an_open_api(db_url: str) -> None:
-    with pytest.raises(RuntimeError, match="JINDAN_SERVER__API_KEYS"):
-        create_app(Settings(profile="local", database={"url": db_url}))  # type: ignore[arg-type]
+def test_non_embedded_profile_refuses_to_start_without_secrets(db_url: str, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="JINDAN_AUTH__KEY_PEPPER"):
+        create_app(Settings(profile="local", home=tmp_path, database={"url": db_url}))  # type: ignore[arg-type]
+
+
+def test_embedded_profile_refuses_an_open_api_off_loopback(settings: Settings) -> None:
+    settings.server.host = "0.0.0.0"
+    with pytest.raises(RuntimeError, match="only on loopback"):
+        create_app(settings)

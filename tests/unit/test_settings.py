@@ -65,7 +65,7 @@ def test_secrets_are_masked() -> None:
         profile="legacy",
         database={"url": "postgresql+psycopg://app:hunter2@db:5432/jindan"},  # type: ignore[arg-type]
         openai={"api_key": "sk-very-secret"},  # type: ignore[arg-type]
-        server={"api_keys": ["tok-secret"]},  # type: ignore[arg-type]
+        auth={"jwt_secret": "tok-secret-0123456789abcdef0123456789"},  # type: ignore[arg-type]
     )
     text = repr(masked(s)) + repr(s)
     for secret in ("hunter2", "sk-very-secret", "tok-secret"):

@@ -18,6 +18,7 @@ from jindan.diagnosis.service import NoModel
 from jindan.embed.base import EmbedderError
 from jindan.llm.router import AllProvidersFailed
 from jindan.rag.prompt import PromptTooLong
+from jindan.security import rules
 from jindan.vectors.base import CollectionNotFound, ModelMismatch, VectorStoreError
 
 log = logging.getLogger("jindan.api")
@@ -60,11 +61,22 @@ def _status(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
     return 500, "internal error; the request id identifies it in the service's log", None
 
 
-def handle(exc: Exception) -> JSONResponse:
+def handle(exc: Exception, operator: bool = False) -> JSONResponse:
+    """The JSON answer for ``exc``; operators (admins, service keys) also get the cause of a 503."""
     status, detail, headers = _status(exc)
     if status >= 500:
         log.error("%s on request: %s: %s", status, type(exc).__name__, exc, exc_info=status == 500)
-    return error(status, detail, headers)
+    response = error(status, detail, headers)
+    if status == 503 and operator:
+        response = JSONResponse(
+            {"detail": detail, "request_id": request_id(), "cause": str(exc)}, status_code=status, headers=headers
+        )
+    return response
+
+
+def _operator(request: Request) -> bool:
+    principal = getattr(request.state, "principal", None)
+    return principal is not None and rules.reach(principal, "ops.read") == "all"
 
 
 HANDLED: tuple[type[Exception], ...] = (
@@ -81,7 +93,7 @@ HANDLED: tuple[type[Exception], ...] = (
 
 def install(app: FastAPI) -> None:
     async def on_exception(request: Request, exc: Exception) -> JSONResponse:
-        return handle(exc)
+        return handle(exc, _operator(request))
 
     for kind in HANDLED:  # the most specific registered class wins (looked up along the exception's MRO)
         app.add_exception_handler(kind, on_exception)

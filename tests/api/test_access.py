@@ -1,0 +1,123 @@
+"""Every route x every kind of caller: who gets in, who gets 401, who gets 403 (before any work is done).
+
+The expectations are written out here, independent of the rule table in the code; a route without a row fails
+the test, so no route can land without a decision about who may call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from tests.fixtures.auth import School
+from tests.llm.fakes import Scripted
+
+from jindan.api.app import create_app
+from jindan.db.engine import Database
+from jindan.llm.router import Router
+from jindan.settings import Settings
+
+CALLERS = ("anonymous", "student_own", "student_other", "teacher_own", "teacher_other", "admin", "service")
+ALL = set(CALLERS) - {"anonymous"}
+STAFF = {"teacher_own", "teacher_other", "admin", "service"}
+OPS = {"admin", "service"}
+PUBLIC = set(CALLERS)
+
+# (method, path template) -> callers that get in (anything but 401/403); the rest: anonymous 401, others 403
+EXPECT: dict[tuple[str, str], set[str]] = {
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/ready"): PUBLIC,
+    ("GET", "/metrics"): OPS,
+    ("GET", "/questions"): ALL,
+    ("GET", "/questions/{question_id}"): ALL,
+    ("GET", "/questions/{question_id}/similar"): ALL,
+    ("POST", "/search"): ALL,
+    ("POST", "/questions/{question_id}/explain"): ALL,
+    ("POST", "/questions/{question_id}/hint"): ALL,
+    ("POST", "/ask"): ALL,
+    ("POST", "/llm/chat"): STAFF,
+    ("POST", "/students/{user_id}/responses"): {"student_own", "admin", "service"},
+    ("GET", "/students/{user_id}/responses"): {"student_own", "teacher_own", "admin", "service"},
+    ("POST", "/students/{user_id}/diagnosis"): {"student_own", "teacher_own", "admin", "service"},
+    ("GET", "/classes/{class_id}/mastery"): {"teacher_own", "admin", "service"},
+}
+
+BODIES = {
+    "/search": {"text": "probability of two dice"},
+    "/ask": {"text": "what is a prime?"},
+    "/llm/chat": {"messages": [{"role": "user", "content": "hi"}], "stream": False},
+    "/questions/{question_id}/hint": {"student_answer": "7"},
+    "/students/{user_id}/responses": {"responses": [{"question_id": 1, "correct": True}]},
+}
+
+
+@pytest.fixture()
+def client(settings: Settings, db: Database, school: School) -> Iterator[TestClient]:
+    router = Router(settings, {"llamacpp": Scripted("llamacpp")})
+    with TestClient(create_app(settings, db, router)) as c:
+        yield c
+
+
+def _routes(client: TestClient) -> list[tuple[str, str]]:
+    app = client.app
+    return sorted(
+        (method, r.path)
+        for r in app.routes  # type: ignore[attr-defined]
+        if isinstance(r, APIRoute) and r.include_in_schema
+        for method in r.methods
+    )
+
+
+def _path(template: str, caller: str, school: School) -> str:
+    own = not caller.endswith("_other")
+    student = school.student if own else school.other_student
+    klass = school.class_own if own else school.class_other
+    return template.format(question_id=1, user_id=student, class_id=klass)
+
+
+def test_every_route_has_a_row(client: TestClient) -> None:
+    missing = [r for r in _routes(client) if r not in EXPECT]
+    assert not missing, f"routes without an access rule in this test: {missing}"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_route_x_caller(client: TestClient, school: School, caller: str) -> None:
+    headers = school.headers[caller.split("_")[0]]
+    wrong = []
+    for method, template in _routes(client):
+        url = _path(template, caller, school)
+        r = client.request(method, url, headers=headers, json=BODIES.get(template))
+        if caller in EXPECT[(method, template)]:
+            ok = r.status_code not in (401, 403)
+        else:
+            ok = r.status_code == (401 if caller == "anonymous" else 403)
+        if not ok:
+            wrong.append(f"{method} {url}: {r.status_code} {r.text[:120]}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_403_comes_before_409(client: TestClient, school: School) -> None:
+    """No diagnosis model is fitted: the owner gets 409, another student 403 (not 409)."""
+    url = f"/students/{school.student}/diagnosis"
+    assert client.post(url, headers=school.headers["student"]).status_code == 409
+    other = f"/students/{school.other_student}/diagnosis"
+    assert client.post(other, headers=school.headers["student"]).status_code == 403
+
+
+def test_students_never_receive_answers(client: TestClient, db: Database, school: School, tmp_path: object) -> None:
+    from jindan.db.repositories import QuestionRepository
+    from jindan.domain.questions import QuestionIn
+
+    with db.session() as s:
+        QuestionRepository(s).upsert(
+            [QuestionIn(source="t", external_id="q1", body="2+2?", answer="4", explanation="two and two")]
+        )
+    for who, visible in (("student", False), ("teacher", True), ("admin", True), ("service", True)):
+        page = client.get("/questions", headers=school.headers[who]).json()
+        one = client.get(f"/questions/{page['items'][0]['id']}", headers=school.headers[who]).json()
+        for item in (page["items"][0], one):
+            assert (item["answer"] == "4" and item["explanation"] == "two and two") is visible, who
+            if not visible:
+                assert item["answer"] is None and item["explanation"] is None
