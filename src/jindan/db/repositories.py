@@ -293,7 +293,9 @@ class ResponseRepository:
                 .outerjoin(question_concepts, question_concepts.c.question_id == Question.id)
                 .where(Question.id.in_(qids))
                 .group_by(Question.id)
-            ).tuples()
+            )
+            .tuples()
+            .all()  # a Result has keys(): dict() would read it as a mapping
         )
         if missing := [q for q in qids if q not in known]:
             raise LookupError(f"unknown question ids: {missing[:20]}")
