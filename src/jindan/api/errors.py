@@ -28,6 +28,14 @@ def error(status: int, detail: str, headers: dict[str, str] | None = None) -> JS
     return JSONResponse({"detail": detail, "request_id": request_id()}, status_code=status, headers=headers)
 
 
+UNREACHABLE_SDKS = ("httpx", "httpcore", "qdrant_client", "ollama", "openai", "google")
+
+
+def _unreachable(exc: Exception) -> bool:
+    """A network failure of an SDK (a server down, a timeout) that the adapter did not translate."""
+    return isinstance(exc, ConnectionError | TimeoutError) or type(exc).__module__.startswith(UNREACHABLE_SDKS)
+
+
 def _status(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
     if isinstance(exc, NoModel):
         return 409, str(exc), None
@@ -52,6 +60,8 @@ def _status(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
         if retry is not None:
             return 429, "the language model is busy; retry shortly", {"Retry-After": str(int(retry) + 1)}
         return 503, "no language model answered; try again shortly (operators: see /ready)", {"Retry-After": "5"}
+    if _unreachable(exc):
+        return 503, "a backing service is unavailable; try again shortly (operators: see /ready)", {"Retry-After": "5"}
     if isinstance(exc, DataError):
         return 422, "a value is out of range or contains characters the database does not accept (e.g. NUL)", None
     if isinstance(exc, OperationalError | DBAPIError) and "canceling statement" in str(exc):
@@ -87,8 +97,7 @@ HANDLED: tuple[type[Exception], ...] = (
     EmbedderError,
     AllProvidersFailed,
     DBAPIError,
-    Exception,
-)
+)  # anything else is answered by the front-door middleware through ``handle`` (no re-raise, no HTML)
 
 
 def install(app: FastAPI) -> None:

@@ -19,15 +19,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jindan.api import context
+from jindan.api import context, errors
 from jindan.api.metrics import Metrics
 
 ID_SHAPE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 access = logging.getLogger("jindan.access")
-
-
-class TooLarge(Exception):
-    pass
 
 
 async def _json(send: Send, status: int, detail: str, rid: str) -> None:
@@ -54,11 +50,30 @@ class FrontDoor:
         start = time.perf_counter()
         status = {"code": 500}
 
+        state = {"started": False, "over": False}
+
         async def send_with_id(message: Message) -> None:
+            if state["over"]:
+                return  # the 413 went out already; the app's own answer is dropped
             if message["type"] == "http.response.start":
+                state["started"] = True
                 status["code"] = message["status"]
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
+
+        seen = {"n": 0}
+
+        async def capped() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen["n"] += len(message.get("body", b""))
+                if seen["n"] > self.max_body and not state["over"]:
+                    if not state["started"]:
+                        status["code"] = 413
+                        await _json(send, 413, f"request body over {self.max_body} bytes", rid)
+                    state["over"] = True
+                    return {"type": "http.disconnect"}  # the app stops reading; nothing more is buffered
+            return message
 
         try:
             if b"\x00" in scope.get("query_string", b"").replace(b"%00", b"\x00") or "\x00" in scope["path"]:
@@ -70,25 +85,19 @@ class FrontDoor:
                 status["code"] = 413
                 await _json(send, 413, f"request body over {self.max_body} bytes", rid)
                 return
-            await self.app(scope, self._capped(receive), send_with_id)
-        except TooLarge:
-            status["code"] = 413
-            await _json(send, 413, f"request body over {self.max_body} bytes", rid)
+            try:
+                await self.app(scope, capped, send_with_id)
+            except Exception as exc:
+                if state["over"]:
+                    return  # the body cap ended this request; what the app raised about it does not matter
+                if state["started"]:
+                    raise
+                # whatever no handler mapped (an SDK's own network error, a bug): JSON with the request id
+                response = errors.handle(exc, operator=record.get("role") in ("admin", "service"))
+                status["code"] = response.status_code
+                await response(scope, receive, send_with_id)
         finally:
             self._record(scope, status["code"], time.perf_counter() - start, record)
-
-    def _capped(self, receive: Receive) -> Receive:
-        seen = {"n": 0}
-
-        async def wrapped() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                seen["n"] += len(message.get("body", b""))
-                if seen["n"] > self.max_body:
-                    raise TooLarge()
-            return message
-
-        return wrapped
 
     def _record(self, scope: Scope, status: int, seconds: float, record: dict[str, Any]) -> None:
         route = scope.get("route")
