@@ -21,7 +21,7 @@ def test_the_plans_assumptions_give_the_plans_numbers() -> None:
     api = [s["api"]["krw"] for s in result["scenarios"]]
     power = [row["power_krw"] for s in result["scenarios"] for row in s["local"]]
     assert 450_000 <= min(api) <= 550_000 and 1_800_000 <= max(api) <= 2_000_000  # "월 50-200만원"
-    assert 50_000 <= min(power) and max(power) <= 100_000  # "전력비만 월 5-10만원"
+    assert min(power) >= 50_000 and max(power) <= 100_000  # "전력비만 월 5-10만원"
     for s in result["scenarios"]:
         for row in s["local"]:
             assert row["total_krw"] == row["power_krw"] + row["hardware_krw_per_month"]
