@@ -26,7 +26,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        ctx = context.current()
+        ctx = getattr(record, "ctx", None) or context.current()
         data.update({k: ctx[k] for k in CONTEXT_FIELDS if ctx.get(k) is not None})
         http = getattr(record, "http", None)
         if isinstance(http, dict):

@@ -103,13 +103,12 @@ class FrontDoor:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         self.metrics.http.labels(template, scope["method"], f"{status // 100}xx").observe(seconds)
+        http = {"method": scope["method"], "route": template, "status": status, "ms": round(seconds * 1000, 1)}
         access.info(
             "%s %s %s %.1fms",
             scope["method"],
             template,
             status,
             seconds * 1000,
-            extra={
-                "http": {"method": scope["method"], "route": template, "status": status, "ms": round(seconds * 1000, 1)}
-            },
+            extra={"http": http, "ctx": dict(record)},
         )
