@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from jindan.db.embedded import start_embedded
+from tests.fixtures.processes import alive, postmasters
 
 pytestmark = pytest.mark.slow
 
@@ -25,28 +26,12 @@ HOLD = """
 import sys
 from pathlib import Path
 from jindan.db.embedded import start_embedded
+from tests.fixtures.processes import alive, postmasters
 url, handle = start_embedded(Path(sys.argv[1]), "jindan")
 print(handle.pid, flush=True)
 sys.stdin.read()
 handle.release()
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-
-
-def postmasters(pgdata: Path) -> list[int]:
-    """PostgreSQL server processes (not zombies) started on ``pgdata``."""
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline", "status"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] == "postgres" and proc.info["status"] != psutil.STATUS_ZOMBIE and f"-D {pgdata}" in cmd:
-            found.append(proc.pid)
-    return found
 
 
 @pytest.fixture()
