@@ -11,6 +11,7 @@ from rich.table import Table
 
 from jindan.cli.context import out, settings_from
 from jindan.db.engine import mask_url
+from jindan.security import privacy
 from jindan.settings import Settings
 
 app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
@@ -48,9 +49,15 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 @app.command("show")
 def show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print the effective configuration (after profile defaults, .env and JINDAN_* variables)."""
-    data = masked(settings_from(ctx))
+    settings = settings_from(ctx)
+    data = masked(settings)
+    status = privacy.status(settings)
+    problems = privacy.violations(settings)
+    if problems:
+        status = "REFUSED AT START: " + ", ".join(sorted({f"{d.provider} ({d.host})" for d in problems}))
+        status += " is external; set JINDAN_PRIVACY__ALLOW to permit it"
     if as_json:
-        out.print_json(json.dumps(data))
+        out.print_json(json.dumps({**data, "privacy_status": status}))
         return
     table = Table(title=f"jindan configuration (profile: {data['profile']})")
     table.add_column("JINDAN_ variable")
@@ -58,3 +65,4 @@ def show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help=
     for name, value in _flatten(data):
         table.add_row(f"JINDAN_{name.upper()}", "" if value is None else str(value))
     out.print(table)
+    out.print(f"privacy: {status}", soft_wrap=True)
