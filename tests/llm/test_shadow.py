@@ -28,7 +28,8 @@ def setup(
             "provider": "llamacpp",
             "routes": {"explain": ["llamacpp"]},
             "shadow": {"explain": {"provider": "openai", "model": "gpt-4o-mini", "sample": sample}},
-        }
+        },
+        privacy={"allow": ["openai"], "shadow_student_text": True},  # the operator lets the API see the text
     )
     primary = Scripted("llamacpp", primary_script, text="local answer in four words")
     shadow = Scripted("openai", shadow_script, text=shadow_text)

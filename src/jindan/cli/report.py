@@ -10,7 +10,43 @@ from rich.table import Table
 
 from jindan.cli.context import console, open_db, out, settings_from
 
-app = typer.Typer(help="Reports (JSON on stdout with --json).", no_args_is_help=True)
+app = typer.Typer(
+    help="Reports: `jindan report --out DIR` writes the whole HTML report; subcommands print one part.",
+    no_args_is_help=True,
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def report(
+    ctx: typer.Context,
+    out_dir: Path | None = typer.Option(None, "--out", help="Write report.html and its PNGs into this folder."),
+    run: list[int] = typer.Option([], help="Compare run ids to show (default: the latest run of each route)."),
+    bench: list[Path] = typer.Option([], help="Benchmark JSON files or folders (default: $JINDAN_HOME/bench)."),
+) -> None:
+    """One self-contained HTML page: compare runs, monthly cost, shadow runs, migration check, benchmarks."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if out_dir is None:
+        console.print("[red]give --out DIR (or a subcommand: jindan report shadow)[/red]")
+        raise typer.Exit(2)
+    from jindan.reports import html
+    from jindan.reports.plots import FontMissing
+
+    settings = settings_from(ctx)
+    with open_db(settings) as db:
+        try:
+            data = html.build(db, settings, runs=run or None, bench=bench or None)
+        except LookupError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+    try:
+        page = html.write(data, out_dir)
+    except FontMissing as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    pngs = sorted(out_dir.glob("*.png"))
+    console.print(f"report: {page} ({page.stat().st_size // 1024} KB, self-contained) and {len(pngs)} PNGs")
 
 
 @app.command("shadow")
