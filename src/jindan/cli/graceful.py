@@ -10,10 +10,12 @@ the server's own handler first, which makes that replay a no-op, and the command
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import signal
 import socket
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,13 +33,29 @@ class GracefulServer(uvicorn.Server):
         )
         self.app = app
         self.grace_s = grace_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._told = False
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        loop, self._loop = self._loop, None  # the grace period counts from the signal, not uvicorn's next tick
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._stop_streams)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._stop_streams()  # also when the stop did not come from a signal
+        await super().shutdown(sockets)
+
+    def _stop_streams(self) -> None:
         router = getattr(self.app.state, "router", None)
-        if router is not None:
+        if router is not None and not self._told:
+            self._told = True
             log.info("stopping: answers in progress have %.0f s to finish", self.grace_s)
             router.stop_streams(self.grace_s)
-        await super().shutdown(sockets)
 
     def run_until_stopped(self) -> bool:
         """Serve until SIGTERM or SIGINT; False when the server could not start (port taken, startup failed)."""
