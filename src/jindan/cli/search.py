@@ -74,14 +74,23 @@ def search(
     level_max: int | None = typer.Option(None),
     concept: list[str] = typer.Option([], help="Concept id (repeatable): any of them."),
     exclude: list[int] = typer.Option([], help="Question id to leave out (repeatable)."),
+    intent: str | None = typer.Option(
+        None,
+        help="find: the question typed or pasted, closest match first (default for TEXT); similar: practice "
+        "questions like it, itself excluded (always with --id).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Similar questions by id or by text, with filters."""
+    """Find a question by its text, or questions similar to one (by id or by text), with filters."""
     from jindan.rag.retrieve import NotFound, Retriever, SearchFilters, describe
     from jindan.vectors.base import VectorStoreError
 
     if (text is None) == (question_id is None):
         console.print("[red]give either TEXT or --id[/red]")
+        raise typer.Exit(2)
+    chosen = intent or ("similar" if question_id is not None else "find")
+    if chosen not in ("find", "similar") or (question_id is not None and chosen != "similar"):
+        console.print("[red]--intent is find or similar (--id searches similar questions)[/red]")
         raise typer.Exit(2)
     settings = settings_from(ctx)
     filters = SearchFilters(subject, level_min, level_max, concept, exclude)
@@ -91,15 +100,16 @@ def search(
             found = (
                 retriever.similar_to(question_id, k, filters)
                 if question_id
-                else retriever.search(text or "", k, filters)
+                else retriever.search(text or "", k, filters, intent="similar" if chosen == "similar" else "find")
             )
         except (NotFound, VectorStoreError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc
     if as_json:
-        out.print_json(json.dumps([describe(f) for f in found], ensure_ascii=False))
+        out.print_json(json.dumps({"intent": chosen, "results": [describe(f) for f in found]}, ensure_ascii=False))
         return
-    table = Table(title=f"similar to {'#' + str(question_id) if question_id else repr(text)}")
+    what = f"#{question_id}" if question_id else repr(text)
+    table = Table(title=f"{'find' if chosen == 'find' else 'similar to'} {what} (intent: {chosen})")
     for col in ("id", "score", "subject", "level", "question"):
         table.add_column(col)
     for f in found:
@@ -110,16 +120,37 @@ def search(
 @eval_app.command("retrieval")
 def eval_retrieval(
     ctx: typer.Context,
-    corpus: Path = typer.Option(..., exists=True, dir_okay=False, help="corpus.jsonl {_id, title, text}"),
-    queries: Path = typer.Option(..., exists=True, dir_okay=False, help="queries.jsonl {_id, text}"),
-    qrels: Path = typer.Option(..., exists=True, dir_okay=False, help="qrels TSV with a header"),
+    intent: str = typer.Option(..., help="find (the query's own question first) or similar (same subject)."),
+    corpus: Path | None = typer.Option(None, exists=True, dir_okay=False, help="corpus.jsonl {_id, title, text}"),
+    queries: Path | None = typer.Option(None, exists=True, dir_okay=False, help="queries.jsonl {_id, text}"),
+    qrels: Path | None = typer.Option(None, exists=True, dir_okay=False, help="qrels TSV with a header"),
+    bank: Path | None = typer.Option(
+        None,
+        exists=True,
+        help="Instead of a BEIR set: a question bank folder (questions.jsonl + queries.jsonl, e.g. "
+        "src/jindan/data/ko) or a questions file (each question is its own query, e.g. the MATH bank).",
+    ),
+    subjects: bool = typer.Option(True, help="--bank: keep subject labels (--no-subjects: a bank without them)."),
+    export: Path | None = typer.Option(None, file_okay=False, help="--bank: also write the BEIR set here."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """recall@5, recall@10, nDCG@10, MRR and P@10 of the configured embedder, store and reranker."""
+    """recall@5, recall@10, nDCG@10, MRR and P@10 of the configured embedder, store and ranking for an intent."""
+    from jindan.evaluation import banks
     from jindan.evaluation.retrieval import evaluate, load
 
+    if intent not in ("find", "similar"):
+        console.print("[red]--intent is find or similar[/red]")
+        raise typer.Exit(2)
+    if bank is not None:
+        data = banks.bank_set(bank, "find" if intent == "find" else "similar", subjects=subjects)
+        if export is not None:
+            banks.export(data, export)
+    elif corpus and queries and qrels:
+        data = load(corpus, queries, qrels)
+    else:
+        console.print("[red]give --bank, or --corpus, --queries and --qrels[/red]")
+        raise typer.Exit(2)
     settings = settings_from(ctx)
-    data = load(corpus, queries, qrels)
     with components(settings) as (_, store, embedder), bar() as progress:
         tasks: dict[str, Any] = {}
 
@@ -127,5 +158,13 @@ def eval_retrieval(
             task = tasks.setdefault(phase, progress.add_task(phase, total=total))
             progress.advance(task, n)
 
-        result = evaluate(data, embedder, store, settings.search, batch_size=settings.embed.batch_size, progress=step)
-    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
+        result = evaluate(
+            data,
+            embedder,
+            store,
+            settings.search,
+            "find" if intent == "find" else "similar",
+            batch_size=settings.embed.batch_size,
+            progress=step,
+        )
+    out.print_json(json.dumps(result, ensure_ascii=False)) if as_json else out.print(json.dumps(result, indent=2))

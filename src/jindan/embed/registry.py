@@ -1,4 +1,8 @@
-"""Embedder registry: one line per implementation, SDKs imported only when chosen."""
+"""Embedder registry: one line per implementation, SDKs imported only when chosen.
+
+Each provider knows its own model: an empty ``embed.model`` means that model, so the id recorded on a
+collection is always the model that embedded it (never another provider's default).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +11,36 @@ from collections.abc import Callable
 from jindan.embed.base import Embedder, EmbedderError
 from jindan.settings import Settings
 
+E5_MODEL = "multilingual-e5-small"
+MINILM_MODEL = "all-MiniLM-L6-v2"
 
-def _st(s: Settings) -> Embedder:
+
+def _st(s: Settings, model: str) -> Embedder:
     from jindan.embed.sentence_transformers import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(s.embed.model, dim=s.embed.dim, batch_size=s.embed.batch_size)
+    return SentenceTransformerEmbedder(model, dim=s.embed.dim or 384, batch_size=s.embed.batch_size)
 
 
-def _e5(s: Settings) -> Embedder:
+def _e5(s: Settings, model: str) -> Embedder:
     from jindan.embed.e5 import E5Embedder
 
-    return E5Embedder(s.embed.model, dim=s.embed.dim, batch_size=s.embed.batch_size)
+    return E5Embedder(model, dim=s.embed.dim or 384, batch_size=s.embed.batch_size)
 
 
-def _ollama(s: Settings) -> Embedder:
+def _ollama(s: Settings, model: str) -> Embedder:
     from jindan.embed.remote import OllamaEmbedder
 
-    return OllamaEmbedder(s.ollama.hosts, s.embed.model, dim=s.embed.dim, batch_size=s.embed.batch_size)
+    return OllamaEmbedder(s.ollama.hosts, model, dim=s.embed.dim or 384, batch_size=s.embed.batch_size)
 
 
-def _openai(s: Settings) -> Embedder:
+def _openai(s: Settings, model: str) -> Embedder:
     from jindan.embed.remote import OpenAIEmbedder
 
     key = s.openai.api_key.get_secret_value() if s.openai.api_key else None
-    return OpenAIEmbedder(s.embed.model, api_key=key, base_url=s.openai.base_url, dim=s.embed.dim)
+    return OpenAIEmbedder(model, api_key=key, base_url=s.openai.base_url, dim=s.embed.dim or 1536)
 
 
-EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
+EMBEDDERS: dict[str, Callable[[Settings, str], Embedder]] = {
     "sentence-transformers": _st,
     "e5": _e5,
     "ollama": _ollama,
@@ -41,7 +48,32 @@ EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
 }
 
 
+def default_model(settings: Settings, provider: str) -> str:
+    """The model a provider embeds with when ``embed.model`` is empty."""
+    return {
+        "sentence-transformers": MINILM_MODEL,
+        "e5": E5_MODEL,
+        "ollama": settings.ollama.embed_model,
+        "openai": settings.openai.embed_model,
+    }.get(provider, "")
+
+
 def build_embedder(settings: Settings) -> Embedder:
-    if settings.embed.provider not in EMBEDDERS:
-        raise EmbedderError(f"unknown embedder {settings.embed.provider!r}; known: {', '.join(EMBEDDERS)}")
-    return EMBEDDERS[settings.embed.provider](settings)
+    provider = settings.embed.provider
+    if provider not in EMBEDDERS:
+        raise EmbedderError(f"unknown embedder {provider!r}; known: {', '.join(EMBEDDERS)}")
+    return EMBEDDERS[provider](settings, settings.embed.model or default_model(settings, provider))
+
+
+def embedder_for(settings: Settings, model_id: str) -> Embedder | None:
+    """An embedder for a collection built with ``model_id`` by any provider this process can run, if any.
+
+    While a re-index to a new model runs, the alias still points at the old collection: queries keep being
+    embedded by its model until the alias switches, so search never stops and never mixes two models."""
+    for provider, build in EMBEDDERS.items():
+        if default_model(settings, provider) == model_id:
+            try:
+                return build(settings, model_id)
+            except EmbedderError:
+                return None
+    return None

@@ -1,10 +1,11 @@
-"""`jindan eval retrieval`: BEIR-layout evaluation of the configured embedder, store and reranker.
+"""`jindan eval retrieval`: BEIR-layout evaluation of the configured embedder, store and ranking, per intent.
 
 corpus.jsonl ``{_id, title, text}``, queries.jsonl ``{_id, text}``, qrels TSV ``query-id corpus-id score`` with
 a header. The corpus is indexed exactly as the product indexes questions (the title is the question's subject
-metadata, prefixed to the passage and stored in the payload the topic reranker votes on) into a temporary
-collection that is dropped afterwards. As in BEIR's evaluator, a retrieved document with the query's own id is
-ignored.
+metadata, prefixed to the passage and stored in the payload the topic vote reads) into a temporary
+collection that is dropped afterwards. Each query is a text, ranked by the intent named through the same
+:class:`jindan.rag.ranker.Ranker` the service uses. As in BEIR's evaluator, a retrieved document with the
+query's own id is ignored.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,11 @@ import numpy as np
 
 from jindan.embed.base import Embedder
 from jindan.rag.index import passage_text
-from jindan.rag.rerank import topic_rerank
+from jindan.rag.intents import Intent
+from jindan.rag.ranker import Ranker
 from jindan.rag.sparse import SparseEncoder
 from jindan.settings import SearchSettings
-from jindan.vectors.base import CollectionSpec, Filter, Point, VectorStore
+from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 Progress = Callable[[str, int, int], None]
 
@@ -100,6 +102,7 @@ def evaluate(
     embedder: Embedder,
     store: VectorStore,
     search: SearchSettings,
+    intent: Intent,
     *,
     batch_size: int = 64,
     progress: Progress | None = None,
@@ -115,18 +118,23 @@ def evaluate(
             payload_indexes={"subject": "keyword", "kind": "keyword"},
         )
     )
+
+    def texts(ids: Sequence[PointId]) -> dict[PointId, str]:
+        return {i: data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
+
+    ranker = Ranker(store, name, texts, search, sparse)
     try:
         start = time.perf_counter()
         ids = list(data.corpus)
         for i in range(0, len(ids), batch_size):
             chunk = ids[i : i + batch_size]
-            texts = [passage_text(data.corpus[d][0] or None, data.corpus[d][1], None) for d in chunk]
-            vecs = embedder.embed_passages(texts)
-            sp = sparse.encode(texts) if sparse else [None] * len(chunk)
+            passages = [passage_text(data.corpus[d][0] or None, data.corpus[d][1], None) for d in chunk]
+            vecs = embedder.embed_passages(passages)
+            sp = sparse.encode(passages) if sparse else [None] * len(chunk)
             store.upsert(
                 name,
                 [
-                    Point(d, v, {"kind": "doc", "subject": data.corpus[d][0], "_id": d}, s)
+                    Point(d, v, {"kind": "doc", "subject": data.corpus[d][0] or None}, s)
                     for d, v, s in zip(chunk, vecs, sp, strict=True)
                 ],
             )
@@ -138,29 +146,31 @@ def evaluate(
         start = time.perf_counter()
         for i in range(0, len(qids), batch_size):
             chunk = qids[i : i + batch_size]
-            qtexts = [data.queries[q] for q in chunk]
-            qvecs = embedder.embed_queries(qtexts)
-            qsp = sparse.encode(qtexts) if sparse else [None] * len(chunk)
-            for qid, vec, spv in zip(chunk, qvecs, qsp, strict=True):
-                n = max(11, search.candidates) if search.rerank == "topic" else 11
-                hits = store.search(
-                    name, vec, k=n, flt=Filter(exclude_ids=[qid]) if qid in data.corpus else None, sparse=spv
+            qvecs = embedder.embed_queries([data.queries[q] for q in chunk])
+            for qid, vec in zip(chunk, qvecs, strict=True):
+                text = data.queries[qid]
+                hits = (
+                    ranker.find(text, vec, 11)
+                    if intent == "find"
+                    else ranker.similar(11, text=text, vector=vec)
                 )
-                if search.rerank == "topic":
-                    hits = topic_rerank(hits, 10, field="subject", beta=search.topic_beta)
-                ranked[qid] = [str(h.payload.get("_id", h.id)) for h in hits][:10]
+                ranked[qid] = [str(h.id) for h in hits if str(h.id) != qid][:10]  # BEIR: its own id is ignored
             if progress:
                 progress("query", len(chunk), len(qids))
         query_s = time.perf_counter() - start
     finally:
         store.drop(name)
-    result: dict[str, Any] = metrics(ranked, data.qrels)
+    result: dict[str, Any] = {"intent": intent, **metrics(ranked, data.qrels)}
     result.update(
         {
             "embedder": embedder.model_id,
+            "embedder_dim": embedder.dim,
             "store": store.name,
-            "rerank": search.rerank,
+            "rerank": search.rerank if intent == "similar" else "none",
             "hybrid": search.hybrid,
+            "ngram_weight": search.ngram_weight if intent == "find" else 0.0,
+            "lexical_weight": search.lexical_weight if intent == "find" else 0.0,
+            "subjects": any(t for t, _ in data.corpus.values()),
             "corpus": len(data.corpus),
             "index_s": round(index_s, 1),
             "query_ms_mean": round(1000 * query_s / max(len(qids), 1), 2),

@@ -50,14 +50,23 @@ class Doc:
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def passage_text(subject: str | None, body: str, explanation: str | None) -> str:
-    """What a question is embedded as: its topic, its text and the start of its worked solution.
+def searchable_text(body: str, choices: Sequence[str] | None = None) -> str:
+    """A question as a student sees it (and pastes it): its text, then its numbered choices."""
+    if not choices:
+        return body
+    return body + "\n" + " ".join(f"({i}) {c}" for i, c in enumerate(choices, 1))
+
+
+def passage_text(
+    subject: str | None, body: str, explanation: str | None, choices: Sequence[str] | None = None
+) -> str:
+    """What a question is embedded as: its topic, its text and choices, and the start of its worked solution.
 
     The solution's vocabulary says what the problem is about far better than the problem alone; it is cut so
-    the model's 256-token window is spent on the opening steps, where the method is named."""
+    the model's window is spent on the opening steps, where the method is named."""
     head = f"{subject}: " if subject else ""
     sol = (explanation or "")[:400]
-    return f"{head}{body}\n{sol}".strip()
+    return f"{head}{searchable_text(body, choices)}\n{sol}".strip()
 
 
 def collection_name(alias: str, model_id: str, version: int = 1) -> str:
@@ -70,7 +79,7 @@ def question_docs(db: Database) -> Iterator[Doc]:
         for q in s.scalars(select(Question).order_by(Question.id)).yield_per(1000):
             yield Doc(
                 q.id,
-                passage_text(q.subject, q.body, q.explanation),
+                passage_text(q.subject, q.body, q.explanation, q.choices),
                 {
                     "kind": "question",
                     "source": q.source,

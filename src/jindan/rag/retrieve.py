@@ -1,26 +1,35 @@
 """Similar-question and material retrieval over the configured embedder and vector store.
 
-Results are hydrated from PostgreSQL (the source of truth); the vector store only ranks. A question found by
-id is searched with its stored vector (no re-embedding) and excluded from its own results.
+Results are hydrated from PostgreSQL (the source of truth); the vector store only ranks. Two intents
+(:mod:`jindan.rag.intents`): *find* puts the question a student typed or pasted first; *similar* returns
+questions like one (by id, or the question a pasted text is a copy of), itself excluded.
+
+Queries are embedded by the model that built the collection behind the alias, re-checked every few
+seconds: while ``jindan index questions`` builds a collection for a new embedder, search keeps using the old
+one, and it follows the alias when it switches (no downtime, never two models mixed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 
 from jindan.db.engine import Database
 from jindan.db.models import Material, Question
 from jindan.embed.base import Embedder
-from jindan.rag.index import MATERIAL_PREFIX
-from jindan.rag.rerank import topic_rerank
+from jindan.rag.index import MATERIAL_PREFIX, searchable_text
+from jindan.rag.intents import Intent
+from jindan.rag.ranker import Ranker
 from jindan.rag.sparse import SparseEncoder
 from jindan.settings import SearchSettings, Settings
 from jindan.vectors.base import CollectionSpec, Filter, Hit, PointId, Vector, VectorStore
+
+ALIAS_RECHECK_S = 2.0
+EmbedderFor = Callable[[str], Embedder | None]
 
 
 class NotFound(LookupError):
@@ -75,61 +84,86 @@ class Retriever:
         alias: str = "questions",
         search: SearchSettings | None = None,
         sparse: SparseEncoder | None = None,
+        embedders: EmbedderFor | None = None,
     ) -> None:
         self.db, self.store, self.embedder, self.alias = db, store, embedder, alias
         self.cfg = search or SearchSettings()
         self.sparse = sparse if self.cfg.hybrid else None
+        self.embedders = embedders
         self._spec: CollectionSpec | None = None
+        self._checked = 0.0
+        self._query_embedder = embedder
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database, store: VectorStore, embedder: Embedder) -> Retriever:
+        from jindan.embed.registry import embedder_for
+
         sparse = SparseEncoder() if settings.search.hybrid else None
-        return cls(db, store, embedder, settings.vectors.alias, settings.search, sparse)
+
+        def others(model_id: str) -> Embedder | None:
+            return embedder_for(settings, model_id)
+
+        return cls(db, store, embedder, settings.vectors.alias, settings.search, sparse, others)
 
     def spec(self) -> CollectionSpec:
-        """The collection behind the alias; a query embedder that does not match it is refused."""
-        if self._spec is None:
+        """The collection behind the alias (looked up again every few seconds) and the embedder for its
+        queries: the configured one, or the model that built it; any other is refused (ModelMismatch)."""
+        now = time.monotonic()
+        if self._spec is None or now - self._checked > ALIAS_RECHECK_S:
             spec = self.store.spec(self.alias)
-            spec.check_query(self.embedder.model_id, self.embedder.dim)
-            self._spec = spec
+            if spec != self._spec:
+                self._query_embedder = self._embedder_for(spec)
+            self._spec, self._checked = spec, now
         return self._spec
+
+    def _embedder_for(self, spec: CollectionSpec) -> Embedder:
+        if spec.model_id and spec.model_id != self.embedder.model_id and self.embedders is not None:
+            other = self.embedders(spec.model_id)
+            if other is not None and other.dim == spec.dim:
+                return other
+        spec.check_query(self.embedder.model_id, self.embedder.dim)
+        return self.embedder
+
+    @property
+    def ranker(self) -> Ranker:
+        return Ranker(self.store, self.spec().name, self._texts, self.cfg, self.sparse)
 
     def query_vector(self, text: str) -> Vector:
         self.spec()
-        vector: Vector = self.embedder.embed_queries([text])[0]
+        vector: Vector = self._query_embedder.embed_queries([text])[0]
         return vector
 
     def similar_to(self, question_id: int, k: int = 10, filters: SearchFilters | None = None) -> list[Found]:
-        self.spec()
-        text = None
-        stored = self.store.retrieve(self.alias, [question_id], with_vectors=True)
+        """Intent *similar* for a question of the bank: itself excluded, its subject favoured."""
+        ranker = self.ranker
+        flt = (filters or SearchFilters()).to_filter("question")
+        stored = self.store.retrieve(ranker.collection, [question_id], with_vectors=True)
         if stored and stored[0].vector.size:
-            vector = stored[0].vector
-        else:
-            with self.db.session() as s:
-                q = s.get(Question, question_id)
-                if q is None:
-                    raise NotFound(f"question {question_id} not found")
-                text = q.body
-                vector = self.embedder.embed_queries([q.body])[0]
-        return self.questions_near(vector, k, filters or SearchFilters(), exclude=[question_id], text=text)
+            return self._hydrate_questions(ranker.similar(k, flt, anchor=question_id))
+        with self.db.session() as s:  # in PostgreSQL, not indexed yet: search with its text
+            q = s.get(Question, question_id)
+            if q is None:
+                raise NotFound(f"question {question_id} not found")
+            text = q.body
+        flt = (filters or SearchFilters()).to_filter("question", [question_id])
+        return self._hydrate_questions(ranker.similar(k, flt, vector=self.query_vector(text)))
 
-    def search(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> list[Found]:
-        return self.questions_near(self.query_vector(text), k, filters or SearchFilters(), text=text)
+    def search(
+        self, text: str, k: int = 10, filters: SearchFilters | None = None, intent: Intent = "find"
+    ) -> list[Found]:
+        """*find*: the question typed or pasted, closest match first; *similar*: questions like it, the
+        question itself (when the text is a copy of one) excluded."""
+        vector = self.query_vector(text)
+        flt = (filters or SearchFilters()).to_filter("question")
+        ranker = self.ranker
+        if intent == "similar":
+            return self._hydrate_questions(ranker.similar(k, flt, text=text, vector=vector))
+        return self._hydrate_questions(ranker.find(text, vector, k, flt))
 
     def materials(self, vector: Vector, k: int = 3, concepts: Sequence[str] = ()) -> list[Found]:
         flt = Filter(equals={"kind": "material"}, any_of={"concepts": list(concepts)} if concepts else {})
-        hits = self.store.search(self.alias, vector, k=k, flt=flt)
+        hits = self.store.search(self.spec().name, vector, k=k, flt=flt)
         return self._hydrate_materials(hits)
-
-    def rank(self, vector: Vector, k: int, flt: Filter, text: str | None = None) -> list[Hit]:
-        """Candidates from the store (dense, or dense + sparse with RRF), then the configured reranker."""
-        n = max(k, self.cfg.candidates) if self.cfg.rerank != "none" else k
-        sparse = self.sparse.encode([text])[0] if self.sparse is not None and text else None
-        hits = self.store.search(self.alias, np.asarray(vector, np.float32), k=n, flt=flt, sparse=sparse)
-        if self.cfg.rerank == "topic":
-            return topic_rerank(hits, k, field=self.cfg.topic_field, beta=self.cfg.topic_beta)
-        return hits[:k]
 
     def questions_near(
         self,
@@ -139,8 +173,19 @@ class Retriever:
         exclude: Sequence[PointId] = (),
         text: str | None = None,
     ) -> list[Found]:
+        """RAG context around a vector, ``exclude`` left out: with the asked ``text``, *find* (the bank's
+        copy of the question, with its worked solution, first); without, *similar*."""
         flt = (filters or SearchFilters()).to_filter("question", exclude)
-        return self._hydrate_questions(self.rank(vector, k, flt, text))
+        if text is not None:
+            return self._hydrate_questions(self.ranker.find(text, vector, k, flt))
+        return self._hydrate_questions(self.ranker.similar(k, flt, vector=vector))
+
+    def _texts(self, ids: Sequence[PointId]) -> Mapping[PointId, str]:
+        """What find's lexical features read: each question's text and choices."""
+        keys = [int(i) for i in ids if isinstance(i, int) or str(i).isdigit()]
+        with self.db.session() as s:
+            rows = s.execute(select(Question.id, Question.body, Question.choices).where(Question.id.in_(keys)))
+            return {qid: searchable_text(body, choices) for qid, body, choices in rows}
 
     def _hydrate_questions(self, hits: list[Hit]) -> list[Found]:
         ids = [int(h.id) for h in hits]

@@ -1,17 +1,18 @@
-"""Sparse term vectors for hybrid search: hashed word and LaTeX-command counts; Qdrant applies the IDF.
+"""Sparse term vectors for hybrid search: hashed counts of Korean morphemes, LaTeX commands, numbers and words;
+Qdrant applies the IDF.
 
-No vocabulary to fit or ship (feature hashing), language-agnostic tokens (Hangul, Latin, digits, ``\\frac``),
-so the same encoder serves Korean and English banks. Qdrant's IDF modifier turns the counts into BM25-like
-weights at query time.
+No vocabulary to fit or ship (feature hashing). Terms come from :func:`jindan.rag.lexical.terms`: kiwipiepy
+splits particles and endings from Korean stems (``방정식을`` and ``방정식의`` are one term), so the same encoder
+serves Korean and English banks. Qdrant's IDF modifier turns the counts into BM25-like weights at query time.
 """
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections import Counter
 
-TOKEN = re.compile(r"\\[A-Za-z]+|[A-Za-z]+|[0-9]+|[\uac00-\ud7a3]+")
+from jindan.rag.lexical import terms
+
 SPACE = 1 << 20
 
 
@@ -20,7 +21,7 @@ class SparseEncoder:
         self.space = space
 
     def tokens(self, text: str) -> list[str]:
-        return [t.lower() for t in TOKEN.findall(text)]
+        return terms(text)
 
     def encode(self, texts: list[str]) -> list[tuple[list[int], list[float]]]:
         out = []

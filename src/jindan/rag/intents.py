@@ -1,0 +1,97 @@
+"""Two intents, each ranked for itself, over the same dense candidates.
+
+*find*: a student typed or pasted a question and wants that question. Each candidate's dense similarity gets
+the share of the query's character bigrams found in it (LaTeX-aware, :mod:`jindan.rag.lexical`) and, where
+configured, a Korean-morpheme BM25 score scaled into [0, 1] over the candidates: scores are added, never
+replaced by ranks, so the dense order is only nudged. A near-exact match (almost every bigram of the query in
+one question) is always first; no topic vote runs for find.
+
+*similar*: practice questions like this one. The question itself (given by id, or the near-exact match of
+a pasted text) is excluded, and when it is known its stored vector is the probe and its subject the strongest
+vote; the neighbours' subjects vote too (topic consensus, :mod:`jindan.rag.rerank`). Banks without subjects
+vote with the neighbours' own neighbourhoods instead (:func:`jindan.rag.rerank.neighbourhood_rerank`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from jindan.rag.lexical import canonical, char_ngrams, containment, terms
+from jindan.vectors.base import Hit, PointId
+
+Intent = Literal["find", "similar"]
+INTENTS: tuple[Intent, ...] = ("find", "similar")
+MIN_NEAR_EXACT_CHARS = 8  # a two-word query contained in a question is not a near-exact match of it
+
+
+@dataclass(frozen=True)
+class FindWeights:
+    ngram: float = 0.2
+    lexical: float = 0.0
+    near_exact: float = 0.9
+
+
+def bm25_pool(query: str, docs: Sequence[str], k1: float = 1.2, b: float = 0.75) -> list[float]:
+    """BM25 of the query's terms over the candidates themselves (their own document frequencies)."""
+    q = set(terms(query))
+    toks = [terms(d) for d in docs]
+    if not q or not toks:
+        return [0.0] * len(docs)
+    n = len(toks)
+    avg = sum(len(t) for t in toks) / n or 1.0
+    df = Counter(t for doc in toks for t in set(doc) if t in q)
+    out = []
+    for doc in toks:
+        tf = Counter(t for t in doc if t in q)
+        out.append(
+            sum(
+                math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) * c * (k1 + 1) / (c + k1 * (1 - b + b * len(doc) / avg))
+                for t, c in tf.items()
+            )
+        )
+    return out
+
+
+def overlaps(query: str, hits: Sequence[Hit], texts: Mapping[PointId, str]) -> dict[PointId, float]:
+    """Containment of the query's character bigrams in each candidate's text."""
+    grams = char_ngrams(query)
+    return {h.id: containment(grams, char_ngrams(texts.get(h.id, ""))) for h in hits}
+
+
+def near_exact(query: str, share: float, threshold: float) -> bool:
+    return share >= threshold and len(canonical(query)) >= MIN_NEAR_EXACT_CHARS
+
+
+def rank_find(
+    query: str, hits: Sequence[Hit], texts: Mapping[PointId, str], k: int, w: FindWeights | None = None
+) -> list[Hit]:
+    """Dense + bigram overlap (+ morpheme BM25) added; near-exact matches first, whatever the rest says."""
+    w = w or FindWeights()
+    share = overlaps(query, hits, texts)
+    lex = [0.0] * len(hits)
+    if w.lexical > 0:
+        raw = bm25_pool(query, [texts.get(h.id, "") for h in hits])
+        top = max(raw, default=0.0)
+        lex = [r / top if top > 0 else 0.0 for r in raw]
+    scored = [
+        (
+            near_exact(query, share[h.id], w.near_exact),
+            Hit(h.id, h.score + w.ngram * share[h.id] + w.lexical * x, h.payload),
+        )
+        for h, x in zip(hits, lex, strict=True)
+    ]
+    scored.sort(key=lambda p: (p[0], p[1].score), reverse=True)
+    return [h for _, h in scored[:k]]
+
+
+def anchor_of(query: str, hits: Sequence[Hit], texts: Mapping[PointId, str], threshold: float) -> PointId | None:
+    """The candidate the query is a copy of (near-exact, the best-covered one), if any."""
+    share = overlaps(query, hits, texts)
+    best = max(hits, key=lambda h: (share[h.id], h.score), default=None)
+    if best is not None and near_exact(query, share[best.id], threshold):
+        return best.id
+    return None
