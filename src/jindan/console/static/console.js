@@ -1,0 +1,108 @@
+/* The console's only script besides htmx: stream a hint or an explanation from the API (POST, server-sent
+   events, read with fetch since EventSource cannot POST), and time how long a student took to answer. */
+(function () {
+  "use strict";
+  const opened = Date.now();
+  document.addEventListener("submit", (e) => {
+    const timer = e.target.querySelector("[data-timer]");
+    if (timer) timer.value = String(Date.now() - opened);
+  }, true);
+
+  const tutor = document.getElementById("tutor");
+  if (!tutor) return;
+  const status = document.getElementById("stream-status");
+  const out = document.getElementById("stream-text");
+  const list = document.getElementById("stream-sources");
+  let busy = false;
+
+  function showSources(citations) {
+    list.replaceChildren();
+    for (const c of citations) {
+      const li = document.createElement("li");
+      li.dataset.n = String(c.n);
+      const label = "[" + c.n + "] " + c.title;
+      if (c.kind === "question" && Number.isInteger(c.id)) {
+        const a = document.createElement("a");
+        a.href = "/console/questions/" + c.id;
+        a.textContent = label;
+        li.append(a);
+      } else {
+        li.textContent = label;
+      }
+      list.append(li);
+    }
+  }
+
+  function markCited(citations) {
+    for (const c of citations) {
+      const li = list.querySelector('li[data-n="' + c.n + '"]');
+      if (!li || li.querySelector(".tag")) continue;
+      const tag = document.createElement("span");
+      tag.className = "tag ok";
+      tag.textContent = status.dataset.cited;
+      li.append(" ", tag);
+    }
+  }
+
+  function handle(event, data) {
+    if (event === "sources") showSources(data.citations);
+    else if (event === "started") status.textContent = status.dataset.writing + " (" + data.provider + "/" + data.model + ")";
+    else if (event === "delta") out.textContent += data.text;
+    else if (event === "error") status.textContent = status.dataset.failed + ": " + data.message;
+    else if (event === "cited") markCited(data.citations);
+  }
+
+  async function stream(kind) {
+    if (busy) return;
+    busy = true;
+    const buttons = tutor.querySelectorAll("button[data-stream]");
+    buttons.forEach((b) => { b.disabled = true; });
+    out.textContent = "";
+    status.textContent = status.dataset.waiting;
+    const init = { method: "POST", headers: { Accept: "text/event-stream" }, credentials: "same-origin" };
+    if (kind === "hint") {
+      const attempt = document.getElementById("student-answer").value.trim();
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify({ student_answer: attempt || null });
+    }
+    let broken = false;
+    try {
+      const res = await fetch("/questions/" + tutor.dataset.question + "/" + kind, init);
+      if (!res.ok) {
+        const body = await res.json().catch(() => ({}));
+        throw new Error(typeof body.detail === "string" ? body.detail : String(res.status));
+      }
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let cut;
+        while ((cut = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          let event = "message";
+          let data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event: ")) event = line.slice(7);
+            else if (line.startsWith("data: ")) data += line.slice(6);
+          }
+          if (data) handle(event, JSON.parse(data));
+          if (event === "error") broken = true;
+        }
+      }
+      if (!broken) status.textContent = status.dataset.done;
+    } catch (err) {
+      status.textContent = status.dataset.failed + ": " + err.message;
+    } finally {
+      busy = false;
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  tutor.addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-stream]");
+    if (button) stream(button.dataset.stream);
+  });
+})();
