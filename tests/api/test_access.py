@@ -42,12 +42,22 @@ EXPECT: dict[tuple[str, str], set[str]] = {
     ("GET", "/students/{user_id}/responses"): {"student_own", "teacher_own", "admin", "service"},
     ("POST", "/students/{user_id}/diagnosis"): {"student_own", "teacher_own", "admin", "service"},
     ("GET", "/classes/{class_id}/mastery"): {"teacher_own", "admin", "service"},
+    ("POST", "/v1/chat/completions"): STAFF,
+    ("POST", "/v1/embeddings"): OPS,
+    ("GET", "/v1/models"): STAFF,
+    ("GET", "/v1/models/{model}"): STAFF,
+    ("POST", "/{version}/models/{model}:generateContent"): STAFF,
+    ("POST", "/{version}/models/{model}:streamGenerateContent"): STAFF,
+    ("POST", "/{version}/models/{model}:batchEmbedContents"): OPS,
+    ("POST", "/{version}/models/{model}:embedContent"): OPS,
 }
 
 BODIES = {
     "/search": {"text": "probability of two dice"},
     "/ask": {"text": "what is a prime?"},
     "/llm/chat": {"messages": [{"role": "user", "content": "hi"}], "stream": False},
+    "/v1/chat/completions": {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]},
+    "/{version}/models/{model}:generateContent": {"contents": [{"parts": [{"text": "hi"}]}]},
     "/questions/{question_id}/hint": {"student_answer": "7"},
     "/students/{user_id}/responses": {"responses": [{"question_id": 1, "correct": True}]},
 }
@@ -74,7 +84,7 @@ def _path(template: str, caller: str, school: School) -> str:
     own = not caller.endswith("_other")
     student = school.student if own else school.other_student
     klass = school.class_own if own else school.class_other
-    return template.format(question_id=1, user_id=student, class_id=klass)
+    return template.format(question_id=1, user_id=student, class_id=klass, version="v1", model="gpt-3.5-turbo")
 
 
 def test_every_route_has_a_row(client: TestClient) -> None:

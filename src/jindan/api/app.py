@@ -11,6 +11,8 @@ from fastapi import FastAPI
 
 from jindan import __version__
 from jindan.api import errors
+from jindan.api.gateway import gemini as gateway_gemini
+from jindan.api.gateway import openai as gateway_openai
 from jindan.api.limits import Limiter
 from jindan.api.metrics import Metrics
 from jindan.api.middleware import FrontDoor
@@ -99,4 +101,6 @@ def create_app(
     app.add_middleware(FrontDoor, max_body=settings.limits.body_bytes, metrics=metrics)
     for module in (health, ops, questions, responses, llm, search, diagnosis):
         app.include_router(module.router)
+    app.include_router(gateway_openai.router)  # /v1/...: the openai SDK's calls
+    app.include_router(gateway_gemini.router)  # /{v1,v1beta}/models/...: the google-genai SDK's calls
     return app

@@ -43,9 +43,10 @@ class LiveState(Collector):
                 depth = getattr(provider, "queue_depth", None)
                 if isinstance(depth, int):
                     queue.add_metric([], depth)
-                stats = getattr(provider, "cache_stats", None)
-                if callable(stats):
-                    for stat, value in stats().items():
+                prefix = getattr(provider, "prefix_cache", None)
+                for stat in ("hits", "misses", "bytes", "disk_hits", "disk_bytes"):
+                    value = getattr(prefix, stat, None)
+                    if isinstance(value, int | float):
                         cache.add_metric([stat], float(value))
         index = GaugeMetricFamily("jindan_index_building", "1 while the question index is being built")
         thread = getattr(app_state, "index_thread", None)
