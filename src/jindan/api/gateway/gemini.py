@@ -1,0 +1,216 @@
+"""Gemini's wire format, at the paths the ``google-genai`` SDK calls when its base URL points at jindan.
+
+``POST /{v1|v1beta}/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``, ``:batchEmbedContents``
+(what ``client.models.embed_content`` calls) and ``:embedContent`` (older clients). The SDK sends its key in
+``x-goog-api-key``: a jindan service key or platform JWT goes there. Errors are ``{"error": {code, message,
+status}}``; a stream that breaks after text ends with one ``data: {"error": ...}`` event (the SDK raises it).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from jindan.api.deps import RouterDep, SettingsDep, require
+from jindan.api.gateway import common
+from jindan.api.gateway.common import Failure, WireError
+from jindan.llm.base import ChatMessage, Delta, GenOptions, Usage
+from jindan.llm.router import RouterEvent, StreamError
+from jindan.settings import Settings
+
+STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+          409: "ABORTED", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}  # fmt: skip
+FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
+Version = Literal["v1", "v1beta"]
+
+
+def error_body(f: Failure) -> dict[str, Any]:
+    return {"error": {"code": f.status, "message": f.message, "status": STATUS.get(f.status, "INTERNAL")}}
+
+
+router = APIRouter(tags=["gateway: Gemini"], route_class=common.wire_route(error_body))
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: str | None = None
+
+    def only_text(self) -> str:
+        if self.text is None or self.model_extra:
+            raise WireError(400, "only text parts are supported by this gateway")
+        return self.text
+
+
+class Content(BaseModel):
+    role: Literal["user", "model"] | None = None
+    parts: list[Part] = Field(min_length=1, max_length=100)
+
+    def text(self) -> str:
+        return "".join(p.only_text() for p in self.parts)
+
+
+class GenerationConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")  # topP, topK, ... accepted and ignored
+    temperature: float | None = Field(None, ge=0, le=2)
+    maxOutputTokens: int | None = Field(None, ge=1, le=32768)  # the wire's own (camelCase) names
+    stopSequences: list[str] | None = Field(None, max_length=5)
+    seed: int | None = None
+    candidateCount: int = Field(1, ge=1, le=1)
+    responseMimeType: str | None = None
+    responseSchema: dict[str, Any] | None = None
+    responseJsonSchema: dict[str, Any] | None = None
+
+
+class GenerateIn(BaseModel):
+    model_config = ConfigDict(extra="allow")  # safetySettings, ... accepted and ignored
+    contents: list[Content] = Field(min_length=1, max_length=200)
+    systemInstruction: Content | None = None
+    generationConfig: GenerationConfig | None = None
+    tools: list[Any] | None = None
+
+
+class EmbedOne(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    content: Content
+    taskType: str | None = None
+    outputDimensionality: int | None = Field(None, ge=1)
+
+
+class BatchEmbedIn(BaseModel):
+    requests: list[EmbedOne] = Field(min_length=1, max_length=2048)
+
+
+def lower_types(schema: Any) -> Any:
+    """Gemini's OpenAPI-style ``responseSchema`` (type "OBJECT") as JSON Schema (type "object")."""
+    if isinstance(schema, dict):
+        return {k: v.lower() if k == "type" and isinstance(v, str) else lower_types(v) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [lower_types(v) for v in schema]
+    return schema
+
+
+def to_router(body: GenerateIn, model: str, settings: Settings) -> tuple[str, list[ChatMessage], GenOptions]:
+    route = common.chat_route(settings, model)
+    if body.tools:
+        raise WireError(400, "tools / function calling are not supported by this gateway")
+    messages = [ChatMessage("system", body.systemInstruction.text())] if body.systemInstruction else []
+    messages += [ChatMessage("assistant" if c.role == "model" else "user", c.text()) for c in body.contents]
+    cfg = body.generationConfig or GenerationConfig()
+    schema = cfg.responseJsonSchema or (lower_types(cfg.responseSchema) if cfg.responseSchema else None)
+    if schema is None and cfg.responseMimeType == "application/json":
+        schema = {"type": "object"}
+    opts = GenOptions(
+        temperature=settings.llm.temperature if cfg.temperature is None else cfg.temperature,
+        max_tokens=cfg.maxOutputTokens or settings.llm.max_tokens,
+        json_schema=schema,
+        stop=tuple(cfg.stopSequences or ()),
+        seed=cfg.seed,
+    )
+    return route, messages, opts
+
+
+def candidate(text: str, usage: Usage | None = None, *, last: bool = False) -> dict[str, Any]:
+    c: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    if last:
+        c["finishReason"] = FINISH[common.finish_reason(usage)]
+    return c
+
+
+def usage_body(messages: list[ChatMessage], usage: Usage | None) -> dict[str, int]:
+    prompt, completion = common.tokens(messages, usage)
+    return {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion}
+
+
+def response(model: str, answer: common.Answer, messages: list[ChatMessage]) -> dict[str, Any]:
+    return {
+        "candidates": [candidate(answer.text, answer.usage, last=True)],
+        "usageMetadata": usage_body(messages, answer.usage),
+        "modelVersion": model,
+        "responseId": uuid.uuid4().hex,
+    }
+
+
+async def events_sse(model: str, events: AsyncIterator[RouterEvent], messages: list[ChatMessage]) -> AsyncIterator[str]:
+    """One SSE event per delta; the last carries finishReason and usageMetadata; a break is an error event."""
+    rid = uuid.uuid4().hex
+
+    def line(body: dict[str, Any]) -> str:
+        return f"data: {json.dumps({**body, 'modelVersion': model, 'responseId': rid}, ensure_ascii=False)}\r\n\r\n"
+
+    async for event in events:
+        if isinstance(event, Delta):
+            yield line({"candidates": [candidate(event.text)]})
+        elif isinstance(event, StreamError):
+            broken = Failure(503, f"the answer broke off ({event.provider}); ask again")
+            yield f"data: {json.dumps(error_body(broken))}\r\n\r\n"
+            return
+        elif isinstance(event, Usage):
+            yield line({"candidates": [candidate("", event, last=True)], "usageMetadata": usage_body(messages, event)})
+
+
+def _version(version: str) -> None:
+    if version not in ("v1", "v1beta"):
+        raise WireError(404, f"unknown API version {version!r}: use v1 or v1beta")
+
+
+@router.post("/{version}/models/{model}:generateContent", dependencies=[require("ai.chat")])
+async def generate(version: str, model: str, body: GenerateIn, settings: SettingsDep, llm: RouterDep) -> Any:
+    """Gemini generateContent, answered by the jindan route the model name maps to."""
+    _version(version)
+    route, messages, opts = to_router(body, model, settings)
+    answer = await common.collect(await common.start(llm, route, messages, opts))
+    return response(model, answer, messages)
+
+
+@router.post("/{version}/models/{model}:streamGenerateContent", dependencies=[require("ai.chat")])
+async def stream_generate(
+    version: str, model: str, body: GenerateIn, request: Request, settings: SettingsDep, llm: RouterDep
+) -> Any:
+    """Gemini streamGenerateContent as Server-Sent Events (``?alt=sse``, as the SDK asks)."""
+    _version(version)
+    if request.query_params.get("alt") != "sse":
+        raise WireError(400, "streaming is served as Server-Sent Events only: add ?alt=sse")
+    route, messages, opts = to_router(body, model, settings)
+    events = await common.start(llm, route, messages, opts)
+    return StreamingResponse(events_sse(model, events, messages), media_type="text/event-stream")
+
+
+def task_kind(task: str | None) -> Literal["query", "passage"]:
+    return "passage" if task == "RETRIEVAL_DOCUMENT" else "query"
+
+
+async def _vectors(request: Request, items: list[EmbedOne]) -> list[list[float]]:
+    out: list[list[float]] = [[] for _ in items]
+    for kind in ("query", "passage"):  # one embedder call per kind of text, in the request's order
+        idx = [i for i, it in enumerate(items) if task_kind(it.taskType) == kind]
+        if idx:
+            vectors = await common.embed(request, [items[i].content.text() for i in idx], kind)
+            for i, v in zip(idx, vectors, strict=True):
+                want = items[i].outputDimensionality
+                if want is not None and want != len(v):
+                    raise WireError(400, f"this model answers with {len(v)} dimensions")
+                out[i] = [float(x) for x in v]
+    return out
+
+
+@router.post("/{version}/models/{model}:batchEmbedContents", dependencies=[require("ai.embed")])
+async def batch_embed(version: str, model: str, body: BatchEmbedIn, request: Request, settings: SettingsDep) -> Any:
+    """What ``client.models.embed_content`` calls: one vector per request, from jindan's embedder."""
+    _version(version)
+    common.embed_model(settings, model)
+    return {"embeddings": [{"values": v} for v in await _vectors(request, body.requests)]}
+
+
+@router.post("/{version}/models/{model}:embedContent", dependencies=[require("ai.embed")])
+async def embed(version: str, model: str, body: EmbedOne, request: Request, settings: SettingsDep) -> Any:
+    """The single-text embedding call of older Gemini clients."""
+    _version(version)
+    common.embed_model(settings, model)
+    (values,) = await _vectors(request, [body])
+    return {"embedding": {"values": values}}
