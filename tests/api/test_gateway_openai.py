@@ -15,15 +15,15 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.fixtures.auth import School
+from tests.fixtures.gateway import gateway_app, key_of
+from tests.llm.fakes import Scripted
 
 from jindan.db.engine import Database
 from jindan.db.models import LLMComparison
 from jindan.embed.base import Embedder
 from jindan.llm.llamacpp import LlamaCppProvider
 from jindan.settings import Settings
-from tests.fixtures.auth import School
-from tests.fixtures.gateway import gateway_app, key_of
-from tests.llm.fakes import Scripted
 
 MESSAGES: Any = [{"role": "system", "content": "짧게 답하세요."}, {"role": "user", "content": "2+2는?"}]
 
@@ -56,7 +56,8 @@ def test_non_streamed_answer_usage_and_shadow(settings: Settings, db: Database, 
         )
     assert r.choices[0].message.content == "둘 더하기 둘은 넷" and r.choices[0].finish_reason == "stop"
     assert r.model == "gpt-3.5-turbo" and r.object == "chat.completion" and r.id.startswith("chatcmpl-")
-    assert r.usage is not None and (r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.total_tokens) == (10, 4, 14)
+    assert r.usage is not None
+    assert (r.usage.prompt_tokens, r.usage.completion_tokens, r.usage.total_tokens) == (10, 4, 14)
     assert r.system_fingerprint == "jindan:llamacpp/llamacpp-model"
     assert attempts == 1  # the router's metrics saw the gateway call
     (row,) = comparisons(db)  # the shadow run of route chat recorded the same request
@@ -159,7 +160,7 @@ def test_broken_stream_raises_in_the_sdk(settings: Settings, db: Database, schoo
 
 
 def test_async_sdk_streamed_and_not(settings: Settings, db: Database, school: School) -> None:
-    app, runner = gateway_app(settings, db, Scripted("llamacpp", text="비동기 답"))
+    app, _ = gateway_app(settings, db, Scripted("llamacpp", text="비동기 답"))
     key = key_of(school.headers["service"])
 
     async def go() -> tuple[str, str]:
