@@ -157,3 +157,11 @@ def test_statement_timeout_is_a_503(settings: Settings) -> None:
         assert handle(info.value).status_code == 503  # type: ignore[arg-type]
     finally:
         slow.close()
+
+
+def test_a_full_model_queue_is_a_429_with_retry_after(settings: Settings, db: Database, school: School) -> None:
+    router = Router(settings, {"llamacpp": Scripted("llamacpp", "busy")})
+    body = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with TestClient(create_app(settings, db, router)) as c:
+        r = c.post("/llm/chat", json=body, headers=school.headers["teacher"])
+    assert r.status_code == 429 and r.headers["retry-after"] == "3", r.text

@@ -29,12 +29,12 @@ SESSION_COOKIE = "jindan_session"
 MAX_ID = 2**31 - 1  # PostgreSQL integer ids
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -44,12 +44,12 @@ def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
         yield session
 
 
-def get_router(request: Request) -> Router:
+async def get_router(request: Request) -> Router:
     r: Router = request.app.state.router
     return r
 
 
-def get_stack(request: Request) -> SearchStack:
+async def get_stack(request: Request) -> SearchStack:
     stack: SearchStack = request.app.state.search
     return stack
 
@@ -73,8 +73,11 @@ def credential(request: Request) -> tuple[str, str] | None:
     return None
 
 
-def resolve_principal(request: Request) -> Principal | None:
-    """The caller, or None for a request without credentials on a service that requires them."""
+async def resolve_principal(request: Request) -> Principal | None:
+    """The caller, or None for a request without credentials on a service that requires them.
+
+    Runs on the event loop: verifying a JWT or a cached key is CPU work of microseconds; only a first sight of
+    a user or an uncached key goes to PostgreSQL, on a worker thread."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -86,7 +89,7 @@ def resolve_principal(request: Request) -> Principal | None:
         elif found[0] == "session":
             principal = auth.session(found[1])
         else:
-            principal = auth.principal(found[1])
+            principal = auth.cached(found[1]) or await asyncio.to_thread(auth.principal, found[1])
     except InvalidCredentials as exc:
         raise _unauthorized(str(exc)) from exc
     request.state.principal = principal
@@ -95,8 +98,8 @@ def resolve_principal(request: Request) -> Principal | None:
     return principal
 
 
-def get_principal(request: Request) -> Principal:
-    principal = resolve_principal(request)
+async def get_principal(request: Request) -> Principal:
+    principal = await resolve_principal(request)
     if principal is None:
         raise _unauthorized("credentials required: a platform JWT or a service key as a bearer token")
     return principal

@@ -34,6 +34,41 @@ def llm(
         )
 
 
+@app.command("api")
+def api(
+    ctx: typer.Context,
+    seconds: int = typer.Option(10, min=1, max=600, help="Duration of the similar-question load."),
+    connections: int = typer.Option(8, min=1, max=256, help="Concurrent connections of the load."),
+    hints: int = typer.Option(8, min=0, max=200, help="Streamed hints requested after the load."),
+    hint_concurrency: int = typer.Option(2, min=1, max=32, help="Hints in flight at once."),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """The service on loopback under a bounded load: similar-question search, then streamed hints."""
+    from jindan.bench import api as bench_api
+
+    settings = settings_from(ctx)
+    try:
+        with console.status("bench api") as status:
+            result = bench_api.run(
+                settings,
+                seconds=seconds,
+                connections=connections,
+                hints=hints,
+                hint_concurrency=hint_concurrency,
+                progress=lambda msg: status.update(f"bench api: {msg}"),
+            )
+    except bench_api.BenchError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
+    if not as_json:
+        s, h = result["similar"], result["hint"]
+        console.print(
+            f"similar: {s['rps']} req/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, {s['errors']} errors; "
+            f"hint: p50 {h['p50_ms']} ms, {h['errors']} errors"
+        )
+
+
 @app.command("vectors")
 def vectors(
     ctx: typer.Context,
@@ -80,5 +115,39 @@ def migrate_bench(
     with open_db(settings) as db, tempfile.TemporaryDirectory(prefix="jindan-bench-") as tmp:
         result = bench_migrate.run(
             db, Path(tmp), points=points, readers=readers, progress=lambda msg: console.print(f"[dim]{msg}[/dim]")
+        )
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
+
+
+@app.command("e2e")
+def e2e(
+    ctx: typer.Context,
+    questions: int = typer.Option(8, "--questions", min=1, help="Bank questions sampled (fixed seed)."),
+    clients: int = typer.Option(4, min=1, max=32, help="Requests at once in the concurrent phase."),
+    seed: int = typer.Option(0, help="Seed of the question sample."),
+    explain: bool = typer.Option(True, "--explain/--no-explain", help="Also time explanations (cold and warm)."),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """Hint and explain end to end on the configured stack: cold, warm, concurrent TTFT and quality."""
+    from jindan.bench import e2e as bench_e2e
+    from jindan.cli.search import components
+    from jindan.llm.router import build_router
+    from jindan.rag.retrieve import Retriever
+
+    settings = settings_from(ctx)
+    with components(settings) as (db, store, embedder), Progress(console=console, transient=True) as bar:
+        phases = 3 + (2 if explain else 0)
+        task = bar.add_task("bench e2e", total=questions * phases)
+        retriever = Retriever.from_settings(settings, db, store, embedder)
+        result = bench_e2e.run(
+            settings,
+            db,
+            retriever,
+            build_router(settings),
+            questions=questions,
+            clients=clients,
+            seed=seed,
+            explain=explain,
+            progress=lambda phase: bar.advance(task, questions if phase == "explain warm" else 1),
         )
     out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

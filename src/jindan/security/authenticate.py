@@ -57,6 +57,14 @@ class Authenticator:
         claims = self.jwt.verify(credential)
         return Principal("user", claims.role, self._user_id(claims), claims.sub, name=claims.name)
 
+    def cached(self, credential: str) -> Principal | None:
+        """The principal when it can be known without PostgreSQL (a JWT of a user already seen), else None."""
+        if keys.looks_like_key(credential):
+            return self.keys.cached(credential)
+        claims = self.jwt.verify(credential)
+        uid = self._users.get((claims.sub, claims.role, claims.name))
+        return None if uid is None else Principal("user", claims.role, uid, claims.sub, name=claims.name)
+
     def session(self, cookie: str) -> Principal:
         return identities.from_session(self.material, cookie)
 

@@ -75,6 +75,14 @@ class KeyStore:
         self._cache.clear()
         return done
 
+    def cached(self, key: str) -> Principal | None:
+        """A key checked within the last ``cache_s`` seconds, without PostgreSQL; None when it must be looked up."""
+        m = SHAPE.match(key)
+        hit = self._cache.get(m.group(1)) if m else None
+        if hit is None or time.monotonic() - hit[0] >= self.cache_s:
+            return None
+        return hit[2] if hmac.compare_digest(digest(self.pepper, key), hit[1]) else None
+
     def verify(self, key: str) -> Principal | None:
         m = SHAPE.match(key)
         if m is None:

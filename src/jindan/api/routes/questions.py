@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
 from jindan.api.deps import MAX_ID, SessionDep, require
-from jindan.api.schemas import ERRORS, Text
+from jindan.api.schemas import ERRORS, NO_NUL
 from jindan.db.models import Question
 from jindan.db.repositories import QuestionRepository
 from jindan.security import rules
@@ -62,7 +62,7 @@ def _answers(p: Principal) -> bool:
 @router.get("", response_model=QuestionPage)
 def list_questions(
     session: SessionDep,
-    subject: Text | None = Query(None, max_length=200),
+    subject: str | None = Query(None, max_length=200, pattern=NO_NUL),
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0, le=MAX_ID),
     p: Principal = require("questions.read"),

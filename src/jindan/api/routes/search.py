@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from jindan.api.deps import MAX_ID, StackDep, require
-from jindan.api.schemas import ERRORS, Text
+from jindan.api.schemas import ERRORS, NO_NUL, Text
 from jindan.api.sse import respond
 from jindan.rag.answer import RagEvent, Sources
 from jindan.rag.retrieve import Found, SearchFilters
@@ -67,10 +67,10 @@ async def similar(
     question_id: QuestionId,
     stack: StackDep,
     k: int = Query(10, ge=1, le=100),
-    subject: str | None = Query(None, max_length=200),
+    subject: str | None = Query(None, max_length=200, pattern=NO_NUL),
     level_min: int | None = Query(None, ge=0, le=100),
     level_max: int | None = Query(None, ge=0, le=100),
-    concept: list[str] = Query([], max_length=50),
+    concept: list[Annotated[str, Field(max_length=200, pattern=NO_NUL)]] = Query([], max_length=50),
     exclude: list[Id] = Query([], max_length=1000),
 ) -> list[FoundOut]:
     """Questions similar to one in the bank (itself excluded), with optional filters."""
