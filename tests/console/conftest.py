@@ -56,6 +56,9 @@ class ScriptedOllama(Scripted):
     async def list_models(self) -> dict[str, list[str]]:
         return {"http://127.0.0.1:11434": ["qwen2.5:7b", "llama3.1:8b"]}
 
+    async def preload(self) -> None:
+        return None
+
 
 @dataclass
 class World:

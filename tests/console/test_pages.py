@@ -283,8 +283,9 @@ def test_static_files_font_and_unknown_pages(client: TestClient, console_world: 
     client.cookies.clear()
     js = client.get("/console/static/htmx.min.js")
     assert js.status_code == 200 and "htmx" in js.text[:200]
-    font = client.get("/console/fonts/hangul.ttf")
-    assert font.status_code == 200 and font.headers["content-type"] == "font/ttf" and len(font.content) > 1_000_000
+    font = client.get("/console/fonts/hangul.woff")
+    assert font.status_code == 200 and font.headers["content-type"] == "font/woff" and len(font.content) > 1_000_000
+    assert font.content[:4] == b"wOFF" and client.get("/console/fonts/hangul.woff").content == font.content
     status, body, _ = get(client, console_world, "admin", "/console/questions/999999")
     assert status == 404 and 'data-status="404"' in body
     status, _, _ = get(client, console_world, "admin", "/console/classes/not-a-number")

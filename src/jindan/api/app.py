@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from jindan import __version__
+from jindan import __version__, console
 from jindan.api import errors
 from jindan.api.gateway import gemini as gateway_gemini
 from jindan.api.gateway import openai as gateway_openai
@@ -103,4 +103,5 @@ def create_app(
         app.include_router(module.router)
     app.include_router(gateway_openai.router)  # /v1/...: the openai SDK's calls
     app.include_router(gateway_gemini.router)  # /{v1,v1beta}/models/...: the google-genai SDK's calls
+    console.install(app, settings)
     return app

@@ -8,16 +8,14 @@ cookie that ``api/deps.get_principal`` reads like any other credential.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 
 from jindan.api.deps import SESSION_COOKIE, PrincipalDep
-from jindan.console import demo
+from jindan.console import demo, font
 from jindan.console.i18n import LANGS
 from jindan.console.web import LANG_COOKIE, ConsoleRoute, form, nav, page, safe_next, secure
-from jindan.packaged import package_dir
 from jindan.security.authenticate import Authenticator
 from jindan.security.identities import InvalidCredentials
 from jindan.security.principal import Principal
@@ -25,19 +23,7 @@ from jindan.security.principal import Principal
 public = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 demo_router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 home_router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
-FONT_FILE = "NanumGothic.ttf"
-DEBIAN_FONT = Path("/usr/share/fonts/truetype/nanum") / FONT_FILE
-
-
-def hangul_font() -> Path | None:
-    """NanumGothic from the koreanize-matplotlib package, else Debian's fonts-nanum; None without either."""
-    folder = package_dir("koreanize_matplotlib")
-    for path in (folder / "fonts" / FONT_FILE if folder else None, DEBIAN_FONT):
-        if path is not None and path.exists():
-            return path
-    return None
-
-
+FONT_CACHE = "hangul.woff"
 def home(p: Principal) -> str:
     """Where a sign-in lands: the operator page, else the classes, else the first page the menu offers."""
     urls = [url for url, _ in nav(p)]
@@ -105,12 +91,13 @@ def switch_language(code: str, next: str | None = None) -> Response:
     return secure(response)
 
 
-@public.get("/fonts/hangul.ttf")
-def font() -> Response:
-    path = hangul_font()
-    if path is None:
-        return Response(status_code=404)  # the browser falls back to the system's Korean fonts
-    return FileResponse(path, media_type="font/ttf", headers={"Cache-Control": "public, max-age=604800"})
+@public.get("/fonts/hangul.woff")
+async def hangul_font(request: Request) -> Response:
+    """NanumGothic as a web font (see console/font.py); 404 without one: browsers use the system's fonts."""
+    data = await asyncio.to_thread(font.web_font, request.app.state.settings.home / "console" / FONT_CACHE)
+    if data is None:
+        return Response(status_code=404)
+    return Response(data, media_type="font/woff", headers={"Cache-Control": "public, max-age=604800"})
 
 
 @demo_router.post("/demo")
