@@ -16,6 +16,7 @@ class ErrorOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body is not valid JSON"},
     401: {"model": ErrorOut, "description": "Missing or invalid credentials"},
     403: {"model": ErrorOut, "description": "The caller may not do this"},
     404: {"model": ErrorOut, "description": "Not found"},
