@@ -201,6 +201,8 @@ def test_phone_layout_keyboard_and_english(browser: Any, console_server: str, co
             tab.go(path)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} scrolls sideways on a phone by {overflow}px"
+        assert page.get_by_test_id("question-body").locator(".katex").count() >= 1  # $...$ typeset by KaTeX
+        assert "\\begin{cases}" not in page.get_by_test_id("question-body").inner_text()
         tab.shot("phone-question")
         page.get_by_role("link", name="English").click()
         page.wait_for_load_state()

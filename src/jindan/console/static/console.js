@@ -1,8 +1,23 @@
-/* The console's only script besides htmx: stream a hint or an explanation from the API (POST, server-sent
-   events, read with fetch since EventSource cannot POST), and time how long a student took to answer. */
+/* The console's only script besides htmx and KaTeX: typeset the $...$ maths of the bank, stream a hint or an
+   explanation from the API (POST, server-sent events, read with fetch since EventSource cannot POST), and time
+   how long a student took to answer. */
 (function () {
   "use strict";
   const opened = Date.now();
+  const MATH = {
+    delimiters: [
+      { left: "$$", right: "$$", display: true },
+      { left: "$", right: "$", display: false },
+      { left: "\\(", right: "\\)", display: false },
+    ],
+    throwOnError: false,
+    strict: "ignore",
+    ignoredTags: ["script", "noscript", "style", "textarea", "pre", "code", "option", "input"],
+  };
+  function typeset(root) {
+    if (window.renderMathInElement) window.renderMathInElement(root, MATH);
+  }
+  if (window.htmx) window.htmx.onLoad(typeset); // the page, then every fragment htmx swaps in
   document.addEventListener("submit", (e) => {
     const timer = e.target.querySelector("[data-timer]");
     if (timer) timer.value = String(Date.now() - opened);
@@ -93,6 +108,7 @@
         }
       }
       if (!broken) status.textContent = status.dataset.done;
+      typeset(out);
     } catch (err) {
       status.textContent = status.dataset.failed + ": " + err.message;
     } finally {
