@@ -62,6 +62,17 @@ def failure(exc: Exception) -> Failure:
     return Failure(400 if status == 422 else status, detail, headers=headers)
 
 
+STATUSES = {400: "invalid request", 401: "missing or invalid credentials", 403: "not allowed for this caller",
+            404: "unknown model or API version", 413: "request body too large", 429: "rate limited (Retry-After)",
+            503: "no model or embedder answered (Retry-After)"}  # fmt: skip
+SSE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}}}}
+
+
+def documented(model: type) -> dict[int | str, dict[str, Any]]:
+    """The failures a gateway route can answer, for OpenAPI (clients and schema tests rely on it)."""
+    return {status: {"model": model, "description": text} for status, text in STATUSES.items()}
+
+
 def wire_route(render: Callable[[Failure], dict[str, Any]]) -> type[APIRoute]:
     """A route class whose every failure (dependencies included) is answered in one wire's error shape."""
 

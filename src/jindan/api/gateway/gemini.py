@@ -34,7 +34,19 @@ def error_body(f: Failure) -> dict[str, Any]:
     return {"error": {"code": f.status, "message": f.message, "status": STATUS.get(f.status, "INTERNAL")}}
 
 
-router = APIRouter(tags=["gateway: Gemini"], route_class=common.wire_route(error_body))
+class ErrorDetail(BaseModel):
+    code: int
+    message: str
+    status: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+router = APIRouter(
+    tags=["gateway: Gemini"], route_class=common.wire_route(error_body), responses=common.documented(ErrorOut)
+)
 
 
 class Part(BaseModel):
@@ -168,7 +180,7 @@ async def generate(version: str, model: str, body: GenerateIn, settings: Setting
     return response(model, answer, messages)
 
 
-@router.post("/{version}/models/{model}:streamGenerateContent", dependencies=[require("ai.chat")])
+@router.post("/{version}/models/{model}:streamGenerateContent", dependencies=[require("ai.chat")], responses=common.SSE)
 async def stream_generate(
     version: str, model: str, body: GenerateIn, request: Request, settings: SettingsDep, llm: RouterDep
 ) -> Any:

@@ -39,7 +39,23 @@ def error_body(f: Failure) -> dict[str, Any]:
     return {"error": {"message": f.message, "type": kind, "param": f.param, "code": f.code or CODES.get(f.status)}}
 
 
-router = APIRouter(prefix="/v1", tags=["gateway: OpenAI"], route_class=common.wire_route(error_body))
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+router = APIRouter(
+    prefix="/v1",
+    tags=["gateway: OpenAI"],
+    route_class=common.wire_route(error_body),
+    responses=common.documented(ErrorOut),
+)
 
 
 class Part(BaseModel):
@@ -182,7 +198,7 @@ async def chunks(
     yield "data: [DONE]\n\n"
 
 
-@router.post("/chat/completions", dependencies=[require("ai.chat")])
+@router.post("/chat/completions", dependencies=[require("ai.chat")], responses=common.SSE)
 async def chat_completions(body: ChatIn, settings: SettingsDep, llm: RouterDep) -> Any:
     """OpenAI chat completions, answered by the jindan route the model name maps to."""
     route, messages, opts = to_router(body, settings)
