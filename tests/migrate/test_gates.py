@@ -47,6 +47,10 @@ def copied(db: Database, db_url: str, store: VectorStore) -> SourcePlan:
     assert migrate(db, store, plan, readers=2, batch=64).copied == ROWS
     clean = verify(db, store, plan, full=True)
     assert clean.passed, clean.to_dict()
+    search = next(c.detail for c in clean.checks if c.name == "search")
+    assert (search["queries"], search["exact_recall_at_10"], search["recall_at_10"]) == (50, 1.0, 1.0)
+    assert search["ef"] == 128
+    assert 0.8 <= search["top10_overlap_pgvector"] <= 1.0  # pgvector's own index, reported
     return plan
 
 
@@ -148,6 +152,44 @@ def test_the_default_sample_catches_damage_spread_over_the_table(
     bad = failed(verify(db, store, copied, sample=50))
     assert "vectors" in bad and bad["vectors"]["compared"] == 50
     assert all(int(k) % 10 == 1 for k in bad["vectors"]["mismatched"])  # only damaged keys are named
+
+
+def test_damage_beyond_the_first_page_of_keys_is_found(db: Database, db_url: str, tmp_path: Path) -> None:
+    """verify reads rows back in pages of 500 keys: damage on the second and third page is named too."""
+    make_source(db_url, rows=1200, nulls=0)
+    store = QdrantEdgeStore(tmp_path / "edge")
+    plan = inspect_source(db.engine, "legacy.question_vectors", target="v2")
+    migrate(db, store, plan, batch=500)
+    for key in (499, 500, 501, 1000, 1001, 1200):
+        rewrite(store, key, lambda p: Point(p.id, -p.vector, {**p.payload, "subject": "Changed"}))
+    bad = failed(verify(db, store, plan, full=True))
+    damaged = sorted(["499", "500", "501", "1000", "1001", "1200"])
+    assert bad["vectors"] == {"compared": 1200, "mismatched": damaged}
+    assert bad["payloads"] == {"compared": 1200, "mismatched": damaged}
+    store.close()
+
+
+def test_exact_search_stays_exact_when_pgvector_s_index_is_poor(db: Database, db_url: str, tmp_path: Path) -> None:
+    """The ground truth is PostgreSQL's exact search, never its approximate index, even after the query has
+    run often enough for the driver to prepare it (a prepared plan kept the index scan once)."""
+    make_source(db_url, rows=2000, nulls=0)
+    source_sql(db_url, "DROP INDEX legacy.question_vectors_embedding_idx")
+    source_sql(
+        db_url,
+        "CREATE INDEX ON legacy.question_vectors USING hnsw (embedding vector_cosine_ops) "
+        "WITH (m = 2, ef_construction = 4)",  # a deliberately poor index
+    )
+    with db.engine.connect() as c:
+        c.exec_driver_sql(f"ALTER DATABASE {c.engine.url.database} SET hnsw.ef_search = 10")
+    store = QdrantEdgeStore(tmp_path / "edge")
+    plan = inspect_source(db.engine, "legacy.question_vectors", target="v2")
+    migrate(db, store, plan)
+    report = verify(db, store, plan, queries=40)
+    search = next(c.detail for c in report.checks if c.name == "search")
+    assert report.passed, report.to_dict()
+    assert search["exact_recall_at_10"] == 1.0 and search["queries"] == 40
+    assert search["top10_overlap_pgvector"] < 0.9  # what the poor index returns differs: it is not the truth
+    store.close()
 
 
 # cutover and rollback ------------------------------------------------------------------------------
