@@ -87,6 +87,15 @@ class MissingDependency(ProviderUnavailable):
 
 @runtime_checkable
 class LLMProvider(Protocol):
+class ProviderBusy(ProviderUnavailable):
+    """The provider's queue is full: refused at once, never an unbounded wait. Ask again after
+    ``retry_after_s`` seconds (the HTTP layer sends it as ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
     name: str
     model: str
 

@@ -12,12 +12,14 @@ from jindan.llm.base import (
     Delta,
     Event,
     GenOptions,
+    ProviderBusy,
     ProviderUnavailable,
     Stopwatch,
     StreamInterrupted,
     cut_stream,
     require,
 )
+from jindan.retry import retry_after
 from jindan.settings import Settings
 
 
@@ -116,6 +118,10 @@ class OpenAIProvider:
         except Exception as exc:
             if parts:
                 raise StreamInterrupted(f"OpenAI-compatible {where} failed mid-stream: {exc}", "".join(parts)) from exc
+            response = getattr(exc, "response", None)
+            wait = retry_after(response.status_code, response.headers) if response is not None else None
+            if wait is not None:  # rate limited or overloaded: not broken, asked to come back later
+                raise ProviderBusy(f"OpenAI-compatible {where}: {exc}; retry after {wait:.1f} s", wait) from exc
             raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
         if finish is None:
             raise cut_stream(f"OpenAI-compatible {where}", parts)
