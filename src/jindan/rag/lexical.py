@@ -36,6 +36,9 @@ _NAMES = "|".join(re.escape(k[1:]) for k in sorted(_SYMBOLS, key=len, reverse=Tr
 _COMMAND = re.compile(r"\\(" + _NAMES + r")(?![A-Za-z])")
 _DROP = re.compile(r"\\(left|right|displaystyle|text|mathrm|quad|qquad|,|;|!|\s)|[${}\s]")
 _TYPED_TIMES = re.compile(r"(?<=[0-9)])[x*](?=[0-9(+\-])")
+_LATIN_PAIR = re.compile(r"^[a-z]{2}$")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_WORD = re.compile(r"[a-z]{2,}")
 
 
 def canonical(text: str) -> str:
@@ -51,8 +54,13 @@ def canonical(text: str) -> str:
 
 
 def char_ngrams(text: str, n: int = 2) -> Counter[str]:
+    """Character n-grams of the canonical form, except pairs of Latin letters (any English text holds most of
+    them), which count as whole words instead (stopwords left out)."""
     c = canonical(text)
-    return Counter(c[i : i + n] for i in range(max(len(c) - n + 1, 0)))
+    grams = Counter(g for g in (c[i : i + n] for i in range(max(len(c) - n + 1, 0))) if not _LATIN_PAIR.match(g))
+    words = _WORD.findall(_LATEX_COMMAND.sub(" ", text).lower())
+    grams.update(f"w:{w}" for w in words if w not in _STOP)
+    return grams
 
 
 def containment(query: Counter[str], doc: Counter[str]) -> float:
@@ -62,9 +70,13 @@ def containment(query: Counter[str], doc: Counter[str]) -> float:
 
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3]+(?:\s+[\uac00-\ud7a3]+)*")
+_MATH = re.compile(r"\$[^$]*\$|[^\s\uac00-\ud7a3.,?!]+")
 _OTHER = re.compile(r"\\[A-Za-z]+|[A-Za-z]+|[0-9]+(?:\.[0-9]+)?")
-_CONTENT_TAGS = ("NNG", "NNP", "NNB", "NR", "VV", "VA", "XR", "SL", "SH", "MAG")
-_STOP = {"the", "a", "an", "of", "is", "what", "and", "to", "in", "that", "be", "are", "for", "if", "it", "by"}
+_CONTENT_TAGS = ("NNG", "NNP", "NNB", "NR", "VV", "VA", "XR", "MAG")
+_STOP = set(
+    "a an the of is are was were be been what which who whom how when where why and or to in on at that this these "
+    "those for from if it its by with as do does did can will would there their they we you your not no".split()
+)
 _kiwi: Any = None
 _kiwi_lock = threading.Lock()
 
@@ -85,11 +97,13 @@ def terms(text: str) -> list[str]:
     """Sparse terms: Korean content morphemes (stems without particles or endings), LaTeX commands, numbers,
     Latin words; LaTeX fractions count as their parts (``\\frac{5}{4}`` -> ``5``, ``4``)."""
     out: list[str] = []
-    spans = list(_HANGUL.finditer(text))
-    if spans:
-        for tok in _tokenizer().tokenize(" ".join(m.group(0) for m in spans)):
-            if tok.tag.startswith(_CONTENT_TAGS):
-                out.append(tok.form)
+    if _HANGUL.search(text):  # formulas become one Latin letter, so a particle after one still reads as one
+        plain = _MATH.sub("A", text)
+        out.extend(
+            tok.form
+            for tok in _tokenizer().tokenize(plain)
+            if tok.tag.startswith(_CONTENT_TAGS) and _HANGUL.search(tok.form)
+        )
     rest = _HANGUL.sub(" ", text)
     out.extend(t for t in (m.group(0).lower() for m in _OTHER.finditer(rest)) if t not in _STOP)
     return out

@@ -51,7 +51,7 @@ def neighbourhood_rerank(
     store: VectorStore,
     collection: str,
     *,
-    voters: int = 10,
+    voters: int = 5,
     temperature: float = 0.05,
     beta: float = 0.5,
 ) -> list[Hit]:

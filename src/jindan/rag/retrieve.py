@@ -125,6 +125,12 @@ class Retriever:
         return self.embedder
 
     @property
+    def query_model(self) -> str:
+        """The model that embeds queries now: the one that built the collection behind the alias."""
+        self.spec()
+        return self._query_embedder.model_id
+
+    @property
     def ranker(self) -> Ranker:
         return Ranker(self.store, self.spec().name, self._texts, self.cfg, self.sparse)
 

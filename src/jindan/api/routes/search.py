@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -21,7 +21,11 @@ QuestionId = Annotated[int, Path(ge=1, le=MAX_ID, description="The question's id
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
+IntentName = Literal["find", "similar"]
+
+
 class FoundOut(BaseModel):
+    intent: IntentName = Field(description="The intent that ranked this result (also the X-Search-Intent header).")
     id: int | str
     kind: str
     score: float
@@ -44,11 +48,18 @@ class SearchIn(BaseModel):
     text: Text = Field(min_length=1, max_length=10_000)
     k: int = Field(10, ge=1, le=100)
     filters: FiltersIn = Field(default_factory=FiltersIn)
+    intent: IntentName = Field(
+        "find",
+        description="find: the question the student typed or pasted, its closest match first; "
+        "similar: practice questions like it (same concept or subject), the question itself excluded.",
+    )
 
 
-def _out(found: list[Found]) -> list[FoundOut]:
+def _out(found: list[Found], intent: IntentName, response: Response) -> list[FoundOut]:
+    response.headers["X-Search-Intent"] = intent
     return [
         FoundOut(
+            intent=intent,
             id=f.id,
             kind=f.kind,
             score=f.score,
@@ -66,6 +77,7 @@ def _out(found: list[Found]) -> list[FoundOut]:
 async def similar(
     question_id: QuestionId,
     stack: StackDep,
+    response: Response,
     k: int = Query(10, ge=1, le=100),
     subject: str | None = Query(None, max_length=200, pattern=NO_NUL),
     level_min: int | None = Query(None, ge=0, le=100),
@@ -73,17 +85,18 @@ async def similar(
     concept: list[Annotated[str, Field(max_length=200, pattern=NO_NUL)]] = Query([], max_length=50),
     exclude: list[Id] = Query([], max_length=1000),
 ) -> list[FoundOut]:
-    """Questions similar to one in the bank (itself excluded), with optional filters."""
+    """Intent similar: questions like one in the bank (itself excluded, its subject favoured), with filters."""
     filters = SearchFilters(subject, level_min, level_max, concept, exclude)
-    return _out(await asyncio.to_thread(stack.retriever.similar_to, question_id, k, filters))
+    return _out(await asyncio.to_thread(stack.retriever.similar_to, question_id, k, filters), "similar", response)
 
 
 @router.post("/search", response_model=list[FoundOut], dependencies=[require("search")])
-async def search(body: SearchIn, stack: StackDep) -> list[FoundOut]:
-    """Questions similar to a free text."""
+async def search(body: SearchIn, stack: StackDep, response: Response) -> list[FoundOut]:
+    """A free text, ranked for its intent: find (that question first) or similar (questions like it)."""
     f = body.filters
     filters = SearchFilters(f.subject, f.level_min, f.level_max, f.concepts, f.exclude_ids)
-    return _out(await asyncio.to_thread(stack.retriever.search, body.text, body.k, filters))
+    found = await asyncio.to_thread(stack.retriever.search, body.text, body.k, filters, body.intent)
+    return _out(found, body.intent, response)
 
 
 class HintIn(BaseModel):
