@@ -73,9 +73,13 @@ _HANGUL = re.compile(r"[\uac00-\ud7a3]+(?:\s+[\uac00-\ud7a3]+)*")
 _MATH = re.compile(r"\$[^$]*\$|[^\s\uac00-\ud7a3.,?!]+")
 _OTHER = re.compile(r"\\[A-Za-z]+|[A-Za-z]+|[0-9]+(?:\.[0-9]+)?")
 _CONTENT_TAGS = ("NNG", "NNP", "NNB", "NR", "VV", "VA", "XR", "MAG")
-_STOP = set(
-    "a an the of is are was were be been what which who whom how when where why and or to in on at that this these "
-    "those for from if it its by with as do does did can will would there their they we you your not no".split()
+_STOP = frozenset(
+    (
+        "a", "an", "the", "of", "is", "are", "was", "were", "be", "been", "what", "which", "who", "whom", "how",
+        "when", "where", "why", "and", "or", "to", "in", "on", "at", "that", "this", "these", "those", "for", "from",
+        "if", "it", "its", "by", "with", "as", "do", "does", "did", "can", "will", "would", "there", "their", "they",
+        "we", "you", "your", "not", "no",
+    )
 )
 _kiwi: Any = None
 _kiwi_lock = threading.Lock()
