@@ -46,10 +46,12 @@ def start_demo_index(settings: Settings, stack: Any) -> threading.Thread | None:
     """First start: index the bank in the background so similar-question search works without a command.
 
     The service answers meanwhile; search says "run `jindan index questions`" until the alias exists (the
-    indexer switches it only when the collection is complete)."""
+    indexer switches it only when the collection is complete). An index built by another embedder (an older
+    default) is rebuilt the same way while it keeps serving, its queries embedded by its own model."""
     try:
-        if stack.store.exists(stack.store.resolve(settings.vectors.alias)):
-            return None
+        current = stack.store.resolve(settings.vectors.alias)
+        if stack.store.exists(current) and stack.store.spec(current).model_id == stack.embedder.model_id:
+            return None  # indexed by the configured embedder (an older one: re-indexed below, old one serving)
     except Exception as exc:
         log.warning("vector store unavailable, no background indexing: %s", exc)
         return None
