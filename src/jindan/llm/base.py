@@ -81,12 +81,6 @@ def cut_stream(where: str, parts: list[str]) -> ProviderError:
     return ProviderUnavailable(message)
 
 
-class MissingDependency(ProviderUnavailable):
-    """The provider's SDK is not installed."""
-
-
-@runtime_checkable
-class LLMProvider(Protocol):
 class ProviderBusy(ProviderUnavailable):
     """The provider's queue is full: refused at once, never an unbounded wait. Ask again after
     ``retry_after_s`` seconds (the HTTP layer sends it as ``Retry-After``)."""
@@ -96,6 +90,12 @@ class ProviderBusy(ProviderUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class MissingDependency(ProviderUnavailable):
+    """The provider's SDK is not installed."""
+
+
+@runtime_checkable
+class LLMProvider(Protocol):
     name: str
     model: str
 
