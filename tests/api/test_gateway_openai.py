@@ -244,3 +244,16 @@ def test_real_embedded_model_through_the_sdk(
     content = as_json.choices[0].message.content or ""
     assert as_json.choices[0].finish_reason == "length" or isinstance(json.loads(content), dict)
     assert comparisons(db)  # route chat was shadowed
+
+
+def test_rate_limit_is_429_with_retry_after(settings: Settings, db: Database, school: School) -> None:
+    settings.limits.ai_per_minute = {"teacher": 1}
+    settings.limits.ai_burst = 1
+    app, _ = gateway_app(settings, db, Scripted("llamacpp"))
+    with TestClient(app) as client:
+        api = sdk(client, key_of(school.headers["teacher"]))
+        api.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
+        with pytest.raises(openai.RateLimitError) as info:
+            api.chat.completions.create(model="gpt-3.5-turbo", messages=MESSAGES)
+    assert int(info.value.response.headers["retry-after"]) >= 1
+    assert info.value.body["type"] == "rate_limit_error"  # type: ignore[index]

@@ -270,7 +270,7 @@ def build(db: Database, run_id: int, settings: Settings) -> dict[str, Any]:
         results = list(s.scalars(select(CompareResult).where(CompareResult.run_id == run_id)))
         head = {
             "run": run.id,
-            "created_at": run.created_at.isoformat(),
+            "created_at": run.created_at.isoformat(timespec="seconds"),
             "route": run.route,
             "language": run.language,
             "reference": run.reference,
