@@ -285,21 +285,25 @@ class PrivacySettings(BaseModel):
 GatewayTarget = Literal["explain", "hint", "diagnosis", "chat", "embed"]
 
 
+def _gateway_models() -> dict[str, GatewayTarget]:
+    return {
+        "gpt-3.5-turbo": "chat",
+        "gpt-4": "explain",
+        "gpt-4o-mini": "chat",
+        "gpt-4o": "explain",
+        "gemini-1.5-flash": "chat",
+        "gemini-2.0-flash": "chat",
+        "text-embedding-3-small": "embed",
+        "text-embedding-ada-002": "embed",
+        "text-embedding-004": "embed",
+    }
+
+
 class GatewaySettings(BaseModel):
     """OpenAI- and Gemini-compatible endpoints, so legacy call sites move by changing only base_url and key."""
 
     models: dict[str, GatewayTarget] = Field(
-        default_factory=lambda: {
-            "gpt-3.5-turbo": "chat",
-            "gpt-4": "explain",
-            "gpt-4o-mini": "chat",
-            "gpt-4o": "explain",
-            "gemini-1.5-flash": "chat",
-            "gemini-2.0-flash": "chat",
-            "text-embedding-3-small": "embed",
-            "text-embedding-ada-002": "embed",
-            "text-embedding-004": "embed",
-        },
+        default_factory=_gateway_models,
         description="Model names the legacy code sends -> the jindan route that answers them (explain, hint, "
         "diagnosis, chat) or `embed` (the configured embedder). Route names are accepted as model names too. "
         "This map is all GET /v1/models lists.",
