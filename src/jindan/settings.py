@@ -177,11 +177,11 @@ class SearchSettings(BaseModel):
         3.0, ge=0, description="Intent similar: votes of the question itself for its subject (a neighbour has <= 1)."
     )
     anchor_share: float = Field(
-        0.5,
+        0.3,
         ge=0,
         le=1,
-        description="Intent similar by text: share of the text's character bigrams a question must contain to be "
-        "taken as the text's own question (excluded, and its subject and vector used).",
+        description="Intent similar by text: the question find puts first is taken as the text's own question "
+        "(excluded; its vector and subject lead) when it holds this share of the text's character bigrams.",
     )
     neighbourhood_beta: float = Field(
         0.5, ge=0, description="Banks without subjects: weight of a candidate's closeness to the nearest neighbours."

@@ -76,3 +76,15 @@ def test_reindex_to_a_new_embedder_switches_the_alias_with_no_downtime(
     assert new != old and store.resolve("questions") == new and store.exists(old)  # old kept for rollback
     assert all(answers()) and retriever.query_model == "multilingual-e5-small"
     assert store.spec("questions").model_id == "multilingual-e5-small"
+
+
+def test_moving_back_reuses_the_kept_collection(
+    ko_bank: Database, store: QdrantEdgeStore, minilm: Embedder, e5: Embedder
+) -> None:
+    old = Indexer(ko_bank, store, minilm).run()
+    Indexer(ko_bank, store, e5).run()
+    back = Indexer(ko_bank, store, minilm).run()  # the rollback: nothing re-embedded, the alias switched back
+    assert (back.collection, back.created, back.embedded) == (old.collection, False, 0)
+    assert store.resolve("questions") == old.collection
+    rebuilt = Indexer(ko_bank, store, minilm).run(rebuild=True)
+    assert rebuilt.created and rebuilt.collection.endswith("__v2") and rebuilt.embedded == 24

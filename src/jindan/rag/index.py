@@ -3,7 +3,9 @@
 Idempotent by content hash: a point stores the hash of what was embedded, so an unchanged question is never
 re-embedded; questions deleted from PostgreSQL are deleted from the collection. The application reads through
 an alias (``questions``) that points at a versioned collection named after the embedding model, so a model
-change builds a new collection beside the old one and switches the alias only when it is complete.
+change builds a new collection beside the old one and switches the alias only when it is complete. The old
+collection stays: indexing with the old model again brings it up to date (only changed questions) and
+switches back; ``--rebuild`` always starts a new version.
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ class Indexer:
             spec = self.store.spec(current)
             if spec.model_id == self.embedder.model_id and spec.dim == self.embedder.dim:
                 return current, False
+        if not rebuild and (earlier := self._earlier()) is not None:
+            return earlier, False  # back to an earlier model, or an interrupted run: only what changed is embedded
         version = 1
         while self.store.exists(collection_name(self.alias, self.embedder.model_id, version)):
             version += 1
@@ -137,6 +141,16 @@ class Indexer:
             )
         )
         return name, True
+
+    def _earlier(self) -> str | None:
+        """The newest existing collection of this embedder (kept after a move to another model)."""
+        version, found = 1, None
+        while self.store.exists(name := collection_name(self.alias, self.embedder.model_id, version)):
+            spec = self.store.spec(name)
+            if spec.model_id == self.embedder.model_id and spec.dim == self.embedder.dim:
+                found = name
+            version += 1
+        return found
 
     def run(self, *, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> IndexReport:
         start = time.perf_counter()

@@ -88,10 +88,12 @@ def rank_find(
     return [h for _, h in scored[:k]]
 
 
-def anchor_of(query: str, hits: Sequence[Hit], texts: Mapping[PointId, str], threshold: float) -> PointId | None:
-    """The candidate the query is a copy of (near-exact, the best-covered one), if any."""
-    share = overlaps(query, hits, texts)
-    best = max(hits, key=lambda h: (share[h.id], h.score), default=None)
-    if best is not None and near_exact(query, share[best.id], threshold):
-        return best.id
+def anchor_of(
+    query: str, hits: Sequence[Hit], texts: Mapping[PointId, str], threshold: float, w: FindWeights | None = None
+) -> PointId | None:
+    """The question the text is about: what *find* puts first, when it holds at least ``threshold`` of the
+    text's bigrams (a typed question keeps about half of them; a text that is in no question, far fewer)."""
+    top = rank_find(query, hits, texts, 1, w)
+    if top and overlaps(query, top, texts)[top[0].id] >= threshold:
+        return top[0].id
     return None

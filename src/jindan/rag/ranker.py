@@ -54,7 +54,7 @@ class Ranker:
     def anchor(self, text: str, vector: Vector, flt: Filter | None = None) -> PointId | None:
         """The bank question a text is a copy of, if it is one (found the way *find* finds it)."""
         hits = self.candidates(vector, flt, text)
-        return anchor_of(text, hits, self.texts([h.id for h in hits]), self.cfg.anchor_share)
+        return anchor_of(text, hits, self.texts([h.id for h in hits]), self.cfg.anchor_share, self.weights)
 
     def similar(
         self,
