@@ -128,3 +128,21 @@ def test_cli_compare_json(bank: Database, settings: Settings, llama_server: str)
     assert [p["provider"] for p in data["providers"]] == ["llamacpp/smollm2-135m", "openai/smollm2"]
     assert all(p["n"] == 2 and p["leaked"] is not None for p in data["providers"])
     assert data["route"] == "hint" and data["reference"] == "openai/smollm2"
+
+
+@pytest.mark.parametrize(
+    ("providers", "env", "message"),
+    [
+        ("llamacpp,gpt5", {}, "unknown provider 'gpt5'"),
+        ("llamacpp,openai:gpt-4o-mini", {"JINDAN_OPENAI__API_KEY": "sk-test"}, "JINDAN_PRIVACY__ALLOW"),
+        ("openai", {}, "JINDAN_OPENAI__API_KEY"),  # allowed, but nothing to call it with
+    ],
+)
+def test_cli_refuses_what_it_cannot_or_may_not_call(
+    settings: Settings, providers: str, env: dict[str, str], message: str
+) -> None:
+    base = {"JINDAN_HOME": str(settings.home), "JINDAN_DATABASE__URL": settings.database.url or "", "COLUMNS": "300"}
+    if message == "JINDAN_OPENAI__API_KEY":
+        base["JINDAN_PRIVACY__ALLOW"] = '["openai"]'
+    result = CliRunner().invoke(app, ["compare", "--providers", providers, "--sample", "1"], env={**base, **env})
+    assert result.exit_code == 2 and message in result.output, result.output

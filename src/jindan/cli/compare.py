@@ -16,10 +16,23 @@ from jindan.llm.base import LLMProvider, ProviderError
 
 
 def _providers(spec: str, settings: Any) -> list[LLMProvider]:
-    from jindan.llm.registry import build_provider
+    from jindan.llm.registry import PROVIDERS, build_provider
+    from jindan.security import privacy
 
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    unknown = [p for p in parts if p.partition(":")[0] not in PROVIDERS]
+    if unknown:
+        console.print(f"[red]unknown provider {unknown[0]!r}; known: {', '.join(PROVIDERS)} (name or name:model)[/red]")
+        raise typer.Exit(2)
+    probe = settings.model_copy(deep=True)  # the privacy guard judges these providers as if they served a route
+    probe.llm.routes = {"chat": [p.partition(":")[0] for p in parts]}
+    try:
+        privacy.check(probe)
+    except (privacy.PrivacyViolation, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     providers = []
-    for part in [p.strip() for p in spec.split(",") if p.strip()]:
+    for part in parts:
         name, _, model = part.partition(":")
         try:
             providers.append(build_provider(name, settings, model or None))
