@@ -87,9 +87,11 @@ def test_structured_route_checks_json(bank: Database, settings: Settings) -> Non
     assert local["json_valid"] == 1.0 and api["json_valid"] == 0.0
 
 
-def test_unknown_route_is_refused(bank: Database, settings: Settings) -> None:
+def test_unknown_route_or_reference_is_refused(bank: Database, settings: Settings) -> None:
     with pytest.raises(ValueError, match="compare knows"):
         run(settings, bank, "poetry", providers(("llamacpp", "m", "ok")), 1)
+    with pytest.raises(ValueError, match="choose one of llamacpp/m"):
+        run(settings, bank, "chat", providers(("llamacpp", "m", "ok")), 1, reference="openai/gpt-4")
 
 
 @pytest.mark.slow

@@ -103,7 +103,11 @@ def compare(
                 for p in chosen:
                     await p.aclose()
 
-        run_id = asyncio.run(go())
+        try:
+            run_id = asyncio.run(go())
+        except ValueError as exc:  # an unknown reference: said before anything is asked
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
         summary = cmp.build(db, run_id, settings)
     summary.pop("results")
     if as_json:

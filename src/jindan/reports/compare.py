@@ -164,6 +164,8 @@ async def run(
     lang = language or settings.language
     labels = [label(p) for p in providers]
     ref = reference or labels[-1]
+    if ref not in labels:
+        raise ValueError(f"the reference {ref!r} is not compared; choose one of {', '.join(labels)}")
     items = [request(route, q, settings, lang, max_tokens) for q in questions]
     with db.session() as s:
         row = CompareRun(
