@@ -66,7 +66,7 @@ def _benchmarks(paths: list[Path]) -> list[dict[str, Any]]:
 def build(
     db: Database, settings: Settings, *, runs: list[int] | None = None, bench: list[Path] | None = None
 ) -> dict[str, Any]:
-    """Everything the page shows, as plain data (also what `--json` would print)."""
+    """Everything the page shows, as plain data (JSON-ready)."""
     runs = runs if runs is not None else latest_runs(db)
     try:
         traffic, tiers = [cost.from_traffic(db, settings)], None
