@@ -74,6 +74,18 @@ def test_similar_and_search_endpoints(client: TestClient) -> None:
     assert client.get("/questions/999999/similar").status_code == 404
 
 
+def test_search_says_which_intent_it_serves(client: TestClient) -> None:
+    item = client.get("/questions", params={"subject": "Geometry", "limit": 1}).json()["items"][0]
+    find = client.post("/search", json={"text": item["body"], "k": 3})
+    assert find.headers["X-Search-Intent"] == "find"
+    assert find.json()[0]["id"] == item["id"] and {f["intent"] for f in find.json()} == {"find"}
+    similar = client.post("/search", json={"text": item["body"], "k": 3, "intent": "similar"})
+    assert similar.headers["X-Search-Intent"] == "similar" and {f["intent"] for f in similar.json()} == {"similar"}
+    assert item["id"] not in [f["id"] for f in similar.json()]  # the pasted question itself is left out
+    assert client.get(f"/questions/{item['id']}/similar").headers["X-Search-Intent"] == "similar"
+    assert client.post("/search", json={"text": "x", "intent": "browse"}).status_code == 422
+
+
 def test_explain_streams_sources_answer_and_citations(client: TestClient) -> None:
     qid = client.get("/questions", params={"subject": "Geometry", "limit": 1}).json()["items"][0]["id"]
     r = client.post(f"/questions/{qid}/explain")
