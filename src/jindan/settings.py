@@ -115,6 +115,24 @@ class LlamaCppSettings(BaseModel):
     )
     n_ctx: int = Field(4096, ge=256, description="Context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads. Empty: all physical cores.")
+    max_queue: int = Field(
+        8,
+        ge=0,
+        description="Generations that may wait for the model; past that a request is refused at once as busy "
+        "(HTTP 429/503 with Retry-After), never an unbounded wait.",
+    )
+    prefix_cache_mb: int = Field(
+        512,
+        ge=0,
+        description="Memory for saved prompt-prefix states (a question's instructions, context and target), "
+        "least recently used evicted first; 0 turns the prefix cache off.",
+    )
+    prefix_cache_disk_mb: int = Field(
+        1024,
+        ge=0,
+        description="Disk for prefix states under $JINDAN_HOME/prefix-cache (kept across restarts, filled by "
+        "`jindan warm`); 0: memory only.",
+    )
 
 
 class OpenAISettings(BaseModel):

@@ -10,6 +10,7 @@ from jindan.llm.base import (
     Delta,
     Event,
     GenOptions,
+    ProviderBusy,
     ProviderUnavailable,
     StreamInterrupted,
     Usage,
@@ -17,7 +18,8 @@ from jindan.llm.base import (
 
 
 class Scripted:
-    """Plays one behaviour per call from ``script`` (the last one repeats): ok | refuse | hang | break | slow."""
+    """Plays one behaviour per call from ``script`` (the last one repeats): ok | refuse | busy | hang | break |
+    slow (busy: a full queue, ``ProviderBusy`` with ``retry_after_s`` 2.5)."""
 
     def __init__(self, name: str, *script: str, text: str = "answer from {name}") -> None:
         self.name = name
@@ -34,6 +36,8 @@ class Scripted:
         self.requests.append((list(messages), opts))
         if mode == "refuse":
             raise ProviderUnavailable(f"{self.name}: connection refused")
+        if mode == "busy":
+            raise ProviderBusy(f"{self.name}: queue full", 2.5)
         if mode == "hang":
             await asyncio.sleep(3600)
         if self.gate is not None:

@@ -115,6 +115,27 @@ def test_all_failing_lists_every_reason() -> None:
         run(router)
 
 
+def test_busy_everywhere_says_when_to_ask_again() -> None:
+    """A full queue is not a failure: no retry, the breaker stays closed, and the error carries Retry-After."""
+    a, b = Scripted("llamacpp", "busy"), Scripted("ollama", "busy")
+    router = make({"llamacpp": a, "ollama": b}, ["llamacpp", "ollama"], retries=2, breaker_failures=1)
+    with pytest.raises(AllProvidersFailed, match="queue full") as info:
+        run(router)
+    assert info.value.retry_after_s == 2.5
+    assert (a.calls, b.calls) == (1, 1) and router.breakers["llamacpp"].state == "closed"
+
+
+def test_busy_then_another_provider_answers_and_mixed_failures_have_no_retry_after() -> None:
+    router = make({"llamacpp": Scripted("llamacpp", "busy"), "ollama": Scripted("ollama")}, ["llamacpp", "ollama"])
+    assert text(run(router)) == "answer from ollama"
+    router = make(
+        {"llamacpp": Scripted("llamacpp", "busy"), "ollama": Scripted("ollama", "refuse")}, ["llamacpp", "ollama"]
+    )
+    with pytest.raises(AllProvidersFailed) as info:
+        run(router)
+    assert info.value.retry_after_s is None
+
+
 def test_real_connection_refused_falls_back_to_the_embedded_model(smol: LLMProvider) -> None:
     """Fault injection with real components: OpenAI-compatible server down -> embedded llama.cpp answers."""
     from jindan.llm.openai import OpenAIProvider

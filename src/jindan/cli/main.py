@@ -22,6 +22,7 @@ from jindan.cli import (
     report,
     search,
     serve,
+    warm,
 )
 from jindan.cli.context import load_settings
 
@@ -49,6 +50,7 @@ app.add_typer(diagnosis.app, name="diagnosis")
 app.add_typer(migrate.app, name="migrate")
 search.eval_app.command("diagnosis")(diagnosis.eval_diagnosis)
 app.command("serve")(serve.serve)
+app.command("warm")(warm.warm)
 app.command("chat")(llm.chat)
 app.command("doctor")(doctor.doctor)
 app.command("compare")(compare.compare)

@@ -19,8 +19,14 @@ Role = Literal["system", "user", "assistant"]
 
 @dataclass(frozen=True)
 class ChatMessage:
+    """One chat turn. ``stable_chars`` is a cache hint: the first ``stable_chars`` characters of this message,
+    and every message before it, are the same for every request that shares them (a question's instructions,
+    context and target, before the student's text). Providers with a prefix cache keep their state there;
+    the others ignore it, and a backend's own prefix cache (Ollama, vLLM) hits because the text is stable."""
+
     role: Role
     content: str
+    stable_chars: int | None = None
 
 
 @dataclass(frozen=True)

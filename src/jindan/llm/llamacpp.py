@@ -1,36 +1,48 @@
 """Embedded llama.cpp (llama-cpp-python): the zero-setup default provider.
 
-The model runs in-process on a worker thread; tokens cross into asyncio through ``call_soon_threadsafe``.
-The chat template comes from the GGUF. llama-cpp-python keeps the KV cache of the previous prompt and
-re-evaluates only the tokens after the longest common prefix, so the fixed system prompt of a route is not
-recomputed on the next request (see docs/benchmarks.md for the measured effect).
+The model runs in-process on one worker thread; tokens cross into asyncio through ``call_soon_threadsafe``.
+Generations run one at a time; at most ``max_queue`` may wait, and one more is refused at once with
+``ProviderBusy`` (and a ``retry_after_s`` estimated from recent generations): never an unbounded wait.
+
+Prompts are rendered with the GGUF's chat template and tokenized piece by piece (``llamacpp_state.render``).
+A message's ``stable_chars`` marks a reusable prefix (a question's instructions, context and target): its KV
+state is saved in a ``PrefixCache`` (memory, then disk) the first time and restored on the next request that
+shares it, so only the request's own tail (the student's text) is evaluated. llama-cpp-python itself also
+keeps the previous prompt's KV and re-evaluates only what follows the longest common prefix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jindan.llm import llamacpp_state as state
 from jindan.llm.base import (
     ChatMessage,
     Delta,
     Event,
     GenOptions,
+    ProviderBusy,
     ProviderUnavailable,
     Stopwatch,
     StreamInterrupted,
     require,
 )
+from jindan.llm.prefix_cache import PrefixCache
 from jindan.packaged import smollm2_gguf
 from jindan.settings import Settings
 
 _DONE = object()
 T = TypeVar("T")
+MB = 1024 * 1024
 
 
 class LlamaCppProvider:
@@ -43,6 +55,10 @@ class LlamaCppProvider:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         model: str = "",
+        max_queue: int = 8,
+        prefix_cache_bytes: int = 0,
+        prefix_cache_dir: Path | None = None,
+        prefix_cache_disk_bytes: int = 0,
     ) -> None:
         path = model_path or smollm2_gguf()
         if path is None or not Path(path).exists():
@@ -53,25 +69,61 @@ class LlamaCppProvider:
         self.model = model or self.path.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
+        self.max_queue = max_queue
         self._llm: Any = None
+        self._formatter: Any = None
         # One long-lived worker thread drives the model: generations run one at a time, and llama.cpp's OpenMP
         # team stays bound to that thread (a new thread per request made a new spinning team each time and
         # cut decode speed to a third on 2 cores).
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        self._pending = 0  # generations submitted and not finished (the running one included)
+        self._lock = threading.Lock()
+        self._generation_s = 2.0  # running estimate of one generation, for Retry-After
+        self.prefix_cache: PrefixCache | None = None
+        if prefix_cache_bytes or (prefix_cache_dir and prefix_cache_disk_bytes):
+            self.prefix_cache = PrefixCache(
+                prefix_cache_bytes,
+                fingerprint=self._fingerprint(),
+                disk=prefix_cache_dir,
+                disk_max_bytes=prefix_cache_disk_bytes,
+            )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppProvider:
         c = settings.llamacpp
         model = settings.llm.model if settings.llm.provider == "llamacpp" else ""
-        return cls(c.model_path, n_ctx=c.n_ctx, n_threads=c.n_threads, model=model)
+        return cls(
+            c.model_path,
+            n_ctx=c.n_ctx,
+            n_threads=c.n_threads,
+            model=model,
+            max_queue=c.max_queue,
+            prefix_cache_bytes=c.prefix_cache_mb * MB,
+            prefix_cache_dir=settings.home / "prefix-cache",
+            prefix_cache_disk_bytes=c.prefix_cache_disk_mb * MB,
+        )
+
+    def _fingerprint(self) -> str:
+        """What a saved state depends on: the model file, the context size, the llama.cpp build."""
+        st = self.path.stat()
+        try:
+            runtime = version("llama-cpp-python")
+        except PackageNotFoundError:  # pragma: no cover - the provider cannot run without it
+            runtime = "unknown"
+        return f"{self.path.resolve()}|{st.st_size}|{int(st.st_mtime)}|n_ctx={self.n_ctx}|llama-cpp-python={runtime}"
 
     def load(self) -> Any:
         if self._llm is None:
             llama_cpp = require("llama_cpp", "embedded")
-            self._llm = llama_cpp.Llama(
-                model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
-            )
+            llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+            self._formatter = state.chat_formatter(llm)
+            self._llm = llm
         return self._llm
+
+    @property
+    def queue_depth(self) -> int:
+        """Generations waiting for the model (the running one not counted)."""
+        return max(0, self._pending - 1)
 
     def count_tokens(self, text: str) -> int:
         """Exact token count with the model's own tokenizer (prompt budgets)."""
@@ -81,7 +133,52 @@ class LlamaCppProvider:
         """Run ``fn`` on the model's own thread (benchmarks call raw llama-cpp-python there, like we do)."""
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
-    def _chunks(self, messages: list[ChatMessage], opts: GenOptions) -> Iterator[dict[str, Any]]:
+    def _admit(self) -> None:
+        with self._lock:
+            waiting = max(0, self._pending - 1)
+            if self._pending and waiting >= self.max_queue:
+                retry = round(min(60.0, max(1.0, (waiting + 1) * self._generation_s)), 1)
+                raise ProviderBusy(
+                    f"llama.cpp is busy: {waiting} generations already waiting (llamacpp.max_queue "
+                    f"{self.max_queue}); ask again in {retry:.0f} s",
+                    retry,
+                )
+            self._pending += 1
+
+    def _done(self, seconds: float | None) -> None:
+        with self._lock:
+            self._pending -= 1
+            if seconds is not None:
+                self._generation_s = 0.7 * self._generation_s + 0.3 * seconds
+
+    def _pieces(self, messages: list[ChatMessage], opts: GenOptions, info: dict[str, int]) -> Iterator[tuple[str, Any]]:
+        """(text, finish_reason) pieces of one generation; ``info`` gets the prompt's and the reused tokens."""
+        llm = self.load()
+        if self._formatter is None:  # a GGUF without a chat template: llama-cpp-python's chat formats
+            yield from self._chat_pieces(llm, messages, opts, info)
+            return
+        rendered = state.render(llm, self._formatter, messages)
+        info["prompt"] = len(rendered.tokens)
+        info["cached"] = self._prime(llm, rendered)
+        kwargs: dict[str, Any] = {
+            "prompt": rendered.tokens,
+            "temperature": opts.temperature,
+            "max_tokens": opts.max_tokens,
+            "stream": True,
+            "stop": [*rendered.stop, *opts.stop],
+            "seed": opts.seed,
+        }
+        if opts.json_schema is not None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            kwargs["grammar"] = LlamaGrammar.from_json_schema(json.dumps(opts.json_schema), verbose=False)
+        for chunk in llm.create_completion(**kwargs):
+            choice = chunk["choices"][0]
+            yield choice.get("text") or "", choice.get("finish_reason")
+
+    def _chat_pieces(
+        self, llm: Any, messages: list[ChatMessage], opts: GenOptions, info: dict[str, int]
+    ) -> Iterator[tuple[str, Any]]:
         kwargs: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "temperature": opts.temperature,
@@ -92,14 +189,90 @@ class LlamaCppProvider:
         }
         if opts.json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": opts.json_schema}
-        return iter(self.load().create_chat_completion(**kwargs))
+        completion = 0
+        for chunk in llm.create_chat_completion(**kwargs):
+            choice = chunk["choices"][0]
+            piece = choice["delta"].get("content") or ""
+            completion += bool(piece)
+            yield piece, choice.get("finish_reason")
+        # n_tokens = prompt tokens + completion tokens fed back into the context (all but the last one)
+        info["prompt"] = max(0, int(llm.n_tokens) - max(completion - 1, 0))
+
+    def _prime(self, llm: Any, rendered: state.Rendered, *, count: bool = True) -> int:
+        """Bring the KV cache to the longest reusable prefix (live, or restored from the cache); evaluate and
+        save the prefixes the cache lacks. Returns the prompt tokens that were not evaluated for this request."""
+        cache = self.prefix_cache
+        if cache is None or not rendered.cuts:
+            return 0
+        served = 0
+        for cut in reversed(rendered.cuts):
+            prefix = rendered.tokens[:cut]
+            if state.live_prefix(llm, prefix):
+                served = cut
+                break
+            data = cache.get(cache.key(prefix))
+            if data is not None and state.restore(llm, prefix, data):
+                served = cut
+                break
+        if count:
+            cache.count(hit=served == rendered.cuts[-1])
+        reused = served
+        for cut in rendered.cuts:
+            key = cache.key(rendered.tokens[:cut])
+            if key in cache:
+                continue
+            self._eval_to(llm, rendered.tokens, cut)
+            cache.put(key, state.save(llm))
+        return reused
+
+    @staticmethod
+    def _eval_to(llm: Any, tokens: list[int], cut: int) -> None:
+        """Leave exactly ``tokens[:cut]`` in the KV cache, evaluating only what is not there yet."""
+        live = 0
+        limit = min(int(llm.n_tokens), cut)
+        ids = llm.input_ids
+        while live < limit and ids[live] == tokens[live]:
+            live += 1
+        llm.n_tokens = live
+        llm._requires_eval = True
+        if live < cut:
+            llm.eval(tokens[live:cut])  # removes the cells past n_tokens first
+        else:
+            llm._ctx.kv_cache_seq_rm(-1, cut, -1)
+
+    async def warm(self, messages: list[ChatMessage]) -> bool:
+        """Compute and save the prefix states of ``messages`` without generating; False if all were cached."""
+        if self.prefix_cache is None:
+            raise ProviderUnavailable("the prefix cache is off: set llamacpp.prefix_cache_mb or prefix_cache_disk_mb")
+
+        def work() -> bool:
+            llm = self.load()
+            if self._formatter is None:
+                return False
+            rendered = state.render(llm, self._formatter, messages)
+            cache = self.prefix_cache
+            assert cache is not None
+            missing = [c for c in rendered.cuts if cache.key(rendered.tokens[:c]) not in cache]
+            self._prime(llm, rendered, count=False)
+            return bool(missing)
+
+        return await self.on_worker(work)
+
+    def forget(self) -> None:
+        """Empty every cache: saved prefix states (memory and disk) and the live KV cache."""
+        if self.prefix_cache is not None:
+            self.prefix_cache.clear()
+        if self._llm is not None:
+            self._worker.submit(self._llm.reset).result()
 
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
+        self._admit()  # ProviderBusy before anything is queued
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancel = threading.Event()
         watch = Stopwatch()
         counts = {"completion": 0}
+        info: dict[str, int] = {"prompt": 0, "cached": 0}
         finish: list[str] = []
 
         def post(item: Any) -> bool:
@@ -111,22 +284,32 @@ class LlamaCppProvider:
             return True
 
         def work() -> None:
+            started = time.perf_counter()
+            seconds: float | None = None
             try:
-                for chunk in self._chunks(messages, opts):
+                if cancel.is_set():  # given up while waiting in the queue
+                    return
+                for piece, reason in self._pieces(messages, opts, info):
                     if cancel.is_set():
                         break
-                    if chunk["choices"][0].get("finish_reason"):
-                        finish.append(chunk["choices"][0]["finish_reason"])
-                    piece = chunk["choices"][0]["delta"].get("content")
+                    if reason:
+                        finish.append(reason)
                     if piece:
                         counts["completion"] += 1
                         if not post(piece):
                             break
+                seconds = time.perf_counter() - started
             except BaseException as exc:  # handed to the consumer, never lost in the thread
                 post(exc)
-            post(_DONE)
+            finally:
+                self._done(seconds)
+                post(_DONE)
 
-        self._worker.submit(work)
+        try:
+            self._worker.submit(work)
+        except RuntimeError as exc:  # the worker was shut down (aclose)
+            self._done(None)
+            raise ProviderUnavailable(f"llama.cpp is closed: {exc}") from exc
         parts: list[str] = []
         try:
             while True:
@@ -142,10 +325,11 @@ class LlamaCppProvider:
                 yield Delta(item)
         finally:
             cancel.set()
-        completion = counts["completion"]
-        # n_tokens = prompt tokens + completion tokens fed back into the context (all but the last one)
-        prompt = max(0, int(self.load().n_tokens) - max(completion - 1, 0))
-        yield watch.usage(self.name, self.model, prompt, completion, finish[-1] if finish else "stop")
+        reason = finish[-1] if finish else "stop"
+        usage = watch.usage(self.name, self.model, info["prompt"], counts["completion"], reason)
+        if info["cached"]:
+            usage.extra["cached_tokens"] = info["cached"]
+        yield usage
 
     async def health(self) -> tuple[bool, str]:
         try:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from jindan.llm.base import ChatMessage, Delta, Event, GenOptions, LLMProvider, ProviderError, Usage
+from jindan.llm.base import ChatMessage, Delta, Event, GenOptions, LLMProvider, ProviderBusy, ProviderError, Usage
 from jindan.llm.registry import build_provider
 from jindan.settings import Settings
 
@@ -68,7 +68,14 @@ class _Silent:
 
 
 class AllProvidersFailed(ProviderError):
-    """No provider in the chain produced a first token; the message lists why, per provider."""
+    """No provider in the chain produced a first token; the message lists why, per provider.
+
+    ``retry_after_s`` is set when every provider failed only because it was busy (its queue full): asked again
+    after that many seconds, one may answer (HTTP: 429/503 with ``Retry-After``). None otherwise."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class CircuitBreaker:
@@ -168,6 +175,8 @@ class Router:
         shadow_ok = self.may_shadow(route, student_text)
         deadline = time.monotonic() + self.settings.llm.timeout_s
         errors: list[str] = []
+        busy: list[float] = []  # retry_after_s of each provider that refused only because it was busy
+        only_busy = True
         chain = self.chain(route)
         for position, name in enumerate(chain):
             if position:
@@ -177,6 +186,7 @@ class Router:
             )
             for attempt in range(self.settings.llm.retries + 1):
                 if not breaker.allow():
+                    only_busy = False
                     self.observer.attempt(route, name, "open")
                     errors.append(f"{name}: circuit open (cooling down)")
                     break
@@ -202,17 +212,25 @@ class Router:
                 except _ShuttingDown:
                     raise AllProvidersFailed(SHUTTING_DOWN) from None
                 except _BeforeFirstToken as exc:
+                    if isinstance(exc.__cause__, ProviderBusy):  # not broken: no breaker failure, no retry
+                        self.observer.attempt(route, name, "busy")
+                        busy.append(exc.__cause__.retry_after_s)
+                        errors.append(f"{name}: {exc}")
+                        break
+                    only_busy = False
                     self.observer.attempt(route, name, "failed")
                     breaker.failure()
                     errors.append(f"{name}: {exc}")
                     if attempt < self.settings.llm.retries:
                         await asyncio.sleep(min(self.backoff_s * 2**attempt, max(0.0, deadline - time.monotonic())))
                 except ProviderError as exc:  # construction failed (missing key, SDK, model file)
+                    only_busy = False
                     self.observer.attempt(route, name, "failed")
                     breaker.failure()
                     errors.append(f"{name}: {exc}")
                     break
-        raise AllProvidersFailed("no provider answered: " + "; ".join(errors))
+        retry = min(busy) if busy and only_busy else None
+        raise AllProvidersFailed("no provider answered: " + "; ".join(errors), retry_after_s=retry)
 
     async def _attempt(
         self,

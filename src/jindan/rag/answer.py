@@ -2,6 +2,8 @@
 
 Event order: ``Sources`` (what the model was given and what was cut), the router's events (``Started``,
 ``Delta``..., ``Usage`` or ``StreamError``), then ``Cited`` (which sources the answer actually referred to).
+``Sources`` is yielded before the model is asked, and ``open_stream`` lets a server send it at once while a
+request that fails at once (not found, too long, every provider down or busy) still becomes an HTTP status.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from jindan.db.engine import Database
 from jindan.db.models import Question
@@ -36,6 +39,65 @@ class Cited:
 
 RagEvent = Sources | RouterEvent | Cited
 MAX_STUDENT_TEXT = 4000
+ROUTE = {"explain": "explain", "hint": "hint", "ask": "chat"}  # task -> router route
+SOURCES_GRACE_S = 0.1  # how long open_stream waits after Sources for a failure that comes at once
+
+
+async def open_stream(
+    events: AsyncIterator[RagEvent], grace_s: float = SOURCES_GRACE_S
+) -> tuple[list[RagEvent], AsyncIterator[RagEvent]]:
+    """Pull the head of an answer before anything is sent: up to ``Sources``, then at most ``grace_s`` more
+    for the next event. Errors raised by then propagate (so they become an HTTP status); after that the head
+    goes out without waiting for the model's first token, and a later failure arrives in the stream."""
+    it = events.__aiter__()
+    head: list[RagEvent] = []
+    try:
+        head.append(await it.__anext__())
+    except StopAsyncIteration:
+        return head, _empty()
+    if not isinstance(head[0], Sources):
+        return head, it
+    nxt: asyncio.Future[RagEvent] = asyncio.ensure_future(it.__anext__())
+    done, _ = await asyncio.wait({nxt}, timeout=grace_s)
+    if not done:
+        return head, _After(nxt, it)
+    try:
+        head.append(nxt.result())
+    except StopAsyncIteration:
+        return head, _empty()
+    return head, it
+
+
+async def _empty() -> AsyncIterator[RagEvent]:
+    return
+    yield  # an async generator that yields nothing
+
+
+class _After:
+    """The rest of an answer whose next event is still being pulled; closing it cancels that pull too (even
+    before the first ``__anext__``, e.g. when the client left while the model was still reading the prompt)."""
+
+    def __init__(self, pending: asyncio.Future[RagEvent], rest: AsyncIterator[RagEvent]) -> None:
+        self._pending: asyncio.Future[RagEvent] | None = pending
+        self._rest = rest
+
+    def __aiter__(self) -> _After:
+        return self
+
+    async def __anext__(self) -> RagEvent:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            return await pending  # StopAsyncIteration included
+        return await self._rest.__anext__()
+
+    async def aclose(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.cancel()
+            await asyncio.wait({pending})  # the generator must be idle before it can be closed
+        close: Any = getattr(self._rest, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def context_window(settings: Settings) -> int:
@@ -65,21 +127,51 @@ class RagService:
         self.window = context_window(settings)
 
     async def explain(self, question_id: int, k: int = 4) -> AsyncIterator[RagEvent]:
-        q = self._question(question_id)
-        context = await asyncio.to_thread(self._context, question_id, None, k)
-        async for ev in self._answer("explain", _target(q, with_solution=True), context, None):
+        p = await self._prompt("explain", question_id, None, k)
+        async for ev in self._answer("explain", p):
             yield ev
 
     async def hint(self, question_id: int, student_answer: str | None = None, k: int = 3) -> AsyncIterator[RagEvent]:
-        q = self._question(question_id)
-        context = await asyncio.to_thread(self._context, question_id, None, k)
-        async for ev in self._answer("hint", _target(q, with_solution=False), context, student_answer):
+        p = await self._prompt("hint", question_id, student_answer, k)
+        async for ev in self._answer("hint", p):
             yield ev
 
     async def ask(self, text: str, k: int = 4) -> AsyncIterator[RagEvent]:
+        _check(text)
         context = await asyncio.to_thread(self._context, None, text, k)
-        async for ev in self._answer("ask", "(see the student's question below)", context, text):
+        async for ev in self._answer("ask", self._build("ask", "(see the student's question below)", context, text)):
             yield ev
+
+    async def warm(self, question_id: int, tasks: tuple[str, ...] = ("hint", "explain")) -> int:
+        """Compute the prompt-prefix states of a question's hint and explanation before students ask (only a
+        provider with a prefix cache of its own keeps them: llama.cpp). Returns how many were new."""
+        new = 0
+        for task in tasks:
+            p = await self._prompt(task, question_id, None, 3 if task == "hint" else 4)
+            provider = self.router.provider(self.router.chain(ROUTE[task])[0])
+            warm = getattr(provider, "warm", None)
+            if warm is None:
+                raise ValueError(f"{provider.name} keeps no prefix states of its own; only llamacpp can be warmed")
+            new += bool(await warm(p.messages))
+        return new
+
+    async def _prompt(self, task: str, question_id: int, student_text: str | None, k: int) -> prompt.Prompt:
+        _check(student_text)
+        q = self._question(question_id)
+        context = await asyncio.to_thread(self._context, question_id, None, k)
+        return self._build(task, _target(q, with_solution=task == "explain"), context, student_text)
+
+    def _build(self, task: str, target: str, context: list[Found], student_text: str | None) -> prompt.Prompt:
+        return prompt.build(
+            task,
+            self.settings.language,
+            target,
+            context,
+            context_window=self.window,
+            max_tokens=self.settings.llm.max_tokens,
+            student_text=student_text,
+            count=self.router.token_counter(ROUTE[task]) or prompt.estimate_tokens,
+        )
 
     def _question(self, question_id: int) -> Question:
         with self.db.session() as s:
@@ -100,28 +192,17 @@ class RagService:
         materials = self.retriever.materials(qvec, k=2) if qvec is not None and qvec.size else []
         return materials + found  # a curated passage first: it is written to teach
 
-    async def _answer(
-        self, task: str, target: str, context: list[Found], student_text: str | None
-    ) -> AsyncIterator[RagEvent]:
-        if student_text is not None and len(student_text) > MAX_STUDENT_TEXT:
-            raise ValueError(f"student text is {len(student_text)} characters; the limit is {MAX_STUDENT_TEXT}")
-        max_tokens = self.settings.llm.max_tokens
-        route = {"explain": "explain", "hint": "hint"}.get(task, "chat")
-        p = prompt.build(
-            task,
-            self.settings.language,
-            target,
-            context,
-            context_window=self.window,
-            max_tokens=max_tokens,
-            student_text=student_text,
-            count=self.router.token_counter(route) or prompt.estimate_tokens,
-        )
+    async def _answer(self, task: str, p: prompt.Prompt) -> AsyncIterator[RagEvent]:
         yield Sources(p.citations, p.cut, p.tokens, p.budget)
         parts: list[str] = []
-        opts = GenOptions(temperature=self.settings.llm.temperature, max_tokens=max_tokens)
-        async for ev in self.router.stream(route, p.messages, opts, student_text=student_text is not None):
+        opts = GenOptions(temperature=self.settings.llm.temperature, max_tokens=self.settings.llm.max_tokens)
+        async for ev in self.router.stream(ROUTE[task], p.messages, opts):
             if isinstance(ev, Delta):
                 parts.append(ev.text)
             yield ev
         yield Cited(prompt.cited("".join(parts), p.citations))
+
+
+def _check(student_text: str | None) -> None:
+    if student_text is not None and len(student_text) > MAX_STUDENT_TEXT:
+        raise ValueError(f"student text is {len(student_text)} characters; the limit is {MAX_STUDENT_TEXT}")

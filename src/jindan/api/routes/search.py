@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from jindan.api.deps import MAX_ID, StackDep, require
 from jindan.api.schemas import ERRORS, NO_NUL, Text
 from jindan.api.sse import respond
-from jindan.rag.answer import RagEvent, Sources
+from jindan.rag.answer import RagEvent, open_stream
 from jindan.rag.retrieve import Found, SearchFilters
 
 router = APIRouter(tags=["search"], responses=ERRORS)
@@ -109,14 +109,9 @@ class AskIn(BaseModel):
 
 async def _sse(events: AsyncIterator[RagEvent]) -> StreamingResponse:
     """Open the stream far enough to fail with a proper status (404/422/503, see api/errors.py) before any byte
-    is sent."""
-    first: list[RagEvent] = []
-    async for ev in events:
-        first.append(ev)
-        if not isinstance(ev, Sources):
-            break
-
-    return respond(first, events)
+    is sent; the sources go out without waiting for the model's first token (``open_stream``)."""
+    first, rest = await open_stream(events)
+    return respond(first, rest)
 
 
 @router.post(

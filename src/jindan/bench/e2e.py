@@ -1,0 +1,257 @@
+"""`jindan bench e2e`: hint and explain end to end, in-process, as a user's request runs them.
+
+Each request goes through the configured stack exactly as the API runs it (question lookup, search, prompt,
+router, provider) and is timed from the call to the first answer token (TTFT) and to the end. Phases:
+
+- ``cold``: no cached state for that question (the provider's prefix cache and KV cache emptied first);
+- ``warm``: another student's hint on the same question with a different answer, after every other sampled
+  question was asked in between (so only a prefix cache, not the last prompt's KV, can help);
+- ``concurrent``: ``clients`` requests at once (a third answer), through the bounded provider queue;
+- ``explain``: cold and warm explanations of the same questions.
+
+Quality rides along so speed is never bought by a worse answer unseen: ``leak_rate`` is the share of hints
+that give the bank's answer away (``reports.grading.leaked``, the rule `jindan compare` uses: the hint commits
+to the key, or states a key of 3+ characters verbatim), ``cited_rate`` the share of answers citing at least
+one source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from jindan.bench.stats import pct
+from jindan.db.engine import Database
+from jindan.db.models import Question
+from jindan.llm.base import Delta, ProviderError, Usage
+from jindan.llm.router import Router
+from jindan.rag.answer import Cited, RagEvent, RagService, Sources
+from jindan.reports.grading import leaked
+
+ANSWERS = (
+    "I got 7 but I am not sure.",
+    "My answer is 12. Where did I go wrong?",
+    "I think it is 1/2 because I divided both sides.",
+)
+
+
+@dataclass
+class Sample:
+    ttft_ms: float
+    total_ms: float
+    sources_ms: float
+    prompt_tokens: int
+    completion_tokens: int
+    text: str
+    cited: bool
+    leak: bool | None  # None: not judged (explanations, questions without an answer key)
+
+
+def _leak(text: str, q: Question) -> bool | None:
+    return leaked(text, q.answer)
+
+
+async def _timed(events: AsyncIterator[RagEvent], q: Question, judge: bool) -> Sample:
+    start = time.perf_counter()
+    first: float | None = None
+    sources = start
+    parts: list[str] = []
+    usage: Usage | None = None
+    prompt_estimate = 0
+    cited = False
+    async for ev in events:
+        if isinstance(ev, Sources):
+            sources = time.perf_counter()
+            prompt_estimate = ev.prompt_tokens
+        elif isinstance(ev, Delta):
+            first = first or time.perf_counter()
+            parts.append(ev.text)
+        elif isinstance(ev, Usage):
+            usage = ev
+        elif isinstance(ev, Cited):
+            cited = bool(ev.citations)
+    end = time.perf_counter()
+    text = "".join(parts)
+    return Sample(
+        ttft_ms=((first or end) - start) * 1000,
+        total_ms=(end - start) * 1000,
+        sources_ms=(sources - start) * 1000,
+        prompt_tokens=usage.prompt_tokens if usage and usage.prompt_tokens else prompt_estimate,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        text=text,
+        cited=cited,
+        leak=_leak(text, q) if judge else None,
+    )
+
+
+def summarize(samples: list[Sample], failed: int = 0) -> dict[str, Any]:
+    judged = [s.leak for s in samples if s.leak is not None]
+    out: dict[str, Any] = {
+        "n": len(samples),
+        "ttft_ms_p50": round(pct([s.ttft_ms for s in samples], 50), 1),
+        "ttft_ms_p95": round(pct([s.ttft_ms for s in samples], 95), 1),
+        "total_ms_p50": round(pct([s.total_ms for s in samples], 50), 1),
+        "sources_ms_p50": round(pct([s.sources_ms for s in samples], 50), 1),
+        "prompt_tokens_p50": round(pct([float(s.prompt_tokens) for s in samples], 50)),
+        "completion_tokens_p50": round(pct([float(s.completion_tokens) for s in samples], 50)),
+        "leak_rate": round(sum(judged) / len(judged), 3) if judged else None,
+        "leak_judged": len(judged),
+        "cited_rate": round(sum(s.cited for s in samples) / len(samples), 3) if samples else None,
+    }
+    if failed:
+        out["failed"] = failed
+    return out
+
+
+def sample_questions(db: Database, n: int, seed: int) -> list[Question]:
+    """``n`` bank questions that have an answer, drawn with a fixed seed (the same set run after run)."""
+    with db.session() as s:
+        ids = list(s.scalars(select(Question.id).where(Question.answer.is_not(None)).order_by(Question.id)))
+        if not ids:
+            raise ValueError("the bank has no question with an answer: import and index questions first")
+        picked = random.Random(seed).sample(ids, min(n, len(ids)))
+        rows = {q.id: q for q in s.scalars(select(Question).where(Question.id.in_(picked)))}
+        for q in rows.values():
+            s.expunge(q)
+    return [rows[i] for i in picked]
+
+
+def _providers(router: Router) -> list[Any]:
+    out = []
+    for name in dict.fromkeys(router.chain("hint") + router.chain("explain")):
+        try:
+            out.append(router.provider(name))
+        except ProviderError:
+            continue
+    return out
+
+
+def forget(router: Router) -> None:
+    """Empty every cache the providers keep (prefix states, the last prompt's KV)."""
+    for provider in _providers(router):
+        clear = getattr(provider, "forget", None)
+        if callable(clear):
+            clear()
+        elif provider.name == "llamacpp":  # a provider without a prefix cache still keeps the last prompt
+            provider.load().reset()
+
+
+def cache_stats(router: Router) -> dict[str, Any] | None:
+    for provider in _providers(router):
+        cache = getattr(provider, "prefix_cache", None)
+        if cache is not None:
+            return {
+                "hits": cache.hits,
+                "misses": cache.misses,
+                "bytes": cache.bytes,
+                "entries": len(cache),
+                "disk_hits": getattr(cache, "disk_hits", 0),
+            }
+    return None
+
+
+class Phase:
+    """The samples of one phase, and the requests that failed (busy, timed out) instead of answering."""
+
+    def __init__(self) -> None:
+        self.samples: list[Sample] = []
+        self.failed = 0
+
+    async def add(self, events: AsyncIterator[RagEvent], q: Question, judge: bool) -> None:
+        try:
+            self.samples.append(await _timed(events, q, judge))
+        except ProviderError:  # counted, not retried: a busy queue or a timeout is part of the result
+            self.failed += 1
+
+    def summary(self) -> dict[str, Any]:
+        return summarize(self.samples, self.failed)
+
+
+async def _measure(
+    rag: RagService,
+    router: Router,
+    questions: list[Question],
+    *,
+    clients: int,
+    explain: bool,
+    step: Callable[[str], None],
+) -> dict[str, Any]:
+    cold, warm, concurrent = Phase(), Phase(), Phase()
+    for q in questions:
+        forget(router)
+        await cold.add(rag.hint(q.id, ANSWERS[0]), q, judge=True)
+        step("cold")
+    for q in questions:  # every other question was asked since this one's cold hint
+        await warm.add(rag.hint(q.id, ANSWERS[1]), q, judge=True)
+        step("warm")
+    pending = list(questions)
+
+    async def client() -> None:
+        while pending:
+            q = pending.pop()
+            await concurrent.add(rag.hint(q.id, ANSWERS[2]), q, judge=True)
+            step("concurrent")
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    result: dict[str, Any] = {"cold": cold.summary(), "warm": warm.summary(), "concurrent": concurrent.summary()}
+    if explain:
+        ecold, ewarm = Phase(), Phase()
+        for q in questions:
+            forget(router)
+            await ecold.add(rag.explain(q.id), q, judge=False)
+            step("explain cold")
+        for q in reversed(questions):
+            await ewarm.add(rag.explain(q.id), q, judge=False)
+        step("explain warm")
+        result["explain"] = {"cold": ecold.summary(), "warm": ewarm.summary()}
+    return result
+
+
+def run(
+    settings: Any,
+    db: Database,
+    retriever: Any,
+    router: Router,
+    *,
+    questions: int = 8,
+    clients: int = 4,
+    seed: int = 0,
+    explain: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    picked = sample_questions(db, questions, seed)
+    rag = RagService(settings, db, retriever, router)
+
+    async def go() -> dict[str, Any]:
+        try:
+            # the model and the embedder load once before anything is timed (a service has them loaded)
+            for provider in _providers(router):
+                if provider.name == "llamacpp":
+                    provider.load()
+            await _timed(rag.hint(picked[0].id, "warm-up"), picked[0], judge=False)
+            return await _measure(
+                rag, router, picked, clients=clients, explain=explain, step=progress or (lambda _: None)
+            )
+        finally:
+            stats = cache_stats(router)
+            if stats is not None:
+                holder["prefix_cache"] = stats
+            await router.aclose()
+
+    holder: dict[str, Any] = {}
+    result = asyncio.run(go())
+    return {
+        "model": f"{settings.llm.provider}/{settings.llm.model}",
+        "embedder": f"{settings.embed.provider}/{settings.embed.model}",
+        "questions": len(picked),
+        "clients": clients,
+        "seed": seed,
+        **result,
+        "prefix_cache": holder.get("prefix_cache"),
+    }
