@@ -1,0 +1,69 @@
+"""`jindan warm`: prompt prefixes computed ahead of the students, on disk where the service finds them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+from sqlalchemy import select
+from tests.conftest import shared_file
+from typer.testing import CliRunner
+
+from jindan.cli.main import app
+from jindan.db.engine import Database
+from jindan.db.models import Question
+from jindan.embed.registry import build_embedder
+from jindan.llm import llamacpp_state as state
+from jindan.llm.llamacpp import LlamaCppProvider
+from jindan.llm.router import Router
+from jindan.rag.answer import RagService
+from jindan.rag.retrieve import Retriever
+from jindan.settings import Settings
+from jindan.vectors.registry import build_store
+
+runner = CliRunner()
+
+
+def test_warm_fills_the_disk_cache_that_a_new_process_hits(db_url: str, tmp_path: Path) -> None:
+    src = shared_file("math/problems.jsonl")
+    bank = tmp_path / "math" / "problems.jsonl"
+    bank.parent.mkdir()
+    bank.write_text("".join(itertools.islice(src.open(), 0, 5000, 125)))  # 40 questions
+    env = {"JINDAN_DATABASE__URL": db_url, "JINDAN_HOME": str(tmp_path), "JINDAN_LLAMACPP__N_CTX": "2048"}
+    assert runner.invoke(app, ["import", "questions", str(bank)], env=env).exit_code == 0
+    assert runner.invoke(app, ["index", "questions"], env=env).exit_code == 0
+
+    assert runner.invoke(app, ["warm"], env=env).exit_code == 2  # which questions?
+    assert runner.invoke(app, ["warm", "--all", "--subject", "Algebra"], env=env).exit_code == 2
+    off = runner.invoke(app, ["warm", "--all"], env={**env, "JINDAN_LLAMACPP__PREFIX_CACHE_DISK_MB": "0"})
+    assert off.exit_code == 2 and "PREFIX_CACHE_DISK_MB" in off.output
+
+    first = runner.invoke(app, ["warm", "--subject", "Algebra", "--limit", "2", "--task", "hint"], env=env)
+    assert first.exit_code == 0 and "2 question(s) warmed: 2 new" in first.output, first.output
+    again = runner.invoke(app, ["warm", "--subject", "Algebra", "--limit", "2", "--task", "hint"], env=env)
+    assert again.exit_code == 0 and "2 question(s) warmed: 0 new" in again.output, again.output
+    missing = runner.invoke(app, ["warm", "--questions", "999999"], env=env)
+    assert missing.exit_code == 1 and "999999 (not found)" in missing.output
+
+    # what the service's provider finds on disk, in another process: the hint prefix of a warmed question
+    settings = Settings(home=tmp_path, database={"url": db_url}, llamacpp={"n_ctx": 2048})  # type: ignore[arg-type]
+    db = Database(settings)
+    store = build_store(settings, db)
+    provider = LlamaCppProvider.from_settings(settings)
+    try:
+        router = Router(settings, {"llamacpp": provider})
+        rag = RagService(settings, db, Retriever.from_settings(settings, db, store, build_embedder(settings)), router)
+        with db.session() as s:
+            qid = s.scalars(select(Question.id).where(Question.subject == "Algebra").order_by(Question.id)).first()
+        assert qid is not None
+        hinted = asyncio.run(rag._prompt("hint", qid, "I got 3.", 3))
+        cache = provider.prefix_cache
+        assert cache is not None and cache.disk_bytes() > 0
+        llm = provider.load()
+        rendered = state.render(llm, state.chat_formatter(llm), hinted.messages)
+        assert cache.key(rendered.tokens[: rendered.cuts[-1]]) in cache  # warmed without the student's text
+    finally:
+        asyncio.run(provider.aclose())
+        store.close()
+        db.close()
