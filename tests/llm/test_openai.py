@@ -252,3 +252,16 @@ def test_length_is_a_finish_reason_not_a_cut(httpserver: HTTPServer) -> None:
     httpserver.expect_request(PATH).respond_with_data(sse("a", "b", finish="length"))
     usage = drain(wire(httpserver), GenOptions(max_tokens=40))[-1]
     assert isinstance(usage, Usage) and usage.finish_reason == "length"
+
+
+def test_prompt_tokens_served_from_the_server_prefix_cache_are_reported(httpserver: HTTPServer) -> None:
+    """vLLM (--enable-prompt-tokens-details) and OpenAI say how much of the prompt their prefix cache served."""
+    cached = chunk(usage={"prompt_tokens": 120, "completion_tokens": 1}).replace(
+        '"total_tokens"', '"prompt_tokens_details": {"cached_tokens": 96}, "total_tokens"'
+    )
+    httpserver.expect_request(PATH).respond_with_data(chunk("4") + chunk(finish="stop") + cached + "data: [DONE]\n\n")
+    usage = drain(wire(httpserver), GenOptions(max_tokens=40))[-1]
+    assert isinstance(usage, Usage) and usage.prompt_tokens == 120 and usage.extra["cached_tokens"] == 96
+    httpserver.clear()
+    httpserver.expect_request(PATH).respond_with_data(sse("4"))
+    assert "cached_tokens" not in drain(wire(httpserver), GenOptions(max_tokens=40))[-1].extra

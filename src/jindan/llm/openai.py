@@ -99,7 +99,7 @@ class OpenAIProvider:
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
         watch = Stopwatch()
         parts: list[str] = []
-        prompt_tokens = completion_tokens = 0
+        prompt_tokens = completion_tokens = cached = 0
         finish: str | None = None
         where = self.base_url or "api.openai.com"
         try:
@@ -108,6 +108,8 @@ class OpenAIProvider:
                 if chunk.usage is not None:
                     prompt_tokens = chunk.usage.prompt_tokens
                     completion_tokens = chunk.usage.completion_tokens
+                    details = getattr(chunk.usage, "prompt_tokens_details", None)  # vLLM, OpenAI: prefix cache
+                    cached = int(getattr(details, "cached_tokens", None) or 0)
                 if chunk.choices:
                     finish = chunk.choices[0].finish_reason or finish
                     piece = chunk.choices[0].delta.content
@@ -129,6 +131,8 @@ class OpenAIProvider:
         if not prompt_tokens:  # some compatible servers ignore stream_options.include_usage
             usage.prompt_tokens = max(1, sum(len(m.content) for m in messages) // 4)
             usage.extra["tokens_estimated"] = True
+        if cached:
+            usage.extra["cached_tokens"] = cached
         yield usage
 
     async def health(self) -> tuple[bool, str]:
