@@ -99,3 +99,35 @@ def test_shadow_drain_is_bounded_and_drops_what_is_late(db: Database) -> None:
     assert dropped == 1 and seconds < 1.5
     assert rows(db) == []  # half a comparison is never recorded
     assert shadow.calls == 1
+
+
+def test_a_second_shutdown_call_never_extends_the_grace_period() -> None:
+    hanging = Scripted("llamacpp", "hang")
+    router = make(hanging)
+
+    async def go() -> float:
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.1, router.stop_streams, 0.2)
+        loop.call_later(0.15, router.stop_streams, 30)  # a later, longer grace: the earlier end stands
+        start = time.monotonic()
+        with pytest.raises(AllProvidersFailed, match="shutting down"):
+            [e async for e in router.stream("hint", MSG, GenOptions())]
+        return time.monotonic() - start
+
+    assert asyncio.run(go()) < 2
+
+
+def test_a_shutdown_never_delays_a_timeout_that_comes_first() -> None:
+    hanging, fallback = Scripted("llamacpp", "hang"), Scripted("ollama")
+    settings = Settings(llm={"routes": {"hint": ["llamacpp", "ollama"]}, "retries": 0, "timeout_s": 30})  # type: ignore[arg-type]
+    router = Router(settings, {"llamacpp": hanging, "ollama": fallback}, first_token_timeout_s=0.3)  # type: ignore[dict-item]
+
+    async def go() -> tuple[list[Any], float]:
+        asyncio.get_running_loop().call_later(0.05, router.stop_streams, 20)
+        start = time.monotonic()
+        events = [e async for e in router.stream("hint", MSG, GenOptions())]
+        return events, time.monotonic() - start
+
+    events, seconds = asyncio.run(go())
+    assert seconds < 2  # the 0.3 s first-token timeout, not the 20 s grace period
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "answer from ollama"
