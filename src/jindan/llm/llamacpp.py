@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import threading
 import time
@@ -42,6 +43,7 @@ from jindan.settings import Settings
 
 _DONE = object()
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 MB = 1024 * 1024
 
 
@@ -216,14 +218,19 @@ class LlamaCppProvider:
                 break
         if count:
             cache.count(hit=served == rendered.cuts[-1])
-        reused = served
         for cut in rendered.cuts:
+            if cut <= served:  # a shorter prefix missing from the cache is not worth truncating the KV for
+                continue
             key = cache.key(rendered.tokens[:cut])
             if key in cache:
                 continue
             self._eval_to(llm, rendered.tokens, cut)
-            cache.put(key, state.save(llm))
-        return reused
+            try:
+                cache.put(key, state.save(llm))
+            except (RuntimeError, OSError, MemoryError) as exc:  # a cache that cannot save never fails an answer
+                log.warning("prefix state not saved: %s", exc)
+                return served
+        return served
 
     @staticmethod
     def _eval_to(llm: Any, tokens: list[int], cut: int) -> None:

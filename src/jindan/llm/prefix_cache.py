@@ -91,6 +91,15 @@ class PrefixCache:
         if self.dir is not None and size <= self.disk_max_bytes:
             self._write(key, data)
 
+    def discard(self, key: str) -> None:
+        """Forget one entry, in memory and on disk."""
+        with self._lock:
+            old = self._mem.pop(key, None)
+            if old is not None:
+                self.bytes -= memoryview(old).nbytes
+        if self.dir is not None:
+            (self.dir / (key + SUFFIX)).unlink(missing_ok=True)
+
     def clear(self, disk: bool = True) -> None:
         with self._lock:
             self._mem.clear()
