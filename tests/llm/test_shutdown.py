@@ -48,7 +48,7 @@ def test_an_answer_still_streaming_after_the_grace_period_ends_with_an_error_eve
     router = make(Scripted("llamacpp", "slow", text=WORDS))
     events, seconds = asyncio.run(stop_after_first_delta(router, grace_s=0.3))
     last = events[-1]
-    assert isinstance(last, StreamError) and last.message == SHUTTING_DOWN
+    assert isinstance(last, StreamError) and (last.provider, last.message) == ("llamacpp", SHUTTING_DOWN)
     sent = "".join(e.text for e in events if isinstance(e, Delta))
     assert last.partial == sent and 0 < len(sent) < len(WORDS)
     assert 0.25 < seconds < 1.5

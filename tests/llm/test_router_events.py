@@ -1,0 +1,91 @@
+"""What the router passes on and what it says: the caller's options reach the provider and the shadow
+unchanged, a broken answer names its provider and the reason, and only the first token has the short wait."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jindan.db.engine import Database
+from jindan.llm.base import ChatMessage, Delta, Event, GenOptions, Usage
+from jindan.llm.router import Router, StreamError
+from jindan.settings import Settings
+from tests.llm.fakes import Scripted
+from tests.llm.test_shadow import setup
+
+MSG = [ChatMessage("user", "hint please")]
+OPTS = GenOptions(temperature=0.0, max_tokens=77, json_schema={"type": "object"}, stop=("\n\n",), seed=3)
+
+
+def run(router: Router, opts: GenOptions | None = OPTS, route: str = "hint") -> list[Any]:
+    async def go() -> list[Any]:
+        return [e async for e in router.stream(route, MSG, opts)]
+
+    return asyncio.run(go())
+
+
+def router_for(*providers: Any, first_token_timeout_s: float | None = None, timeout_s: float = 30) -> Router:
+    settings = Settings(
+        llm={"routes": {"hint": [p.name for p in providers]}, "retries": 0, "timeout_s": timeout_s}  # type: ignore[arg-type]
+    )
+    return Router(settings, {p.name: p for p in providers}, first_token_timeout_s=first_token_timeout_s)
+
+
+def test_the_caller_s_options_reach_the_provider_and_the_fallback_unchanged() -> None:
+    down, up = Scripted("ollama", "refuse"), Scripted("openai")
+    run(router_for(down, up))
+    assert [r[1] for r in down.requests] == [OPTS] and [r[1] for r in up.requests] == [OPTS]
+    assert up.requests[0][0] == MSG
+
+
+def test_the_shadow_gets_the_same_options(db: Database) -> None:
+    router, runner, primary, shadow = setup(db)
+
+    async def go() -> None:
+        [e async for e in router.stream("explain", MSG, OPTS)]
+        await runner.drain()
+
+    asyncio.run(go())
+    assert primary.requests[0][1] == OPTS and shadow.requests[0][1] == OPTS
+
+
+def test_a_broken_answer_names_its_provider_and_the_reason() -> None:
+    events = run(router_for(Scripted("ollama", "break", text="one two three")))
+    last = events[-1]
+    assert isinstance(last, StreamError)
+    assert (last.provider, last.message, last.partial) == ("ollama", "ollama: connection reset", "one two")
+
+
+class Stalls:
+    """Sends one token, goes quiet for ``gap`` seconds, then finishes."""
+
+    name, model = "ollama", "stalls"
+
+    def __init__(self, gap: float) -> None:
+        self.gap = gap
+
+    async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
+        yield Delta("first")
+        await asyncio.sleep(self.gap)
+        yield Delta(" second")
+        yield Usage(self.name, self.model, 1, 2)
+
+    async def health(self) -> tuple[bool, str]:
+        return True, "stalls"
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_after_the_first_token_the_answer_has_the_whole_budget() -> None:
+    events = run(router_for(Stalls(gap=0.5), first_token_timeout_s=0.2))  # a pause longer than the first wait
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "first second"
+    assert isinstance(events[-1], Usage)
+
+
+def test_a_stall_past_the_budget_ends_with_a_timeout_event() -> None:
+    events = run(router_for(Stalls(gap=5), timeout_s=0.4))
+    last = events[-1]
+    assert isinstance(last, StreamError) and last.provider == "ollama" and last.partial == "first"
+    assert last.message.startswith("timed out after")
