@@ -208,7 +208,10 @@ class SearchSettings(BaseModel):
         0.2, ge=0, description="Intent find: weight of the query's character-bigram overlap (LaTeX-aware)."
     )
     lexical_weight: float = Field(
-        0.0, ge=0, description="Intent find: weight of the Korean-morpheme BM25 score (scaled to [0, 1])."
+        0.05,
+        ge=0,
+        description="Intent find: weight of the BM25 score of Korean morphemes and LaTeX/word terms over the "
+        "candidates (scaled to [0, 1]); 0 turns it off.",
     )
     near_exact: float = Field(
         0.9, gt=0, le=1, description="Intent find: a question holding this share of the query's bigrams is first."

@@ -68,8 +68,9 @@ def test_near_exact_first_even_with_a_lower_dense_score() -> None:
     query = "이차방정식 x^2-5x+6=0의 두 근의 합을 구하시오."
     hits = [Hit(i, 0.95 - i * 0.01, {"subject": "이차함수"}) for i in range(3)] + [Hit(9, 0.70, {"subject": "x"})]
     texts = {0: "이차함수 y=x^2의 꼭짓점", 1: "y=2x^2+1의 그래프", 2: "포물선의 축", 9: query + " (1) 2 (2) 5"}
-    assert rank_find(query, hits, texts, 4, FindWeights(ngram=0.0))[0].id == 9
-    assert rank_find("근의 합", hits, texts, 4, FindWeights(ngram=0.0))[0].id == 0  # too short to be near-exact
+    dense_only = FindWeights(ngram=0.0, lexical=0.0)
+    assert rank_find(query, hits, texts, 4, dense_only)[0].id == 9
+    assert rank_find("근의 합", hits, texts, 4, dense_only)[0].id == 0  # too short to be near-exact
 
 
 def test_similar_excludes_the_question_itself(ko_bank: Database, store: QdrantEdgeStore, e5: Embedder) -> None:

@@ -6,9 +6,9 @@ configured, a Korean-morpheme BM25 score scaled into [0, 1] over the candidates:
 replaced by ranks, so the dense order is only nudged. A near-exact match (almost every bigram of the query in
 one question) is always first; no topic vote runs for find.
 
-*similar*: practice questions like this one. The question itself (given by id, or the near-exact match of
-a pasted text) is excluded, and when it is known its stored vector is the probe and its subject the strongest
-vote; the neighbours' subjects vote too (topic consensus, :mod:`jindan.rag.rerank`). Banks without subjects
+*similar*: practice questions like this one. The question itself (given by id, or what *find* puts first
+for a text that holds enough of it) is excluded; its stored vector is the probe and its subject the strongest
+vote, beside the neighbours' subjects (topic consensus, :mod:`jindan.rag.rerank`). Banks without subjects
 vote with the neighbours' own neighbourhoods instead (:func:`jindan.rag.rerank.neighbourhood_rerank`).
 """
 
@@ -31,7 +31,7 @@ MIN_NEAR_EXACT_CHARS = 8  # a two-word query contained in a question is not a ne
 @dataclass(frozen=True)
 class FindWeights:
     ngram: float = 0.2
-    lexical: float = 0.0
+    lexical: float = 0.05
     near_exact: float = 0.9
 
 

@@ -2,7 +2,7 @@
 
 Results are hydrated from PostgreSQL (the source of truth); the vector store only ranks. Two intents
 (:mod:`jindan.rag.intents`): *find* puts the question a student typed or pasted first; *similar* returns
-questions like one (by id, or the question a pasted text is a copy of), itself excluded.
+questions like one (by id, or the question a typed or pasted text is about), itself excluded.
 
 Queries are embedded by the model that built the collection behind the alias, re-checked every few
 seconds: while ``jindan index questions`` builds a collection for a new embedder, search keeps using the old
