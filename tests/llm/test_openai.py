@@ -265,3 +265,32 @@ def test_prompt_tokens_served_from_the_server_prefix_cache_are_reported(httpserv
     httpserver.clear()
     httpserver.expect_request(PATH).respond_with_data(sse("4"))
     assert "cached_tokens" not in drain(wire(httpserver), GenOptions(max_tokens=40))[-1].extra
+
+
+def test_the_router_honours_retry_after_and_falls_back_meanwhile(httpserver: HTTPServer) -> None:
+    """A 429 with Retry-After: the local model answers, the API is not called again until the time has passed,
+    nothing counts against its circuit breaker, and with no fallback the caller is told how long to wait."""
+    from jindan.llm.router import AllProvidersFailed, Router, Started
+    from jindan.settings import Settings
+    from tests.llm.fakes import Scripted
+
+    httpserver.expect_ordered_request(PATH).respond_with_json(RATE_LIMITED, status=429, headers={"Retry-After": "1"})
+    httpserver.expect_ordered_request(PATH).respond_with_data(sse("back"))
+    api, local = wire(httpserver), Scripted("llamacpp")
+    settings = Settings(llm={"routes": {"hint": ["openai", "llamacpp"], "chat": ["openai"]}, "retries": 1})  # type: ignore[arg-type]
+    router = Router(settings, {"openai": api, "llamacpp": local}, backoff_s=0.01)  # type: ignore[dict-item]
+
+    async def answer(route: str) -> list[Any]:
+        return [e async for e in router.stream(route, MESSAGES, GenOptions(max_tokens=40))]
+
+    first = asyncio.run(answer("hint"))
+    assert first[0] == Started("llamacpp", "llamacpp-model") and len(httpserver.log) == 1  # not retried at once
+    second = asyncio.run(answer("hint"))
+    assert second[0] == Started("llamacpp", "llamacpp-model") and len(httpserver.log) == 1  # skipped meanwhile
+    with pytest.raises(AllProvidersFailed, match="rate limited") as info:
+        asyncio.run(answer("chat"))
+    assert info.value.retry_after_s is not None and 0 < info.value.retry_after_s <= 1.0
+    assert router.breakers["openai"].failures == 0 and len(httpserver.log) == 1
+    time.sleep(1.05)
+    third = asyncio.run(answer("hint"))
+    assert third[0] == Started("openai", "gpt-4o-mini") and len(httpserver.log) == 2

@@ -96,6 +96,11 @@ class ProviderBusy(ProviderUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class RateLimited(ProviderBusy):
+    """A remote server refused with 429 or 503 and ``Retry-After``: the router does not call it again before
+    ``retry_after_s`` has passed (its fallbacks answer meanwhile)."""
+
+
 class MissingDependency(ProviderUnavailable):
     """The provider's SDK is not installed."""
 

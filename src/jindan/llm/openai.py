@@ -12,8 +12,8 @@ from jindan.llm.base import (
     Delta,
     Event,
     GenOptions,
-    ProviderBusy,
     ProviderUnavailable,
+    RateLimited,
     Stopwatch,
     StreamInterrupted,
     cut_stream,
@@ -123,7 +123,7 @@ class OpenAIProvider:
             response = getattr(exc, "response", None)
             wait = retry_after(response.status_code, response.headers) if response is not None else None
             if wait is not None:  # rate limited or overloaded: not broken, asked to come back later
-                raise ProviderBusy(f"OpenAI-compatible {where}: {exc}; retry after {wait:.1f} s", wait) from exc
+                raise RateLimited(f"OpenAI-compatible {where}: {exc}; retry after {wait:.1f} s", wait) from exc
             raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
         if finish is None:
             raise cut_stream(f"OpenAI-compatible {where}", parts)

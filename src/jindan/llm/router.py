@@ -18,7 +18,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from jindan.llm.base import ChatMessage, Delta, Event, GenOptions, LLMProvider, ProviderBusy, ProviderError, Usage
+from jindan.llm.base import (
+    ChatMessage,
+    Delta,
+    Event,
+    GenOptions,
+    LLMProvider,
+    ProviderBusy,
+    ProviderError,
+    RateLimited,
+    Usage,
+)
 from jindan.llm.registry import build_provider
 from jindan.settings import Settings
 
@@ -125,6 +135,7 @@ class Router:
         self.shadow = shadow
         self._stop_at: float | None = None  # loop time after which no provider is waited for (shutdown)
         self._timers: set[asyncio.Timeout] = set()  # the waits on providers in progress
+        self._busy_until: dict[str, float] = {}  # provider -> when its Retry-After ends (monotonic)
 
     def chain(self, route: str) -> list[str]:
         llm = self.settings.llm
@@ -184,6 +195,12 @@ class Router:
             breaker = self.breakers.setdefault(
                 name, CircuitBreaker(self.settings.llm.breaker_failures, self.settings.llm.breaker_cooldown_s)
             )
+            left = self._busy_until.get(name, 0.0) - time.monotonic()
+            if left > 0:  # it asked not to be called before then: skipped, not counted against it
+                self.observer.attempt(route, name, "busy")
+                busy.append(left)
+                errors.append(f"{name}: rate limited, retry after {left:.1f} s")
+                continue
             for attempt in range(self.settings.llm.retries + 1):
                 if not breaker.allow():
                     only_busy = False
@@ -215,6 +232,8 @@ class Router:
                     if isinstance(exc.__cause__, ProviderBusy):  # not broken: no breaker failure, no retry
                         self.observer.attempt(route, name, "busy")
                         busy.append(exc.__cause__.retry_after_s)
+                        if isinstance(exc.__cause__, RateLimited):
+                            self._busy_until[name] = time.monotonic() + exc.__cause__.retry_after_s
                         errors.append(f"{name}: {exc}")
                         break
                     only_busy = False
