@@ -141,7 +141,7 @@ def _fit_once(db: Database) -> None:
             return
     from jindan.diagnosis.service import fit_and_store
 
-    model = fit_and_store(db)
+    model = fit_and_store(db, sequence=False)  # a GRU needs far more than the demo's answers
     log.info("demo: diagnosis model %s fitted", model.version)
 
 

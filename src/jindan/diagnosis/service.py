@@ -40,11 +40,13 @@ def load_logs(db: Database) -> list[tuple[list[int], list[int]]]:
     return list(logs.values())
 
 
-def fit_and_store(db: Database, *, l2: float = 1.0) -> MasteryModel:
+def fit_and_store(db: Database, *, l2: float = 1.0, sequence: bool = True) -> MasteryModel:
+    """Fit on every stored response and make the model active; ``sequence=False`` skips the GRU (seconds of
+    torch training that a few hundred answers, e.g. the console's demo class, cannot use)."""
     logs = load_logs(db)
     if not logs:
         raise ValueError("no responses in the database: run `jindan import responses FILE` first")
-    model = fit(logs, l2=l2)
+    model = fit(logs, l2=l2, sequence=sequence)
     with db.session() as s:
         s.execute(update(DiagnosisModelRow).values(active=False))
         s.add(
