@@ -4,6 +4,7 @@ the collection that is serving. Real PostgreSQL + pgvector; embedded Qdrant and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,35 @@ def test_a_changed_payload_fails_payloads_with_its_key(db: Database, store: Vect
     bad = failed(verify(db, store, copied, full=True))
     assert set(bad) == {"payloads"}
     assert bad["payloads"] == {"compared": ROWS, "mismatched": ["31", "32", "33"]}
+
+
+def test_payload_numbers_are_compared_to_their_last_bits(db: Database, store: VectorStore, copied: SourcePlan) -> None:
+    """A timestamp's numeric twin a minute off is damage; a float that lost its last bit is not."""
+    def shift(field: str, by: Callable[[float], float]) -> Callable[[Point], Point]:
+        return lambda p: Point(p.id, p.vector, {**p.payload, field: by(p.payload[field])})
+
+    rewrite(store, 51, shift("updated_at_ts", lambda t: t + 60))
+    rewrite(store, 52, shift("score", lambda x: math.nextafter(x, 1)))
+    rewrite(store, 53, shift("updated_at_ts", lambda t: t + 1e-6))
+    bad = failed(verify(db, store, copied, full=True))
+    assert bad == {"payloads": {"compared": ROWS, "mismatched": ["51"]}}
+
+
+def test_text_keys_are_named_as_keys(db: Database, db_url: str, tmp_path: Path) -> None:
+    make_source(db_url, rows=120, text_keys=True, nulls=0)
+    store = QdrantEdgeStore(tmp_path / "edge")
+    plan = inspect_source(db.engine, "legacy.question_vectors", target="texty")
+    migrate(db, store, plan)
+    store.delete("texty", ["q-00007"])
+    rewrite_in(store, "texty", "q-00009", lambda p: Point(p.id, -p.vector, p.payload))
+    bad = failed(verify(db, store, plan, full=True))
+    assert bad["ids"]["missing"] == ["q-00007"] and bad["vectors"]["mismatched"] == ["q-00009"]
+    store.close()
+
+
+def rewrite_in(store: VectorStore, collection: str, key: Any, change: Callable[[Point], Point]) -> None:
+    (p,) = store.retrieve(collection, [key], with_vectors=True)
+    store.upsert(collection, [change(p)])
 
 
 def test_a_vector_nulled_in_the_source_fails_ids(

@@ -164,11 +164,12 @@ def _rows(conn: Any, store: VectorStore, plan: SourcePlan, chosen: list[PointId]
 
 
 def _approx(expected: Any, got: Any) -> Any:
-    """Floats survive JSON round trips within rounding; compare them loosely, everything else exactly."""
+    """Floats may lose their last bits on the way (a float64 JSON round trip is exact); forgive only that, so
+    an epoch-seconds twin a minute off still fails. Everything else is compared exactly."""
     if (
         isinstance(expected, float)
         and isinstance(got, int | float)
-        and abs(expected - got) <= 1e-6 * max(1.0, abs(expected))
+        and abs(expected - got) <= 1e-12 * max(1.0, abs(expected))
     ):
         return got
     return expected
