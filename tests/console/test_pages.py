@@ -143,6 +143,11 @@ def test_sign_in_with_a_platform_token_or_a_service_key(client: TestClient, cons
     client.cookies.clear()
     r = client.post("/console/signin", data={"credential": key, "next": "https://evil.example/"})
     assert r.status_code == 303 and r.headers["location"] == "/console/ops"  # never off the console
+    client.cookies.clear()
+    forced = client.post("/console/signin", data={"credential": key}, headers={"Origin": "https://evil.example"})
+    assert forced.status_code == 403 and "set-cookie" not in forced.headers
+    same = client.post("/console/signin", data={"credential": key}, headers={"Origin": "http://testserver"})
+    assert same.status_code == 303
     for bad in ("", "jdn_nope_nope", "not-a-token"):
         client.cookies.clear()
         r = client.post("/console/signin", data={"credential": bad})

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from fastapi import HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -152,7 +152,12 @@ class ConsoleRoute(APIRoute):
 
 
 async def form(request: Request) -> dict[str, str]:
-    """An url-encoded form body (the console's forms), without a multipart parser."""
+    """An url-encoded form body (the console's forms), without a multipart parser. A form posted from another
+    site is refused (the SameSite cookie already keeps it from acting as the user; this also stops a sign-in
+    forced on the user by another site)."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+        raise HTTPException(403, "forms are accepted from this site only")
     body = await request.body()
     if len(body) > MAX_FORM:
         raise HTTPException(413, "form too large")
