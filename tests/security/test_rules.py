@@ -82,3 +82,36 @@ def test_log_fields_carry_no_names() -> None:
     p = Principal("user", "student", user_id=1, external_id="a", name="김학생")
     assert "김학생" not in repr(p.log_fields()) and p.limit_key != "a"
     assert p.limit_key == "user:1" and SERVICE.limit_key == "key:backend"
+
+
+class Everyone:
+    """Relations that say yes to everything: only the rule itself can then refuse."""
+
+    def teaches_student(self, teacher_id: int, student_id: int) -> bool:
+        return True
+
+    def teaches_class(self, teacher_id: int, class_id: int) -> bool:
+        return True
+
+
+class Crossed:
+    """Teacher 10 teaches student 7 and class 3; the ids overlap on purpose (class 7 and student 3 are not his)."""
+
+    def teaches_student(self, teacher_id: int, student_id: int) -> bool:
+        return (teacher_id, student_id) == (10, 7)
+
+    def teaches_class(self, teacher_id: int, class_id: int) -> bool:
+        return (teacher_id, class_id) == (10, 3)
+
+
+def test_own_reach_never_asks_who_teaches_whom() -> None:
+    assert not rules.allowed(STUDENT, "diagnosis.read", Target("student", 2), Everyone())
+    assert not rules.allowed(STUDENT, "responses.read", Target("class", 1), Everyone())
+    assert rules.allowed(STUDENT, "diagnosis.read", Target("student", 1), Everyone())
+
+
+def test_class_reach_asks_about_students_and_classes_separately() -> None:
+    assert rules.allowed(TEACHER, "diagnosis.read", Target("student", 7), Crossed())
+    assert not rules.allowed(TEACHER, "diagnosis.read", Target("student", 3), Crossed())
+    assert rules.allowed(TEACHER, "class.read", Target("class", 3), Crossed())
+    assert not rules.allowed(TEACHER, "class.read", Target("class", 7), Crossed())
