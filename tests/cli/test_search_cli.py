@@ -33,13 +33,15 @@ def test_import_index_search_explain(db_url: str, tmp_path: Path) -> None:
     again = runner.invoke(app, ["index", "questions"], env=env)
     assert "0 embedded, 50 unchanged" in again.output
     found = runner.invoke(app, ["search", "area of a triangle", "-k", "3", "--json"], env=env)
-    assert found.exit_code == 0 and len(json.loads(found.stdout)) == 3
-    qid = json.loads(found.stdout)[0]["id"]
+    assert found.exit_code == 0 and len(json.loads(found.stdout)["results"]) == 3
+    qid = json.loads(found.stdout)["results"][0]["id"]
     similar = runner.invoke(app, ["search", "--id", str(qid), "-k", "2", "--json"], env=env)
-    assert qid not in [f["id"] for f in json.loads(similar.stdout)]
+    assert json.loads(similar.stdout)["intent"] == "similar"
+    assert qid not in [f["id"] for f in json.loads(similar.stdout)["results"]]
     assert runner.invoke(app, ["search"], env=env).exit_code == 2
     explained = runner.invoke(app, ["explain", str(qid)], env=env)
-    assert explained.exit_code == 0 and "[1] question" in explained.output and "cited:" in explained.output
+    assert explained.exit_code == 0, explained.output
+    assert "[1] question" in explained.output and "cited:" in explained.output
     assert runner.invoke(app, ["hint", "999999"], env=env).exit_code == 1
 
 
