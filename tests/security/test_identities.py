@@ -153,3 +153,16 @@ def test_users_are_created_on_first_sight_and_follow_the_platform(settings: Sett
         assert user is not None and user.role == "teacher" and user.name == "김"
     with pytest.raises(InvalidCredentials):
         auth.principal("jdn_nope")
+
+
+def test_a_console_sign_in_made_with_a_key_ends_when_the_key_is_revoked(settings: Settings, db: Database) -> None:
+    settings.auth.jwt_secret, settings.auth.key_pepper = SecretStr(SECRET), SecretStr(PEPPER)
+    auth = Authenticator(settings, db)
+    key = auth.keys.create("ops-kim", "admin")
+    cookie = auth.session_cookie(auth.principal(key))
+    assert auth.session(cookie).key_name == "ops-kim"
+    auth.keys.revoke("ops-kim")
+    with pytest.raises(InvalidCredentials, match="revoked"):
+        auth.session(cookie)
+    with pytest.raises(InvalidCredentials):
+        auth.session(cookie[:-2] + "xx")

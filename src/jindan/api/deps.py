@@ -87,7 +87,7 @@ async def resolve_principal(request: Request) -> Principal | None:
         if found is None:
             principal = Principal.open() if auth.open else None
         elif found[0] == "session":
-            principal = auth.session(found[1])
+            principal = await asyncio.to_thread(auth.session, found[1])
         else:
             principal = auth.cached(found[1]) or await asyncio.to_thread(auth.principal, found[1])
     except InvalidCredentials as exc:

@@ -66,7 +66,11 @@ class Authenticator:
         return None if uid is None else Principal("user", claims.role, uid, claims.sub, name=claims.name)
 
     def session(self, cookie: str) -> Principal:
-        return identities.from_session(self.material, cookie)
+        """A console sign-in; one made with a service key ends when the key is revoked (checked every few s)."""
+        p = identities.from_session(self.material, cookie)
+        if p.kind == "key" and not self.keys.active(p.key_name or ""):
+            raise InvalidCredentials("the service key of this sign-in was revoked")
+        return p
 
     def session_cookie(self, p: Principal) -> str:
         return identities.session_token(self.material, p, self.settings.auth.session_ttl_s)

@@ -102,7 +102,7 @@ def session_token(keys: KeyMaterial, p: Principal, ttl_s: int) -> str:
         "key": p.key_name,
         "name": p.name,
     }
-    return jwt.encode(claims, keys.session_secret, algorithm="HS256")
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, keys.session_secret, algorithm="HS256")
 
 
 def from_session(keys: KeyMaterial, token: str) -> Principal:

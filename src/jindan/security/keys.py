@@ -47,6 +47,7 @@ class KeyStore:
         self.db, self.pepper, self.cache_s = db, pepper, cache_s
         self._cache: dict[str, tuple[float, str, Principal]] = {}  # key id -> (checked at, stored hash, principal)
         self._touched: dict[str, float] = {}
+        self._active: dict[str, tuple[float, bool]] = {}  # key name -> (checked at, active)
 
     def create(self, name: str, role: str) -> str:
         if role not in KEY_ROLES:
@@ -73,7 +74,20 @@ class KeyStore:
         with self.db.session() as s:
             done = ServiceKeyRepository(s).revoke(name_or_id)
         self._cache.clear()
+        self._active.clear()
         return done
+
+    def active(self, name: str) -> bool:
+        """Whether a key of that name exists and is not revoked (console sign-ins made with a key re-check it)."""
+        now = time.monotonic()
+        hit = self._active.get(name)
+        if hit is not None and now - hit[0] < self.cache_s:
+            return hit[1]
+        with self.db.session() as s:
+            row = ServiceKeyRepository(s).by_name(name)
+            ok = row is not None and row.revoked_at is None
+        self._active[name] = (now, ok)
+        return ok
 
     def cached(self, key: str) -> Principal | None:
         """A key checked within the last ``cache_s`` seconds, without PostgreSQL; None when it must be looked up."""
