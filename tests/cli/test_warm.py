@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from pathlib import Path
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from jindan.vectors.registry import build_store
 runner = CliRunner()
 
 
-def test_warm_fills_the_disk_cache_that_a_new_process_hits(db_url: str, tmp_path: Path) -> None:
+def test_warm_fills_the_disk_cache_that_a_new_process_hits_and_the_bench_leaves_it(db_url: str, tmp_path: Path) -> None:
     src = shared_file("math/problems.jsonl")
     bank = tmp_path / "math" / "problems.jsonl"
     bank.parent.mkdir()
@@ -57,7 +58,7 @@ def test_warm_fills_the_disk_cache_that_a_new_process_hits(db_url: str, tmp_path
         with db.session() as s:
             qid = s.scalars(select(Question.id).where(Question.subject == "Algebra").order_by(Question.id)).first()
         assert qid is not None
-        hinted = asyncio.run(rag._prompt("hint", qid, "I got 3.", 3))
+        hinted = asyncio.run(rag.build_prompt("hint", qid, "I got 3."))
         cache = provider.prefix_cache
         assert cache is not None and cache.disk_bytes() > 0
         llm = provider.load()
@@ -67,3 +68,15 @@ def test_warm_fills_the_disk_cache_that_a_new_process_hits(db_url: str, tmp_path
         asyncio.run(provider.aclose())
         store.close()
         db.close()
+
+    # the benchmark empties its caches for "cold", but never the real prefix cache on disk
+    warmed = sorted(p.name for p in (tmp_path / "prefix-cache").rglob("*.kv"))
+    args = ["bench", "e2e", "--json", "--questions", "2", "--clients", "2", "--no-explain"]
+    bench = runner.invoke(app, args, env=env)
+    assert bench.exit_code == 0, bench.output
+    result = json.loads(bench.stdout)
+    assert {"cold", "warm", "concurrent", "prefix_cache"} <= result.keys() and "explain" not in result
+    assert result["cold"]["n"] == 2 and result["cold"]["prefix_misses"] == 2 and result["warm"]["prefix_hits"] == 2
+    for key in ("ttft_ms_p50", "ttft_ms_p95", "total_ms_p50", "prompt_tokens_p50", "leak_rate", "cited_rate"):
+        assert key in result["warm"]
+    assert sorted(p.name for p in (tmp_path / "prefix-cache").rglob("*.kv")) == warmed

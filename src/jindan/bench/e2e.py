@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -29,7 +31,7 @@ from sqlalchemy import select
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import Question
-from jindan.llm.base import Delta, ProviderError, Usage
+from jindan.llm.base import ChatMessage, Delta, ProviderError, Usage
 from jindan.llm.router import Router
 from jindan.rag.answer import Cited, RagEvent, RagService, Sources
 from jindan.reports.grading import leaked
@@ -132,12 +134,13 @@ def _providers(router: Router) -> list[Any]:
     return out
 
 
-def forget(router: Router) -> None:
-    """Empty every cache the providers keep (prefix states, the last prompt's KV)."""
+def forget(router: Router, messages: list[ChatMessage] | None = None) -> None:
+    """Empty the caches the providers keep (the last prompt's KV, the prefix states ``messages`` would reuse;
+    every prefix state when None), so the next request on these messages starts cold."""
     for provider in _providers(router):
         clear = getattr(provider, "forget", None)
         if callable(clear):
-            clear()
+            clear(messages)
         elif provider.name == "llamacpp":  # a provider without a prefix cache still keeps the last prompt
             provider.load().reset()
 
@@ -157,11 +160,14 @@ def cache_stats(router: Router) -> dict[str, Any] | None:
 
 
 class Phase:
-    """The samples of one phase, and the requests that failed (busy, timed out) instead of answering."""
+    """The samples of one phase, the requests that failed (busy, timed out) instead of answering, and the
+    prefix cache's hits and misses during the phase."""
 
-    def __init__(self) -> None:
+    def __init__(self, router: Router) -> None:
+        self.router = router
         self.samples: list[Sample] = []
         self.failed = 0
+        self.start = cache_stats(router)
 
     async def add(self, events: AsyncIterator[RagEvent], q: Question, judge: bool) -> None:
         try:
@@ -170,7 +176,12 @@ class Phase:
             self.failed += 1
 
     def summary(self) -> dict[str, Any]:
-        return summarize(self.samples, self.failed)
+        out = summarize(self.samples, self.failed)
+        end = cache_stats(self.router)
+        if self.start is not None and end is not None:
+            out["prefix_hits"] = end["hits"] - self.start["hits"]
+            out["prefix_misses"] = end["misses"] - self.start["misses"]
+        return out
 
 
 async def _measure(
@@ -182,14 +193,19 @@ async def _measure(
     explain: bool,
     step: Callable[[str], None],
 ) -> dict[str, Any]:
-    cold, warm, concurrent = Phase(), Phase(), Phase()
-    for q in questions:
-        forget(router)
+    result: dict[str, Any] = {}
+    cold = Phase(router)
+    for q in questions:  # cold for this question; the other questions' prefix states are kept for "warm"
+        forget(router, (await rag.build_prompt("hint", q.id, ANSWERS[0])).messages)
         await cold.add(rag.hint(q.id, ANSWERS[0]), q, judge=True)
         step("cold")
+    result["cold"] = cold.summary()
+    warm = Phase(router)
     for q in questions:  # every other question was asked since this one's cold hint
         await warm.add(rag.hint(q.id, ANSWERS[1]), q, judge=True)
         step("warm")
+    result["warm"] = warm.summary()
+    concurrent = Phase(router)
     pending = list(questions)
 
     async def client() -> None:
@@ -199,17 +215,19 @@ async def _measure(
             step("concurrent")
 
     await asyncio.gather(*(client() for _ in range(clients)))
-    result: dict[str, Any] = {"cold": cold.summary(), "warm": warm.summary(), "concurrent": concurrent.summary()}
+    result["concurrent"] = concurrent.summary()
     if explain:
-        ecold, ewarm = Phase(), Phase()
+        ecold = Phase(router)
         for q in questions:
-            forget(router)
+            forget(router, (await rag.build_prompt("explain", q.id)).messages)
             await ecold.add(rag.explain(q.id), q, judge=False)
             step("explain cold")
+        ecold_summary = ecold.summary()
+        ewarm = Phase(router)
         for q in reversed(questions):
             await ewarm.add(rag.explain(q.id), q, judge=False)
         step("explain warm")
-        result["explain"] = {"cold": ecold.summary(), "warm": ewarm.summary()}
+        result["explain"] = {"cold": ecold_summary, "warm": ewarm.summary()}
     return result
 
 
@@ -228,10 +246,13 @@ def run(
     picked = sample_questions(db, questions, seed)
     rag = RagService(settings, db, retriever, router)
 
-    async def go() -> dict[str, Any]:
+    async def go(scratch: Path) -> dict[str, Any]:
         try:
             # the model and the embedder load once before anything is timed (a service has them loaded)
             for provider in _providers(router):
+                cache = getattr(provider, "prefix_cache", None)
+                if cache is not None and cache.dir is not None:  # "cold" empties the disk tier: never the real one
+                    cache.dir = scratch / cache.dir.name
                 if provider.name == "llamacpp":
                     provider.load()
             await _timed(rag.hint(picked[0].id, "warm-up"), picked[0], judge=False)
@@ -245,7 +266,8 @@ def run(
             await router.aclose()
 
     holder: dict[str, Any] = {}
-    result = asyncio.run(go())
+    with tempfile.TemporaryDirectory(prefix="jindan-bench-prefix-") as scratch:
+        result = asyncio.run(go(Path(scratch)))
     return {
         "model": f"{settings.llm.provider}/{settings.llm.model}",
         "embedder": f"{settings.embed.provider}/{settings.embed.model}",

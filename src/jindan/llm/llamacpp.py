@@ -265,12 +265,26 @@ class LlamaCppProvider:
 
         return await self.on_worker(work)
 
-    def forget(self) -> None:
-        """Empty every cache: saved prefix states (memory and disk) and the live KV cache."""
-        if self.prefix_cache is not None:
-            self.prefix_cache.clear()
-        if self._llm is not None:
-            self._worker.submit(self._llm.reset).result()
+    def forget(self, messages: list[ChatMessage] | None = None) -> None:
+        """Empty the caches: the live KV cache and every saved prefix state (memory and disk), or with
+        ``messages`` only the states those messages would reuse (benchmarks: a cold question, others kept)."""
+
+        def work() -> None:
+            cache = self.prefix_cache
+            if cache is not None and messages is None:
+                cache.clear()
+            elif cache is not None and self._formatter is not None:
+                rendered = state.render(self._llm, self._formatter, messages or [])
+                for cut in rendered.cuts:
+                    cache.discard(cache.key(rendered.tokens[:cut]))
+            if self._llm is not None:
+                self._llm.reset()
+
+        if self._llm is None:
+            if self.prefix_cache is not None and messages is None:
+                self.prefix_cache.clear()
+            return
+        self._worker.submit(work).result()
 
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
         self._admit()  # ProviderBusy before anything is queued

@@ -127,12 +127,12 @@ class RagService:
         self.window = context_window(settings)
 
     async def explain(self, question_id: int, k: int = 4) -> AsyncIterator[RagEvent]:
-        p = await self._prompt("explain", question_id, None, k)
+        p = await self.build_prompt("explain", question_id, None, k)
         async for ev in self._answer("explain", p):
             yield ev
 
     async def hint(self, question_id: int, student_answer: str | None = None, k: int = 3) -> AsyncIterator[RagEvent]:
-        p = await self._prompt("hint", question_id, student_answer, k)
+        p = await self.build_prompt("hint", question_id, student_answer, k)
         async for ev in self._answer("hint", p):
             yield ev
 
@@ -147,7 +147,7 @@ class RagService:
         provider with a prefix cache of its own keeps them: llama.cpp). Returns how many were new."""
         new = 0
         for task in tasks:
-            p = await self._prompt(task, question_id, None, 3 if task == "hint" else 4)
+            p = await self.build_prompt(task, question_id)
             provider = self.router.provider(self.router.chain(ROUTE[task])[0])
             warm = getattr(provider, "warm", None)
             if warm is None:
@@ -155,7 +155,11 @@ class RagService:
             new += bool(await warm(p.messages))
         return new
 
-    async def _prompt(self, task: str, question_id: int, student_text: str | None, k: int) -> prompt.Prompt:
+    async def build_prompt(
+        self, task: str, question_id: int, student_text: str | None = None, k: int | None = None
+    ) -> prompt.Prompt:
+        """The grounded prompt of a hint or an explanation of a bank question (what ``hint``/``explain`` send)."""
+        k = k or (3 if task == "hint" else 4)
         _check(student_text)
         q = self._question(question_id)
         context = await asyncio.to_thread(self._context, question_id, None, k)
