@@ -93,6 +93,10 @@ def test_hints_get_a_compact_context_without_the_items_answers() -> None:
     explain = prompt.build("explain", "en", "2x = 4", [item], context_window=4096, max_tokens=256).messages[1].content
     assert "Subtract 5 from both sides" in hint and "boxed" not in hint and "Answer: 5" not in hint
     assert "\\boxed{5}" in explain and "Answer: 5" in explain
+    body = "Find the area.\n[asy]\ndraw((0,0)--(4,0)--(4,3)--cycle);\n[/asy]"
+    drawn = Found(8, "question", 0.9, "math/q8", body, None, None, "6", "Half of 4 times 3.")
+    figure = prompt.build("hint", "en", "2x = 4", [drawn], context_window=4096, max_tokens=256).messages[1].content
+    assert "Find the area.\n[figure]" in figure and "draw(" not in figure
     many = [Found(i, "question", 0.9, f"q{i}", "Solve. " * 40, None, None, "5", "Step. " * 200) for i in range(6)]
     h = prompt.build("hint", "en", "2x = 4", many, context_window=4096, max_tokens=256)
     e = prompt.build("explain", "en", "2x = 4", many, context_window=4096, max_tokens=256)

@@ -26,6 +26,7 @@ TokenCounter = Callable[[str], int]
 MAX_ITEM_CHARS = 1500
 FENCES = ("student", "context", "target", "item")
 _TAG = re.compile(r"<\s*/?\s*(student|context|target|item)\b", re.IGNORECASE)
+_FIGURE = re.compile(r"\[asy\].*?\[/asy\]", re.DOTALL)  # drawing code: ~400 characters a text model cannot see
 
 
 def estimate_tokens(text: str) -> int:
@@ -127,8 +128,10 @@ def trim_solution(text: str, chars: int, answers: bool) -> str:
 
 
 def _item(n: int, f: Found, fit: Fit) -> str:
-    parts = [f'<item n="{n}" kind="{f.kind}" id="{f.id}">', defuse(f.text[: fit.body_chars])]
-    solution = trim_solution(f.explanation[:MAX_ITEM_CHARS], fit.solution_chars, fit.answers) if f.explanation else ""
+    body = _FIGURE.sub("[figure]", f.text)[: fit.body_chars]
+    parts = [f'<item n="{n}" kind="{f.kind}" id="{f.id}">', defuse(body)]
+    explanation = _FIGURE.sub("[figure]", f.explanation or "")[:MAX_ITEM_CHARS]
+    solution = trim_solution(explanation, fit.solution_chars, fit.answers) if explanation else ""
     if solution:
         parts.append(f"Solution: {defuse(solution)}")
     if fit.answers and f.answer:
