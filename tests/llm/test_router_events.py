@@ -89,3 +89,33 @@ def test_a_stall_past_the_budget_ends_with_a_timeout_event() -> None:
     last = events[-1]
     assert isinstance(last, StreamError) and last.provider == "ollama" and last.partial == "first"
     assert last.message.startswith("timed out after")
+
+
+class Recorder:
+    """A router observer (what metrics receive), keeping every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def attempt(self, route: str, provider: str, outcome: str) -> None:
+        self.calls.append(("attempt", route, provider, outcome))
+
+    def fallback(self, route: str, provider: str) -> None:
+        self.calls.append(("fallback", route, provider))
+
+    def usage(self, route: str, usage: Usage) -> None:
+        self.calls.append(("usage", route, usage.provider))
+
+
+def test_the_observer_hears_each_attempt_the_fallback_and_the_usage_per_route() -> None:
+    seen = Recorder()
+    settings = Settings(llm={"routes": {"hint": ["ollama", "openai"]}, "retries": 0})  # type: ignore[arg-type]
+    providers = {"ollama": Scripted("ollama", "refuse"), "openai": Scripted("openai")}
+    router = Router(settings, providers, observer=seen)  # type: ignore[arg-type]
+    run(router)
+    assert seen.calls == [
+        ("attempt", "hint", "ollama", "failed"),
+        ("fallback", "hint", "ollama"),
+        ("usage", "hint", "openai"),
+        ("attempt", "hint", "openai", "ok"),
+    ]

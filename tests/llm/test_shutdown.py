@@ -131,3 +131,17 @@ def test_a_shutdown_never_delays_a_timeout_that_comes_first() -> None:
     events, seconds = asyncio.run(go())
     assert seconds < 2  # the 0.3 s first-token timeout, not the 20 s grace period
     assert "".join(e.text for e in events if isinstance(e, Delta)) == "answer from ollama"
+
+
+def test_the_earliest_of_several_shutdown_deadlines_holds() -> None:
+    provider = Scripted("llamacpp")
+    router = make(provider)
+
+    async def go() -> None:
+        router.stop_streams(0)
+        router.stop_streams(30)  # a later call with a longer grace does not reopen the door
+        with pytest.raises(AllProvidersFailed, match="shutting down"):
+            [e async for e in router.stream("hint", MSG, GenOptions())]
+
+    asyncio.run(go())
+    assert provider.calls == 0
