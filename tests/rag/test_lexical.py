@@ -15,8 +15,8 @@ def test_korean_terms_are_stems_without_particles() -> None:
 
 
 def test_latex_terms_and_english_words() -> None:
-    assert terms(r"$\frac{3}{4}$ 를 소수로") == ["소수", "\\frac", "3", "4"]
-    assert terms("What is the sum of the roots?") == ["sum", "roots"]
+    assert terms(r"$\frac{3}{4}$ 를 소수로") == ("소수", "\\frac", "3", "4")
+    assert terms("What is the sum of the roots?") == ("sum", "roots")
 
 
 def test_latex_and_typed_math_meet_in_one_form() -> None:

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from jindan.rag.lexical import canonical, char_ngrams, containment, terms
+from jindan.rag.lexical import char_ngrams, containment, terms
 from jindan.vectors.base import Hit, PointId
 
 Intent = Literal["find", "similar"]
 INTENTS: tuple[Intent, ...] = ("find", "similar")
-MIN_NEAR_EXACT_CHARS = 8  # a two-word query contained in a question is not a near-exact match of it
+MIN_NEAR_EXACT_GRAMS = 7  # a query of a few words contained in a question is not a near-exact copy of it
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,10 @@ def overlaps(query: str, hits: Sequence[Hit], texts: Mapping[PointId, str]) -> d
     return {h.id: containment(grams, char_ngrams(texts.get(h.id, ""))) for h in hits}
 
 
-def near_exact(query: str, share: float, threshold: float) -> bool:
-    return share >= threshold and len(canonical(query)) >= MIN_NEAR_EXACT_CHARS
+def near_exact(query: str, threshold: float) -> Callable[[float], bool]:
+    """Whether a share of the query's n-grams makes a candidate a near-exact copy of it."""
+    long_enough = sum(char_ngrams(query).values()) >= MIN_NEAR_EXACT_GRAMS
+    return lambda share: long_enough and share >= threshold
 
 
 def rank_find(
@@ -77,9 +79,10 @@ def rank_find(
         raw = bm25_pool(query, [texts.get(h.id, "") for h in hits])
         top = max(raw, default=0.0)
         lex = [r / top if top > 0 else 0.0 for r in raw]
+    copy = near_exact(query, w.near_exact)
     scored = [
         (
-            near_exact(query, share[h.id], w.near_exact),
+            copy(share[h.id]),
             Hit(h.id, h.score + w.ngram * share[h.id] + w.lexical * x, h.payload),
         )
         for h, x in zip(hits, lex, strict=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
@@ -53,9 +54,10 @@ def canonical(text: str) -> str:
     return _TYPED_TIMES.sub("×", t.lower())
 
 
+@lru_cache(maxsize=20_000)  # candidates repeat from query to query: a bank's texts are read once
 def char_ngrams(text: str, n: int = 2) -> Counter[str]:
-    """Character n-grams of the canonical form, except pairs of Latin letters (any English text holds most of
-    them), which count as whole words instead (stopwords left out)."""
+    """Character n-grams of the canonical form (cached: treat as read-only), except pairs of Latin letters (any
+    English text holds most of them), which count as whole words instead (stopwords left out)."""
     c = canonical(text)
     grams = Counter(g for g in (c[i : i + n] for i in range(max(len(c) - n + 1, 0))) if not _LATIN_PAIR.match(g))
     words = _WORD.findall(_LATEX_COMMAND.sub(" ", text).lower())
@@ -97,7 +99,8 @@ def _tokenizer() -> Any:
         return _kiwi
 
 
-def terms(text: str) -> list[str]:
+@lru_cache(maxsize=20_000)
+def terms(text: str) -> tuple[str, ...]:
     """Sparse terms: Korean content morphemes (stems without particles or endings), LaTeX commands, numbers,
     Latin words; LaTeX fractions count as their parts (``\\frac{5}{4}`` -> ``5``, ``4``)."""
     out: list[str] = []
@@ -110,4 +113,4 @@ def terms(text: str) -> list[str]:
         )
     rest = _HANGUL.sub(" ", text)
     out.extend(t for t in (m.group(0).lower() for m in _OTHER.finditer(rest)) if t not in _STOP)
-    return out
+    return tuple(out)

@@ -21,7 +21,7 @@ class SparseEncoder:
         self.space = space
 
     def tokens(self, text: str) -> list[str]:
-        return terms(text)
+        return list(terms(text))
 
     def encode(self, texts: list[str]) -> list[tuple[list[int], list[float]]]:
         out = []
