@@ -168,8 +168,9 @@ def evaluate(
             "store": store.name,
             "rerank": search.rerank if intent == "similar" else "none",
             "hybrid": search.hybrid,
-            "ngram_weight": search.ngram_weight if intent == "find" else 0.0,
-            "lexical_weight": search.lexical_weight if intent == "find" else 0.0,
+            "ngram_weight": search.ngram_weight,  # similar uses find's ranking to pick the text's own question
+            "lexical_weight": search.lexical_weight,
+            "anchor_share": search.anchor_share if intent == "similar" else None,
             "subjects": any(t for t, _ in data.corpus.values()),
             "corpus": len(data.corpus),
             "index_s": round(index_s, 1),
