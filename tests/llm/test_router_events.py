@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
 from jindan.db.engine import Database
 from jindan.llm.base import ChatMessage, Delta, Event, GenOptions, Usage
-from jindan.llm.router import Router, StreamError
+from jindan.llm.router import AllProvidersFailed, Router, StreamError
 from jindan.settings import Settings
 from tests.llm.fakes import Scripted
 from tests.llm.test_shadow import setup
@@ -119,3 +121,71 @@ def test_the_observer_hears_each_attempt_the_fallback_and_the_usage_per_route() 
         ("usage", "hint", "openai"),
         ("attempt", "hint", "openai", "ok"),
     ]
+
+
+def test_without_options_the_configured_temperature_and_length_are_used() -> None:
+    p = Scripted("ollama")
+    settings = Settings(llm={"routes": {"hint": ["ollama"]}, "temperature": 0.7, "max_tokens": 99})  # type: ignore[arg-type]
+    run(Router(settings, {"ollama": p}), opts=None)  # type: ignore[dict-item]
+    assert p.requests[0][1] == GenOptions(temperature=0.7, max_tokens=99)
+
+
+def test_a_breaker_made_from_the_settings_opens_and_the_fallback_answers() -> None:
+    a, b = Scripted("ollama", "refuse"), Scripted("openai")
+    settings = Settings(
+        llm={"routes": {"hint": ["ollama", "openai"], "chat": ["ollama"]}, "retries": 0,  # type: ignore[arg-type]
+             "breaker_failures": 1, "breaker_cooldown_s": 60}
+    )
+    seen = Recorder()
+    router = Router(settings, {"ollama": a, "openai": b}, observer=seen)  # type: ignore[dict-item]
+    run(router)
+    second = run(router)  # ollama's breaker is open: skipped, and openai still answers
+    assert a.calls == 1 and "".join(e.text for e in second if isinstance(e, Delta)) == "answer from openai"
+    assert ("attempt", "hint", "ollama", "open") in seen.calls
+    with pytest.raises(AllProvidersFailed, match=r"ollama: circuit open \(cooling down\)") as info:
+        run(router, route="chat")
+    assert info.value.retry_after_s is None
+
+
+def test_a_spent_budget_is_said() -> None:
+    providers = {n: Scripted(n, "hang") for n in ("ollama", "openai")}
+    settings = Settings(llm={"routes": {"hint": list(providers)}, "retries": 1, "timeout_s": 0.3})  # type: ignore[arg-type]
+    with pytest.raises(AllProvidersFailed, match="time budget spent: ollama: timed out"):
+        run(Router(settings, providers, backoff_s=0.01))  # type: ignore[arg-type]
+
+
+def test_busy_and_broken_together_give_no_retry_after() -> None:
+    """Retry-After is promised only when every provider was merely busy."""
+    busy, seen = Scripted("ollama", "busy"), Recorder()
+    down = Scripted("openai", "refuse")
+    settings = Settings(llm={"routes": {"hint": ["ollama", "openai"]}, "retries": 0})  # type: ignore[arg-type]
+    with pytest.raises(AllProvidersFailed) as info:
+        run(Router(settings, {"ollama": busy, "openai": down}, observer=seen))  # type: ignore[dict-item]
+    assert info.value.retry_after_s is None
+    assert ("attempt", "hint", "ollama", "busy") in seen.calls and ("attempt", "hint", "openai", "failed") in seen.calls
+
+
+def test_student_text_is_never_shadowed_to_an_external_provider_unless_allowed() -> None:
+    shadow = {"explain": {"provider": "openai", "model": "gpt-4o-mini", "sample": 1.0}}
+    guarded = Settings(llm={"shadow": shadow}, privacy={"allow": ["openai"]})  # type: ignore[arg-type]
+    router = Router(guarded, {}, shadow=object())
+    assert router.may_shadow("explain", student_text=False)
+    assert not router.may_shadow("explain", student_text=True)
+    assert not router.may_shadow("hint", student_text=False)  # no shadow configured for the route
+    opened = Settings(llm={"shadow": shadow}, privacy={"allow": ["openai"], "shadow_student_text": True})  # type: ignore[arg-type]
+    assert Router(opened, {}, shadow=object()).may_shadow("explain", student_text=True)
+
+
+def test_a_request_is_taken_to_carry_student_text_unless_said(db: Database) -> None:
+    """The default is the safe one: without ``student_text=False`` an external shadow gets nothing."""
+    router, runner, _, shadow = setup(db)
+    router.settings.privacy.shadow_student_text = False  # the API may get questions, not what students wrote
+
+    async def go(**kw: Any) -> None:
+        [e async for e in router.stream("explain", MSG, OPTS, **kw)]
+        await runner.drain()
+
+    asyncio.run(go())
+    assert shadow.calls == 0
+    asyncio.run(go(student_text=False))
+    assert shadow.calls == 1
