@@ -139,7 +139,12 @@ def test_empty_table_and_text_keys(db: Database, db_url: str, tmp_path: Path) ->
     make_source(db_url, rows=0, nulls=0)
     store = QdrantEdgeStore(tmp_path / "edge")
     plan = inspect_source(db.engine, "legacy.question_vectors", target="empty")
-    assert migrate(db, store, plan).copied == 0 and verify(db, store, plan).passed
+    assert migrate(db, store, plan).copied == 0
+    report = verify(db, store, plan)
+    assert report.passed
+    assert [c.name for c in report.checks] == ["distance", "count", "ids", "vectors", "payloads", "search"]
+    search = next(c.detail for c in report.checks if c.name == "search")
+    assert (search["queries"], search["exact_recall_at_10"], search["recall_at_10"]) == (0, 1.0, 1.0)
     store.close()
 
 
