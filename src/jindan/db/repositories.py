@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -120,6 +120,25 @@ class QuestionRepository:
         if subject:
             q = q.where(Question.subject == subject)
         return list(self.s.scalars(q))
+
+
+QUESTION_CARDS = text(
+    """
+    SELECT q.id, q.source, q.external_id, q.body, q.subject, q.level, q.answer, q.explanation,
+           coalesce(array_agg(c.external_id ORDER BY c.external_id) FILTER (WHERE c.id IS NOT NULL), '{}') AS concepts
+    FROM questions q
+    LEFT JOIN question_concepts qc ON qc.question_id = q.id
+    LEFT JOIN concepts c ON c.id = qc.concept_id
+    WHERE q.id = ANY(:ids)
+    GROUP BY q.id
+    """
+)
+
+
+def question_cards(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
+    """Questions with their concepts in one statement (search results are hydrated on every request): rows with
+    id, source, external_id, body, subject, level, answer, explanation, concepts."""
+    return {row.id: row for row in conn.execute(QUESTION_CARDS, {"ids": list(ids)})}
 
 
 class UserRepository:

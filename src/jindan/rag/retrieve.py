@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from jindan.db.engine import Database
 from jindan.db.models import Material, Question
+from jindan.db.repositories import question_cards
 from jindan.embed.base import Embedder
 from jindan.rag.index import MATERIAL_PREFIX, searchable_text
 from jindan.rag.intents import Intent
@@ -194,28 +195,30 @@ class Retriever:
             return {qid: searchable_text(body, choices) for qid, body, choices in rows}
 
     def _hydrate_questions(self, hits: list[Hit]) -> list[Found]:
-        ids = [int(h.id) for h in hits]
-        with self.db.session() as s:
-            rows = {q.id: q for q in s.scalars(select(Question).where(Question.id.in_(ids)))}
-            out = []
-            for h in hits:
-                q = rows.get(int(h.id))
-                if q is None:  # deleted in PostgreSQL, not yet re-indexed: skip rather than show a ghost
-                    continue
-                out.append(
-                    Found(
-                        q.id,
-                        "question",
-                        h.score,
-                        f"{q.source}/{q.external_id}",
-                        q.body,
-                        q.subject,
-                        q.level,
-                        q.answer,
-                        q.explanation,
-                        [c.external_id for c in q.concepts],
-                    )
+        """PostgreSQL's current rows for the hits, in the hits' order, in one statement."""
+        if not hits:
+            return []
+        with self.db.reader() as conn:
+            rows = question_cards(conn, [int(h.id) for h in hits])
+        out = []
+        for h in hits:
+            q = rows.get(int(h.id))
+            if q is None:  # deleted in PostgreSQL, not yet re-indexed: skip rather than show a ghost
+                continue
+            out.append(
+                Found(
+                    q.id,
+                    "question",
+                    h.score,
+                    f"{q.source}/{q.external_id}",
+                    q.body,
+                    q.subject,
+                    q.level,
+                    q.answer,
+                    q.explanation,
+                    list(q.concepts),
                 )
+            )
         return out
 
     def _hydrate_materials(self, hits: list[Hit]) -> list[Found]:
