@@ -78,3 +78,25 @@ def test_logs_are_json_with_ids_and_never_student_text(
     chat = next(a for a in access if a["http"]["route"] == "/llm/chat")
     assert chat["request_id"] == "trace-1" and chat["role"] == "teacher" and chat["user_id"] == school.teacher
     assert chat["http"]["status"] == 200
+
+
+def test_vector_search_latency_is_recorded(
+    settings: Settings, ko_bank: Database, e5: object, tmp_path: object, school: School
+) -> None:
+    from pathlib import Path
+
+    from jindan.rag.index import Indexer
+    from jindan.rag.stack import SearchStack
+    from jindan.vectors.qdrant_edge import QdrantEdgeStore
+
+    store = QdrantEdgeStore(Path(str(tmp_path)) / "q")
+    Indexer(ko_bank, store, e5).run()  # type: ignore[arg-type]
+    router = Router(settings, {"llamacpp": Scripted("llamacpp")})
+    stack = SearchStack(settings, ko_bank, router, store=store, embedder=e5)  # type: ignore[arg-type]
+    with TestClient(create_app(settings, ko_bank, router, stack)) as c:
+        registry = c.app.state.metrics.registry  # type: ignore[attr-defined]
+        assert c.get("/questions/1/similar", headers=school.headers["student"]).status_code == 200
+        r = c.post("/search", json={"text": "일차방정식 풀이"}, headers=school.headers["student"])
+        assert r.status_code == 200
+        assert registry.get_sample_value("jindan_vector_search_seconds_count", {"store": "qdrant-edge"}) == 2
+    store.close()

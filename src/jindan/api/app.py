@@ -67,6 +67,7 @@ def create_app(
         app.state.router = router or build_router(settings, database)
         app.state.router.observer = metrics
         app.state.search = stack or SearchStack(settings, database, app.state.router)
+        app.state.search.observer = metrics
         app.state.auth = Authenticator(settings, database, material)
         preload = _start_preload(settings, app.state.router)
         try:

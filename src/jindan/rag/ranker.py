@@ -8,8 +8,10 @@ replaces a score). The intents then rank them (:mod:`jindan.rag.intents`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Protocol
 
 import numpy as np
 
@@ -22,6 +24,12 @@ from jindan.vectors.base import Filter, Hit, PointId, Vector, VectorStore
 Texts = Callable[[Sequence[PointId]], Mapping[PointId, str]]
 
 
+class SearchObserver(Protocol):
+    """Told how long each vector search took (metrics); must not raise."""
+
+    def searched(self, store: str, seconds: float) -> None: ...
+
+
 class Ranker:
     def __init__(
         self,
@@ -30,8 +38,10 @@ class Ranker:
         texts: Texts,
         cfg: SearchSettings | None = None,
         sparse: SparseEncoder | None = None,
+        observer: SearchObserver | None = None,
     ) -> None:
         self.store, self.collection, self.texts = store, collection, texts
+        self.observer = observer
         self.cfg = cfg or SearchSettings()
         self.sparse = sparse if self.cfg.hybrid else None
         self.weights = FindWeights(self.cfg.ngram_weight, self.cfg.lexical_weight, self.cfg.near_exact)
@@ -39,7 +49,10 @@ class Ranker:
     def candidates(self, vector: Vector, flt: Filter | None, text: str | None = None) -> list[Hit]:
         vec = np.asarray(vector, np.float32)
         sparse = self.sparse.encode([text])[0] if self.sparse is not None and text else None
+        start = time.perf_counter()
         hits = self.store.search(self.collection, vec, k=self.cfg.candidates, flt=flt, sparse=sparse)
+        if self.observer is not None:
+            self.observer.searched(self.store.name, time.perf_counter() - start)
         if sparse is not None and hits:  # the store fused ranks: give every candidate its cosine back
             stored = {p.id: p.vector for p in self.store.retrieve(self.collection, [h.id for h in hits], True)}
             hits = [Hit(h.id, float(stored[h.id] @ vec), h.payload) for h in hits if h.id in stored]

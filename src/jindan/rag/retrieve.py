@@ -24,7 +24,7 @@ from jindan.db.repositories import question_cards
 from jindan.embed.base import Embedder
 from jindan.rag.index import MATERIAL_PREFIX, searchable_text
 from jindan.rag.intents import Intent
-from jindan.rag.ranker import Ranker
+from jindan.rag.ranker import Ranker, SearchObserver
 from jindan.rag.sparse import SparseEncoder
 from jindan.settings import SearchSettings, Settings
 from jindan.vectors.base import CollectionSpec, Filter, Hit, PointId, Vector, VectorStore
@@ -91,6 +91,7 @@ class Retriever:
         self.cfg = search or SearchSettings()
         self.sparse = sparse if self.cfg.hybrid else None
         self.embedders = embedders
+        self.observer: SearchObserver | None = None  # vector search latency (metrics)
         self._spec: CollectionSpec | None = None
         self._checked = 0.0
         self._query_embedder = embedder
@@ -133,7 +134,7 @@ class Retriever:
 
     @property
     def ranker(self) -> Ranker:
-        return Ranker(self.store, self.spec().name, self._texts, self.cfg, self.sparse)
+        return Ranker(self.store, self.spec().name, self._texts, self.cfg, self.sparse, self.observer)
 
     def query_vector(self, text: str) -> Vector:
         self.spec()

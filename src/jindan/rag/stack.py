@@ -13,6 +13,7 @@ from jindan.db.engine import Database
 from jindan.embed.base import Embedder
 from jindan.llm.router import Router
 from jindan.rag.answer import RagService
+from jindan.rag.ranker import SearchObserver
 from jindan.rag.retrieve import Retriever
 from jindan.settings import Settings
 from jindan.vectors.base import VectorStore
@@ -31,6 +32,7 @@ class SearchStack:
         self.settings, self.db, self.router = settings, db, router
         self._store, self._embedder = store, embedder
         self._retriever: Retriever | None = None
+        self.observer: SearchObserver | None = None  # metrics, set by the app
         self._lock = threading.Lock()
 
     @property
@@ -55,6 +57,7 @@ class SearchStack:
     def retriever(self) -> Retriever:
         if self._retriever is None:
             self._retriever = Retriever.from_settings(self.settings, self.db, self.store, self.embedder)
+        self._retriever.observer = self.observer
         return self._retriever
 
     @property
