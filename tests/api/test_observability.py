@@ -100,3 +100,26 @@ def test_vector_search_latency_is_recorded(
         assert r.status_code == 200
         assert registry.get_sample_value("jindan_vector_search_seconds_count", {"store": "qdrant-edge"}) == 2
     store.close()
+
+
+def test_shadow_failures_are_counted(settings: Settings, db: Database, school: School) -> None:
+    from jindan.llm.shadow import ShadowRunner
+    from jindan.settings import ShadowSettings
+
+    class Sink:
+        def record(self, comparison: object) -> None:
+            pass
+
+    settings.privacy.allow, settings.privacy.shadow_student_text = ["openai"], True
+    settings.llm.shadow = {"chat": ShadowSettings(provider="openai", sample=1.0)}
+    shadow = ShadowRunner(settings, Sink(), providers={"openai:": Scripted("openai", "refuse")})
+    router = Router(settings, {"llamacpp": Scripted("llamacpp")}, shadow=shadow)
+    body = {"route": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    with TestClient(create_app(settings, db, router)) as c:
+        assert c.post("/llm/chat", json=body, headers=school.headers["teacher"]).status_code == 200
+        registry = c.app.state.metrics.registry  # type: ignore[attr-defined]
+        for _ in range(100):
+            if registry.get_sample_value("jindan_llm_shadow_runs_total", {"route": "chat", "outcome": "failed"}):
+                break
+            c.get("/health")  # the shadow task runs on the app's loop: give it turns
+        assert registry.get_sample_value("jindan_llm_shadow_runs_total", {"route": "chat", "outcome": "failed"}) == 1

@@ -66,6 +66,8 @@ def create_app(
         app.state.db = database
         app.state.router = router or build_router(settings, database)
         app.state.router.observer = metrics
+        if app.state.router.shadow is not None:
+            app.state.router.shadow.observer = metrics
         app.state.search = stack or SearchStack(settings, database, app.state.router)
         app.state.search.observer = metrics
         app.state.auth = Authenticator(settings, database, material)

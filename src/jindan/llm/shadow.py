@@ -105,6 +105,7 @@ class ShadowRunner:
         self._providers: dict[str, LLMProvider] = dict(providers or {})
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: dict[str, asyncio.Semaphore] = {}  # per route: shadow requests in flight
+        self.observer: Any = None  # metrics: ``shadow_run(route, outcome)`` with outcome ok | failed
 
     def start(self, route: str, messages: list[ChatMessage], opts: GenOptions) -> ShadowHandle | None:
         cfg = self.settings.llm.shadow.get(route)
@@ -148,6 +149,8 @@ class ShadowRunner:
             error = f"TimeoutError: no complete answer within {self.settings.llm.timeout_s:.0f}s (llm.timeout_s)"
         except Exception as exc:  # a failing shadow is data for the report, never an error for the user
             error = f"{type(exc).__name__}: {exc}"
+        if self.observer is not None:
+            self.observer.shadow_run(route, "failed" if error else "ok")
         try:
             primary_text, primary_usage = await handle.primary
         except asyncio.CancelledError:
