@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from jindan.settings import LimitSettings
+from jindan.settings_sections import LimitSettings
 
 MAX_BUCKETS = 100_000
 

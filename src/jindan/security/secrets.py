@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jindan.settings import MIN_SECRET, Settings
+from jindan.settings import Settings
+from jindan.settings_sections import MIN_SECRET
 
 
 class AuthConfigError(RuntimeError):
