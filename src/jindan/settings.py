@@ -14,16 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jindan.settings_sections import (  # noqa: F401 (re-exported: the sections are part of this one tree)
-    MIN_SECRET,
-    AuthSettings,
-    CostSettings,
-    GatewaySettings,
-    GatewayTarget,
-    HardwareCost,
-    LimitSettings,
-    PrivacySettings,
-)
+from jindan.settings_sections import AuthSettings, CostSettings, GatewaySettings, LimitSettings, PrivacySettings
 
 Profile = Literal["embedded", "local", "legacy"]
 ProviderName = Literal["llamacpp", "ollama", "openai", "gemini"]
