@@ -189,3 +189,15 @@ def test_a_request_is_taken_to_carry_student_text_unless_said(db: Database) -> N
     assert shadow.calls == 0
     asyncio.run(go(student_text=False))
     assert shadow.calls == 1
+
+
+def test_a_provider_that_cannot_be_built_falls_through_to_the_next() -> None:
+    """No API key: the construction error is recorded and the fallback answers; alone, it is named."""
+    seen = Recorder()
+    settings = Settings(llm={"routes": {"hint": ["openai", "ollama"], "chat": ["openai"]}, "retries": 0})  # type: ignore[arg-type]
+    router = Router(settings, {"ollama": Scripted("ollama")}, observer=seen)  # type: ignore[dict-item]
+    events = run(router)
+    assert "".join(e.text for e in events if isinstance(e, Delta)) == "answer from ollama"
+    assert ("attempt", "hint", "openai", "failed") in seen.calls
+    with pytest.raises(AllProvidersFailed, match=r"no provider answered: openai: .*JINDAN_OPENAI__API_KEY"):
+        run(router, route="chat")
