@@ -21,7 +21,7 @@ def test_korean_by_default_with_numbered_sources() -> None:
 
 def test_context_cut_by_rank_to_fit_and_reported() -> None:
     items = [found(i, text="long " * 300) for i in range(1, 6)]
-    p = prompt.build("hint", "en", "Solve 2x=4", items, context_window=1200, max_tokens=200)
+    p = prompt.build("explain", "en", "Solve 2x=4", items, context_window=1200, max_tokens=200)
     assert [c.id for c in p.citations] == [1, 2][: len(p.citations)] and p.citations
     assert [c.id for c in p.cut] == [c for c in range(len(p.citations) + 1, 6)]
     assert p.tokens <= p.budget
