@@ -263,6 +263,10 @@ def run(
             stats = cache_stats(router)
             if stats is not None:
                 holder["prefix_cache"] = stats
+            for provider in _providers(router):
+                cache = getattr(provider, "prefix_cache", None)
+                if cache is not None:
+                    cache.flush()  # no write may land in the scratch folder after it is removed
             await router.aclose()
 
     holder: dict[str, Any] = {}

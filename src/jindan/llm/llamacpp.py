@@ -116,6 +116,11 @@ class LlamaCppProvider:
 
     def load(self) -> Any:
         if self._llm is None:
+            # ggml's threads meet at an OpenMP barrier after every operation. Spinning there (libgomp's default)
+            # is fine on an idle machine but, when another process holds one of two cores, a step waits for the
+            # descheduled thread's whole time slice: decoding fell to ~1 token/s here. Passive waiting costs
+            # little when idle. Must be set before libgomp starts; an operator's own setting wins.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             llama_cpp = require("llama_cpp", "embedded")
             llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
             self._formatter = state.chat_formatter(llm)

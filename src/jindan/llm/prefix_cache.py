@@ -18,6 +18,7 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ class PrefixCache:
         self.dir = disk / hashlib.sha256(fingerprint.encode()).hexdigest()[:16] if disk and disk_max_bytes else None
         self._mem: OrderedDict[str, Any] = OrderedDict()  # key -> buffer (bytes-like), oldest first
         self._lock = threading.Lock()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefix-cache")
+        self._writing: set[str] = set()  # keys whose disk write is queued or running
         self.bytes = 0
         self.hits = 0
         self.misses = 0
@@ -61,7 +64,11 @@ class PrefixCache:
         return len(self._mem)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._mem or (self.dir is not None and (self.dir / (key + SUFFIX)).exists())
+        if key in self._mem:
+            return True
+        if self.dir is None:
+            return False
+        return key in self._writing or (self.dir / (key + SUFFIX)).exists()
 
     def get(self, key: str) -> Any | None:
         """The saved state (a bytes-like buffer) or None; a disk entry is promoted to memory."""
@@ -84,15 +91,23 @@ class PrefixCache:
         return blob
 
     def put(self, key: str, data: Any) -> None:
-        """Keep ``data`` (any buffer; not copied in memory) under ``key``, evicting the least recently used."""
+        """Keep ``data`` (any buffer, never modified afterwards; not copied in memory) under ``key``, evicting
+        the least recently used. The disk copy is written in the background, off the answer's path."""
         size = memoryview(data).nbytes
         if self.max_bytes and size <= self.max_bytes:
             self._remember(key, data)
         if self.dir is not None and size <= self.disk_max_bytes:
-            self._write(key, data)
+            with self._lock:
+                self._writing.add(key)
+            self._writer.submit(self._write, key, data)
+
+    def flush(self) -> None:
+        """Wait until every disk write asked so far is done."""
+        self._writer.submit(lambda: None).result()
 
     def discard(self, key: str) -> None:
         """Forget one entry, in memory and on disk."""
+        self.flush()
         with self._lock:
             old = self._mem.pop(key, None)
             if old is not None:
@@ -101,6 +116,7 @@ class PrefixCache:
             (self.dir / (key + SUFFIX)).unlink(missing_ok=True)
 
     def clear(self, disk: bool = True) -> None:
+        self.flush()
         with self._lock:
             self._mem.clear()
             self.bytes = 0
@@ -109,6 +125,7 @@ class PrefixCache:
                 path.unlink(missing_ok=True)
 
     def disk_bytes(self) -> int:
+        self.flush()
         if self.dir is None or not self.dir.exists():
             return 0
         return sum(p.stat().st_size for p in self.dir.glob("*" + SUFFIX))
@@ -135,6 +152,13 @@ class PrefixCache:
         return path if path.exists() else None
 
     def _write(self, key: str, data: Any) -> None:
+        try:
+            self._write_file(key, data)
+        finally:
+            with self._lock:
+                self._writing.discard(key)
+
+    def _write_file(self, key: str, data: Any) -> None:
         assert self.dir is not None
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / (key + SUFFIX)
