@@ -22,15 +22,14 @@ from jindan.security.secrets import AuthConfigError, resolve
 from jindan.settings import Settings
 from tests.fixtures.auth import PEPPER, SECRET
 
-NOW = int(time.time())
-
 
 def hs(tmp_path: Path, **auth: object) -> Settings:
     return Settings(home=tmp_path, auth={"jwt_secret": SECRET, "key_pepper": PEPPER, **auth})  # type: ignore[arg-type]
 
 
 def claims(**over: object) -> dict[str, object]:
-    base: dict[str, object] = {"sub": "u-1", "role": "student", "iss": "platform", "aud": "jindan", "exp": NOW + 60}
+    now = int(time.time())
+    base: dict[str, object] = {"sub": "u-1", "role": "student", "iss": "platform", "aud": "jindan", "exp": now + 60}
     base.update(over)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -40,7 +39,7 @@ def test_hs256_round_trip_and_every_required_claim(tmp_path: Path) -> None:
     v = JwtVerifier(s, resolve(s))
     assert v.verify(issue(s, resolve(s), "u-1", "teacher", name="박선생")).role == "teacher"
     for bad, why in [
-        (claims(exp=NOW - 120), "expired"),
+        (claims(exp=int(time.time()) - 120), "expired"),
         (claims(aud="other"), "audience"),
         (claims(iss="evil"), "issuer"),
         (claims(sub=None), "sub"),

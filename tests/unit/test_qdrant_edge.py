@@ -36,3 +36,16 @@ def test_a_collection_open_in_another_process_is_an_actionable_error(tmp_path: P
     finally:
         holder.communicate("", timeout=30)
     assert QdrantEdgeStore(tmp_path).count("c") == 1  # free again once the other process is gone
+
+
+def test_a_create_killed_half_way_does_not_block_the_next(tmp_path: Path) -> None:
+    from jindan.vectors.base import CollectionSpec
+    from jindan.vectors.qdrant_edge import QdrantEdgeStore
+
+    store = QdrantEdgeStore(tmp_path)
+    leftover = tmp_path / "questions__v1" / "shard"
+    leftover.mkdir(parents=True)
+    (leftover / "segment.dat").write_bytes(b"half written")
+    store.create(CollectionSpec(name="questions__v1", dim=4, model_id="m"))
+    assert store.exists("questions__v1") and not (leftover / "segment.dat").exists()
+    store.close()

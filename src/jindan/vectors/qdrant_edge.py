@@ -8,6 +8,7 @@ collection under ``root/<collection>/`` with the collection spec beside it, and 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,8 @@ from jindan.vectors.qdrant_common import clean, original_id, point_payload, to_p
 
 SPEC_FILE = "jindan-collection.json"
 ALIASES = "aliases.json"
+
+log = logging.getLogger(__name__)
 
 
 def _edge() -> Any:
@@ -81,6 +84,9 @@ class QdrantEdgeStore:
         path = self._dir(spec.name)
         if (path / SPEC_FILE).exists():
             raise VectorStoreError(f"collection {spec.name!r} already exists")
+        if path.exists():  # a create that was killed before it wrote the spec: never served, start it again
+            log.warning("removing the unfinished collection %s left by an interrupted run", spec.name)
+            shutil.rmtree(path)
         shard = self.q.EdgeShard.create(str(path / "shard"), self._config(spec))
         for field, kind in spec.payload_indexes.items():  # indexes before upload
             schema = {
