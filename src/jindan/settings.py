@@ -241,8 +241,6 @@ class QdrantSettings(BaseModel):
     write_consistency_factor: int = Field(1, ge=1, description="Replicas that must ack a write.")
 
 
-
-
 class ServerSettings(BaseModel):
     """The HTTP service."""
 

@@ -188,9 +188,7 @@ def test_models_list_and_retrieve(served: tuple[FastAPI, TestClient], school: Sc
         api.models.retrieve("gpt-9")
 
 
-def test_embeddings_float_and_base64(
-    settings: Settings, db: Database, school: School, minilm: Embedder
-) -> None:
+def test_embeddings_float_and_base64(settings: Settings, db: Database, school: School, minilm: Embedder) -> None:
     app, _ = gateway_app(settings, db, Scripted("llamacpp"), embedder=minilm)
     with TestClient(app) as client:
         api = sdk(client, key_of(school.headers["service"]))

@@ -133,8 +133,12 @@ def test_without_options_the_configured_temperature_and_length_are_used() -> Non
 def test_a_breaker_made_from_the_settings_opens_and_the_fallback_answers() -> None:
     a, b = Scripted("ollama", "refuse"), Scripted("openai")
     settings = Settings(
-        llm={"routes": {"hint": ["ollama", "openai"], "chat": ["ollama"]}, "retries": 0,  # type: ignore[arg-type]
-             "breaker_failures": 1, "breaker_cooldown_s": 60}
+        llm={
+            "routes": {"hint": ["ollama", "openai"], "chat": ["ollama"]},
+            "retries": 0,  # type: ignore[arg-type]
+            "breaker_failures": 1,
+            "breaker_cooldown_s": 60,
+        }
     )
     seen = Recorder()
     router = Router(settings, {"ollama": a, "openai": b}, observer=seen)  # type: ignore[dict-item]

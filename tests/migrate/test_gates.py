@@ -79,8 +79,11 @@ def test_a_point_missing_in_qdrant_fails_count_and_ids(db: Database, store: Vect
 
 
 def test_a_source_row_left_out_fails_ids(db: Database, db_url: str, store: VectorStore, copied: SourcePlan) -> None:
-    source_sql(db_url, "INSERT INTO legacy.question_vectors (id, embedding, subject) VALUES (5000, %s, 'Late')",
-               np.ones(DIM, np.float32))
+    source_sql(
+        db_url,
+        "INSERT INTO legacy.question_vectors (id, embedding, subject) VALUES (5000, %s, 'Late')",
+        np.ones(DIM, np.float32),
+    )
     bad = failed(verify(db, store, copied, full=True))
     assert set(bad) == {"count", "ids"} and bad["ids"]["missing"] == [5000] and bad["ids"]["extra"] == []
 
@@ -121,6 +124,7 @@ def test_a_changed_payload_fails_payloads_with_its_key(db: Database, store: Vect
 
 def test_payload_numbers_are_compared_to_their_last_bits(db: Database, store: VectorStore, copied: SourcePlan) -> None:
     """A timestamp's numeric twin a minute off is damage; a float that lost its last bit is not."""
+
     def shift(field: str, by: Callable[[float], float]) -> Callable[[Point], Point]:
         return lambda p: Point(p.id, p.vector, {**p.payload, field: by(p.payload[field])})
 

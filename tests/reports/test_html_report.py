@@ -41,8 +41,12 @@ def recorded(bank: Database, settings: Settings, tmp_path: Path) -> Path:
 
         asyncio.run(go())
     check = {"name": "count", "passed": True, "detail": {"source": 120, "target": 120}}
-    record(bank, "verify", "questions_v2", {"source": "pgvector", "target": "questions_v2", "passed": True,
-                                             "seconds": 3.7, "checks": [check]})
+    record(
+        bank,
+        "verify",
+        "questions_v2",
+        {"source": "pgvector", "target": "questions_v2", "passed": True, "seconds": 3.7, "checks": [check]},
+    )
     bench = tmp_path / "bench"
     bench.mkdir()
     (bench / "llm.json").write_text(json.dumps({"ours": {"tokens_per_s": 80.7}, "tokens_per_s_ratio": 0.976}))
@@ -95,8 +99,13 @@ def test_page_in_chromium(bank: Database, settings: Settings, recorded: Path, tm
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)

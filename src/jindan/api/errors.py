@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from jindan.api.context import request_id
 from jindan.diagnosis.service import NoModel
 from jindan.embed.base import EmbedderError
-from jindan.llm.router import AllProvidersFailed
+from jindan.llm.router import SHUTTING_DOWN, AllProvidersFailed
 from jindan.rag.prompt import PromptTooLong
 from jindan.security import rules
 from jindan.vectors.base import CollectionNotFound, ModelMismatch, VectorStoreError
@@ -82,6 +82,19 @@ def handle(exc: Exception, operator: bool = False) -> JSONResponse:
             {"detail": detail, "request_id": request_id(), "cause": str(exc)}, status_code=status, headers=headers
         )
     return response
+
+
+def in_stream(exc: Exception) -> str:
+    """What a client is told when an answer fails after its 200 head went out (it ends with an ``error`` event,
+    never a cut connection): the same words as the status ``exc`` would have had, logged the same way."""
+    if isinstance(exc, AllProvidersFailed) and str(exc) == SHUTTING_DOWN:
+        return SHUTTING_DOWN
+    status, detail, _ = _status(exc)
+    if status >= 500:
+        log.error("%s in a stream: %s: %s", status, type(exc).__name__, exc, exc_info=status == 500)
+    else:
+        log.warning("%s in a stream: %s", status, type(exc).__name__)
+    return detail
 
 
 def _operator(request: Request) -> bool:

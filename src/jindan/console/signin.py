@@ -24,6 +24,8 @@ public = APIRouter(prefix="/console", include_in_schema=False, route_class=Conso
 demo_router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 home_router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 FONT_CACHE = "hangul.woff"
+
+
 def home(p: Principal) -> str:
     """Where a sign-in lands: the operator page, else the classes, else the first page the menu offers."""
     urls = [url for url, _ in nav(p)]

@@ -139,8 +139,7 @@ def _clear_leftovers(pgdata: Path) -> None:
         return
     if _answers(pgdata):
         log.warning(
-            "reusing the embedded PostgreSQL (pid %d) left running in %s by a process that ended without "
-            "stopping it",
+            "reusing the embedded PostgreSQL (pid %d) left running in %s by a process that ended without stopping it",
             postmaster,
             pgdata,
         )

@@ -149,11 +149,7 @@ def evaluate(
             qvecs = embedder.embed_queries([data.queries[q] for q in chunk])
             for qid, vec in zip(chunk, qvecs, strict=True):
                 text = data.queries[qid]
-                hits = (
-                    ranker.find(text, vec, 11)
-                    if intent == "find"
-                    else ranker.similar(11, text=text, vector=vec)
-                )
+                hits = ranker.find(text, vec, 11) if intent == "find" else ranker.similar(11, text=text, vector=vec)
                 ranked[qid] = [str(h.id) for h in hits if str(h.id) != qid][:10]  # BEIR: its own id is ignored
             if progress:
                 progress("query", len(chunk), len(qids))

@@ -79,9 +79,8 @@ def rollback(
     if event is not None and event.kind == "cutover_failed":
         serving = store.resolve(alias)
         record(db, "rollback", serving, {"alias": alias, "unchanged": True, "failed_cutover": event.target}, actor)
-        return (
-            f"the last cutover (to {event.target}) failed and changed nothing: "
-            + (f"alias {alias!r} still serves {serving}" if serving != alias else "the read path is unchanged")
+        return f"the last cutover (to {event.target}) failed and changed nothing: " + (
+            f"alias {alias!r} still serves {serving}" if serving != alias else "the read path is unchanged"
         )
     previous = event.detail.get("previous") if event else None
     if previous and store.exists(previous):

@@ -59,9 +59,7 @@ def searchable_text(body: str, choices: Sequence[str] | None = None) -> str:
     return body + "\n" + " ".join(f"({i}) {c}" for i, c in enumerate(choices, 1))
 
 
-def passage_text(
-    subject: str | None, body: str, explanation: str | None, choices: Sequence[str] | None = None
-) -> str:
+def passage_text(subject: str | None, body: str, explanation: str | None, choices: Sequence[str] | None = None) -> str:
     """What a question is embedded as: its topic, its text and choices, and the start of its worked solution.
 
     The solution's vocabulary says what the problem is about far better than the problem alone; it is cut so
