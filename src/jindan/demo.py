@@ -42,12 +42,13 @@ def import_demo_bank(settings: Settings, db: Database) -> int:
     return report.counts.inserted
 
 
-def start_demo_index(settings: Settings, stack: Any) -> threading.Thread | None:
+def start_demo_index(settings: Settings, stack: Any, stop: threading.Event | None = None) -> threading.Thread | None:
     """First start: index the bank in the background so similar-question search works without a command.
 
     The service answers meanwhile; search says "run `jindan index questions`" until the alias exists (the
     indexer switches it only when the collection is complete). An index built by another embedder (an older
-    default) is rebuilt the same way while it keeps serving, its queries embedded by its own model."""
+    default) is rebuilt the same way while it keeps serving, its queries embedded by its own model. ``stop``
+    (set when the service shuts down) ends it after the current batch; the next start goes on from there."""
     try:
         current = stack.store.resolve(settings.vectors.alias)
         if stack.store.exists(current) and stack.store.spec(current).model_id == stack.embedder.model_id:
@@ -60,8 +61,11 @@ def start_demo_index(settings: Settings, stack: Any) -> threading.Thread | None:
         from jindan.rag.index import Indexer
 
         try:
-            report = Indexer(stack.db, stack.store, stack.embedder, settings.vectors.alias).run()
-            log.info("background index: %d questions embedded in %.0f s", report.embedded, report.seconds)
+            report = Indexer(stack.db, stack.store, stack.embedder, settings.vectors.alias).run(stop=stop)
+            if report.stopped:
+                log.info("background index stopped after %d passages; the next start goes on", report.embedded)
+            else:
+                log.info("background index: %d questions embedded in %.0f s", report.embedded, report.seconds)
         except Exception:
             log.exception("background indexing failed; run `jindan index questions`")
 

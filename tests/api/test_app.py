@@ -91,3 +91,14 @@ def test_embedded_profile_refuses_an_open_api_off_loopback(settings: Settings) -
     settings.server.host = "0.0.0.0"
     with pytest.raises(RuntimeError, match="only on loopback"):
         create_app(settings)
+
+
+def test_shutdown_waits_for_the_background_index_to_stop(settings: Settings, db: Database, tmp_path: Path) -> None:
+    """The first start's background index never runs on into closed stores: shutdown stops it and waits."""
+    settings.server.demo_questions = _bank(tmp_path)
+    settings.server.demo_index = True
+    app = create_app(settings, db)
+    with TestClient(app):
+        thread = app.state.index_thread
+        assert thread is not None and thread.is_alive()  # still loading the embedder or embedding
+    assert app.state.index_stop.is_set() and not thread.is_alive()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -83,3 +84,17 @@ def test_early_close_stops_generation(smol: LlamaCppProvider) -> None:
         return text
 
     assert asyncio.run(run())
+
+
+
+def test_close_ends_the_worker_thread_and_a_later_use_starts_a_new_one(smol: LlamaCppProvider) -> None:
+    provider = LlamaCppProvider(model_path=smol.path, n_ctx=512)  # its own model and worker: closed below
+    ask = [ChatMessage("user", "Name a prime.")]
+    asyncio.run(collect(provider.stream(ask, GenOptions(max_tokens=1))))
+    worker = next(t for t in threading.enumerate() if t.ident == provider._worker.submit(threading.get_ident).result())
+    asyncio.run(provider.aclose())
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the model's worker thread outlived close"
+    _, usage = asyncio.run(collect(provider.stream(ask, GenOptions(max_tokens=1))))
+    assert usage is not None and usage.completion_tokens == 1
+    asyncio.run(provider.aclose())

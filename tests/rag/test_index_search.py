@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,21 @@ def test_index_is_idempotent_and_propagates_changes(bank: Database, store: Qdran
     assert (third.embedded, third.deleted, third.unchanged) == (1, 1, 118)
     assert store.count("questions") == 119
 
+
+
+def test_a_stopped_run_keeps_its_batches_and_the_next_one_goes_on(
+    bank: Database, store: QdrantEdgeStore, minilm: Embedder
+) -> None:
+    """A service shutting down stops its background index after the batch in hand; the alias waits for a
+    complete collection, and the next start embeds only what is missing."""
+    stop = threading.Event()
+    stop.set()
+    first = Indexer(bank, store, minilm, batch_size=50).run(stop=stop)
+    assert (first.stopped, first.embedded) == (True, 50)
+    assert store.count(first.collection) == 50 and store.resolve("questions") != first.collection
+    rest = Indexer(bank, store, minilm, batch_size=50).run(stop=threading.Event())
+    assert (rest.stopped, rest.collection, rest.embedded, rest.unchanged) == (False, first.collection, 70, 50)
+    assert store.resolve("questions") == first.collection and store.count("questions") == 120
 
 def test_similar_questions_with_filters(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
     Indexer(bank, store, minilm).run()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -28,6 +30,19 @@ from jindan.security.secrets import resolve
 from jindan.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+INDEX_STOP_WAIT_S = 60.0  # one batch of passages being embedded, on a slow CPU
+
+
+async def _stop_index(state: Any) -> None:
+    """Ask a background index to stop after its batch and wait for it, so it never runs on into closed stores
+    (what it embedded stays; the next start goes on from there)."""
+    state.index_stop.set()
+    thread = getattr(state, "index_thread", None)
+    if thread is not None and thread.is_alive():
+        log.info("stopping the background index after its current batch")
+        await asyncio.to_thread(thread.join, INDEX_STOP_WAIT_S)
 
 
 def _start_preload(settings: Settings, router: Router) -> asyncio.Task[None] | None:
@@ -77,9 +92,10 @@ def create_app(
             if settings.profile == "embedded" and settings.server.demo_import:
                 import_demo_bank(settings, database)
                 if settings.server.demo_index:
-                    app.state.index_thread = start_demo_index(settings, app.state.search)
+                    app.state.index_thread = start_demo_index(settings, app.state.search, app.state.index_stop)
             yield
         finally:
+            await _stop_index(app.state)
             if preload is not None:
                 preload.cancel()
             if app.state.router.shadow is not None:
@@ -98,6 +114,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.index_stop = threading.Event()
     app.state.metrics = metrics
     app.state.limiter = Limiter(settings.limits)
     errors.install(app)

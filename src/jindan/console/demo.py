@@ -164,7 +164,8 @@ def index_new_questions(state: Any, demo: Demo) -> None:
         if previous is not None:
             previous.join()
         try:
-            report = Indexer(stack.db, stack.store, stack.embedder, settings.vectors.alias).run()
+            stop = getattr(state, "index_stop", None)  # set when the service shuts down
+            report = Indexer(stack.db, stack.store, stack.embedder, settings.vectors.alias).run(stop=stop)
             log.info("demo: %d questions indexed in %.0f s", report.embedded, report.seconds)
         except Exception:
             log.exception("demo: indexing failed; run `jindan index questions`")

@@ -367,4 +367,7 @@ class LlamaCppProvider:
     async def aclose(self) -> None:
         if self._llm is not None:
             llm, self._llm = self._llm, None
-            await self.on_worker(llm.close)
+            await self.on_worker(llm.close)  # queued after a generation still running: the worker is idle after
+        # the worker thread ends now, not at interpreter exit; a provider used again starts a new one on demand
+        worker, self._worker = self._worker, ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
+        worker.shutdown(wait=False)

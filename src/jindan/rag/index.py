@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class IndexReport:
     deleted: int = 0
     seconds: float = 0.0
     created: bool = False
+    stopped: bool = False  # asked to stop between batches: what was embedded stays, the alias did not move
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,16 @@ class Indexer:
             version += 1
         return found
 
-    def run(self, *, rebuild: bool = False, progress: Callable[[int, int], None] | None = None) -> IndexReport:
+    def run(
+        self,
+        *,
+        rebuild: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> IndexReport:
+        """Embed what changed, remove what went, then point the alias at the collection. ``stop`` (a service
+        shutting down) ends the run after the batch in hand; the next run goes on from there (unchanged
+        passages are skipped by their hash)."""
         start = time.perf_counter()
         name, created = self.target(rebuild)
         report = IndexReport(collection=name, created=created)
@@ -167,6 +178,10 @@ class Indexer:
             report.embedded += len(batch)
             if progress:
                 progress(len(batch), len(todo))
+            if stop is not None and stop.is_set():
+                report.stopped = True
+                report.seconds = time.perf_counter() - start
+                return report
         wanted = {d.id for d in docs}
         stale = [pid for pid in stored if pid not in wanted]
         for i in range(0, len(stale), 1000):
