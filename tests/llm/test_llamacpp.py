@@ -86,7 +86,6 @@ def test_early_close_stops_generation(smol: LlamaCppProvider) -> None:
     assert asyncio.run(run())
 
 
-
 def test_close_ends_the_worker_thread_and_a_later_use_starts_a_new_one(smol: LlamaCppProvider) -> None:
     provider = LlamaCppProvider(model_path=smol.path, n_ctx=512)  # its own model and worker: closed below
     ask = [ChatMessage("user", "Name a prime.")]

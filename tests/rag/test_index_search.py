@@ -42,7 +42,6 @@ def test_index_is_idempotent_and_propagates_changes(bank: Database, store: Qdran
     assert store.count("questions") == 119
 
 
-
 def test_a_stopped_run_keeps_its_batches_and_the_next_one_goes_on(
     bank: Database, store: QdrantEdgeStore, minilm: Embedder
 ) -> None:
@@ -56,6 +55,7 @@ def test_a_stopped_run_keeps_its_batches_and_the_next_one_goes_on(
     rest = Indexer(bank, store, minilm, batch_size=50).run(stop=threading.Event())
     assert (rest.stopped, rest.collection, rest.embedded, rest.unchanged) == (False, first.collection, 70, 50)
     assert store.resolve("questions") == first.collection and store.count("questions") == 120
+
 
 def test_similar_questions_with_filters(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
     Indexer(bank, store, minilm).run()
