@@ -46,7 +46,7 @@ def copied(db: Database, db_url: str, store: VectorStore) -> SourcePlan:
     make_source(db_url, rows=ROWS, nulls=0)
     plan = inspect_source(db.engine, "legacy.question_vectors", target="v2")
     assert migrate(db, store, plan, readers=2, batch=64).copied == ROWS
-    clean = verify(db, store, plan, full=True)
+    clean = verify(db, store, plan, full=True, seed=7)
     assert clean.passed, clean.to_dict()
     search = next(c.detail for c in clean.checks if c.name == "search")
     assert (search["queries"], search["exact_recall_at_10"], search["recall_at_10"]) == (50, 1.0, 1.0)
@@ -183,7 +183,7 @@ def test_the_default_sample_catches_damage_spread_over_the_table(
 ) -> None:
     for key in range(1, ROWS + 1, 10):  # one row in ten
         rewrite(store, key, lambda p: Point(p.id, -p.vector, p.payload))
-    bad = failed(verify(db, store, copied, sample=50))
+    bad = failed(verify(db, store, copied, sample=50, seed=7))
     assert "vectors" in bad and bad["vectors"]["compared"] == 50
     assert all(int(k) % 10 == 1 for k in bad["vectors"]["mismatched"])  # only damaged keys are named
 
@@ -258,6 +258,48 @@ def test_a_passing_verify_followed_by_a_failing_one_refuses(
     record(db, "verify", "v2", verify(db, store, copied, full=True).to_dict())
     with pytest.raises(CutoverRefused, match="payloads"):  # the latest verify decides, not any earlier one
         cutover(db, store, "questions", "v2")
+
+
+def test_a_sampled_verify_opens_the_cutover_only_when_accepted_and_recorded(
+    db: Database, store: VectorStore, copied: SourcePlan
+) -> None:
+    sampled = verify(db, store, copied, sample=20)
+    assert sampled.passed and sampled.to_dict()["full"] is False
+    record(db, "verify", "v2", sampled.to_dict())
+    with pytest.raises(CutoverRefused, match=r"compared a sample of the rows \(20\).*--accept-sampled"):
+        cutover(db, store, "questions", "v2")
+    assert store.resolve("questions") == "questions"
+    assert cutover(db, store, "questions", "v2", accept_sampled=True) is None
+    done = last_event(db, "cutover", "v2")
+    assert done is not None and done.detail["full"] is False and done.detail["store"] == sampled.store
+
+
+def test_a_verify_of_another_store_does_not_open_this_one(
+    db: Database, store: VectorStore, copied: SourcePlan, tmp_path: Path
+) -> None:
+    record(db, "verify", "v2", verify(db, store, copied, full=True).to_dict())
+    elsewhere = QdrantEdgeStore(tmp_path / "elsewhere")  # a collection of the same name on another store
+    try:
+        elsewhere.create(CollectionSpec(name="v2", dim=DIM, payload_indexes={}))
+        with pytest.raises(CutoverRefused, match=r"ran on .*not on the store this cutover switches"):
+            cutover(db, elsewhere, "questions", "v2")
+        assert elsewhere.resolve("questions") == "questions"
+    finally:
+        elsewhere.close()
+    assert cutover(db, store, "questions", "v2") is None  # the store that was verified
+
+
+def test_each_verify_draws_its_own_sample_and_records_the_seed(
+    db: Database, store: VectorStore, copied: SourcePlan
+) -> None:
+    first, second = verify(db, store, copied, sample=10), verify(db, store, copied, sample=10)
+    assert first.seed != second.seed
+    rewrite(store, 7, lambda p: Point(p.id, -p.vector, p.payload))
+    hits = [verify(db, store, copied, sample=30, seed=seed) for seed in range(12)]
+    caught = [r.seed for r in hits if not r.passed]
+    assert caught and len(caught) < len(hits)  # different seeds look at different rows
+    again = verify(db, store, copied, sample=30, seed=caught[0])
+    assert not again.passed  # a failing sample can be drawn again from its recorded seed
 
 
 def _serving(store: VectorStore, tmp: str, seed: int) -> np.ndarray:
@@ -343,5 +385,8 @@ def test_cli_refuses_cutover_after_a_failed_verify(db_url: str, tmp_path: Path) 
     refused = runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env)
     assert refused.exit_code == 1 and "latest verify failed (count, ids)" in refused.output
     assert runner.invoke(app, ["migrate", "run", *src, "--again"], env=env).exit_code == 0
+    assert runner.invoke(app, ["migrate", "verify", *src], env=env).exit_code == 0  # a sample passes
+    sampled = runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env)
+    assert sampled.exit_code == 1 and "--accept-sampled" in sampled.output
     assert runner.invoke(app, ["migrate", "verify", *src, "--full"], env=env).exit_code == 0
     assert runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env).exit_code == 0

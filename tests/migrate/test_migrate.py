@@ -308,7 +308,7 @@ def test_cli_plan_run_verify_cutover_rollback(db_url: str, tmp_path: Path) -> No
     assert rerun.exit_code == 0 and "already copied" in rerun.output  # a finished run is not repeated
     again = runner.invoke(app, ["migrate", "run", *src, "--again"], env=env)
     assert again.exit_code == 0 and "398 points" in again.output  # unless asked (same ids: no duplicates)
-    verified = runner.invoke(app, ["migrate", "verify", *src, "--json"], env=env)
+    verified = runner.invoke(app, ["migrate", "verify", *src, "--json", "--full"], env=env)
     assert verified.exit_code == 0 and json.loads(verified.stdout)["passed"] is True
     assert runner.invoke(app, ["migrate", "cutover", "--target", "qv2"], env=env).exit_code == 0
     back = runner.invoke(app, ["migrate", "rollback", "--env-file", str(tmp_path / ".env")], env=env)

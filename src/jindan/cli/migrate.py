@@ -171,8 +171,16 @@ def verify_cmd(
 
 
 @app.command("cutover")
-def cutover_cmd(ctx: typer.Context, target: str = typer.Option(..., "--target"), to: str | None = TO) -> None:
-    """Point the read alias at the verified collection (atomic switch, recorded)."""
+def cutover_cmd(
+    ctx: typer.Context,
+    target: str = typer.Option(..., "--target"),
+    to: str | None = TO,
+    accept_sampled: bool = typer.Option(
+        False, "--accept-sampled", help="Accept a verify that compared a sample of the rows (recorded)."
+    ),
+) -> None:
+    """Point the read alias at the verified collection (atomic switch, recorded). Needs a passing verify of
+    that collection on the same store that compared every row (`verify --full`), or --accept-sampled."""
     from jindan.migrate.cutover import CutoverRefused, cutover
     from jindan.vectors.base import VectorStoreError
     from jindan.vectors.registry import build_store
@@ -181,7 +189,7 @@ def cutover_cmd(ctx: typer.Context, target: str = typer.Option(..., "--target"),
     with open_db(settings) as db:
         store = build_store(settings, db, to)
         try:
-            previous = cutover(db, store, settings.vectors.alias, target)
+            previous = cutover(db, store, settings.vectors.alias, target, accept_sampled=accept_sampled)
         except (CutoverRefused, VectorStoreError) as exc:  # nothing switched: the alias serves what it did
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc

@@ -43,30 +43,59 @@ def last_event(db: Database, kind: str | tuple[str, ...], target: str | None = N
         return s.scalars(q.order_by(MigrationEvent.id.desc())).first()
 
 
-def cutover(db: Database, store: VectorStore, alias: str, target: str, *, actor: str | None = None) -> str | None:
-    """Switch ``alias`` to ``target`` atomically; refuses unless the latest verify of ``target`` passed.
+def cutover(
+    db: Database,
+    store: VectorStore,
+    alias: str,
+    target: str,
+    *,
+    actor: str | None = None,
+    accept_sampled: bool = False,
+) -> str | None:
+    """Switch ``alias`` to ``target`` atomically; refuses unless the latest verify of ``target`` passed, ran on
+    this same store, and compared every row (a sampled verify only with ``accept_sampled``, recorded).
 
     A cutover that is refused or fails changes nothing (the switch is one atomic step) and is recorded as
     ``cutover_failed``, so that a ``rollback`` run after it keeps the collection that is still serving."""
     serving: str | None = None
     try:
         serving = store.resolve(alias)
-        check = last_event(db, "verify", target)
-        if check is None:
-            raise CutoverRefused(f"no passing verify for {target!r}: run `jindan migrate verify` first")
-        if not check.detail.get("passed"):
-            failed = [c["name"] for c in check.detail.get("checks", []) if not c.get("passed")]
-            raise CutoverRefused(
-                f"no passing verify for {target!r}: its latest verify failed ({', '.join(failed) or 'no checks'}); "
-                "fix the copy (`jindan migrate run --again` or `sync`) and run `jindan migrate verify` again"
-            )
+        check = _gate(last_event(db, "verify", target), store, target, accept_sampled)
         previous = serving if serving != alias and store.exists(serving) else None
         store.switch_alias(alias, target)
     except Exception as exc:
         record(db, "cutover_failed", target, {"alias": alias, "serving": serving, "error": str(exc)}, actor)
         raise
-    record(db, "cutover", target, {"alias": alias, "previous": previous}, actor)
+    verified = {"verify_event": check.id, "full": check.detail.get("full"), "store": check.detail.get("store")}
+    record(db, "cutover", target, {"alias": alias, "previous": previous, **verified}, actor)
     return previous
+
+
+def _gate(check: MigrationEvent | None, store: VectorStore, target: str, accept_sampled: bool) -> MigrationEvent:
+    """The latest verify of ``target`` when it opens the cutover; else why not, as a ``CutoverRefused``.
+    Verifies recorded before the store and the sample were recorded are judged on ``passed`` alone."""
+    if check is None:
+        raise CutoverRefused(f"no passing verify for {target!r}: run `jindan migrate verify` first")
+    detail = check.detail
+    if not detail.get("passed"):
+        failed = [c["name"] for c in detail.get("checks", []) if not c.get("passed")]
+        raise CutoverRefused(
+            f"no passing verify for {target!r}: its latest verify failed ({', '.join(failed) or 'no checks'}); "
+            "fix the copy (`jindan migrate run --again` or `sync`) and run `jindan migrate verify` again"
+        )
+    here = f"{store.name} {getattr(store, 'location', '')}".strip()
+    if detail.get("store") and detail["store"] != here:
+        raise CutoverRefused(
+            f"the latest verify of {target!r} ran on {detail['store']}, not on the store this cutover switches "
+            f"({here}): run `jindan migrate verify` with the same --to"
+        )
+    if detail.get("full") is False and not accept_sampled:
+        rows = next((c["detail"].get("compared") for c in detail.get("checks", []) if c["name"] == "vectors"), None)
+        raise CutoverRefused(
+            f"the latest verify of {target!r} compared a sample of the rows ({rows or 'some'}), not every row: "
+            "run `jindan migrate verify --full`, or accept the sample with `jindan migrate cutover --accept-sampled`"
+        )
+    return check
 
 
 def rollback(

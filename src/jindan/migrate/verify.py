@@ -9,6 +9,7 @@ Qdrant's index (recall@10 against exact search), with the top-10 overlap against
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -38,6 +39,9 @@ class VerifyReport:
     target: str
     checks: list[Check]
     seconds: float
+    store: str = ""  # the store verified (kind and location): a cutover must run on the same one
+    full: bool = False  # every row's vector and payload compared, not a sample
+    seed: int = 0  # of the sample, so a failing sample can be drawn again
 
     @property
     def passed(self) -> bool:
@@ -48,6 +52,9 @@ class VerifyReport:
             "source": self.source,
             "target": self.target,
             "passed": self.passed,
+            "store": self.store,
+            "full": self.full,
+            "seed": self.seed,
             "seconds": round(self.seconds, 2),
             "checks": [asdict(c) for c in self.checks],
         }
@@ -66,9 +73,12 @@ def verify(
     queries: int = 50,
     full: bool = False,
     tolerance: float = 1e-4,
-    seed: int = 7,
+    seed: int | None = None,
 ) -> VerifyReport:
+    """Compare the copy with its source. The sample (and the search probes) are drawn afresh each time unless
+    ``seed`` is given, so repeated verifies look at different rows; the seed is in the report."""
     start = time.perf_counter()
+    seed = secrets.randbelow(2**31) if seed is None else seed
     checks: list[Check] = []
     spec = store.spec(plan.target)
     checks.append(
@@ -116,7 +126,10 @@ def verify(
             checks.append(Check("search", False, {"queries": 0, "error": "the dimensions differ (see distance)"}))
     finally:
         conn.close()
-    return VerifyReport(f"{plan.schema}.{plan.table}", plan.target, checks, time.perf_counter() - start)
+    where = f"{store.name} {getattr(store, 'location', '')}".strip()
+    return VerifyReport(
+        f"{plan.schema}.{plan.table}", plan.target, checks, time.perf_counter() - start, where, full, seed
+    )
 
 
 def _norm(v: Any) -> Any:

@@ -103,6 +103,7 @@ class Hit:
 @runtime_checkable
 class VectorStore(Protocol):
     name: str
+    location: str  # where its data lives (a server's URL, a folder, a database without its password)
 
     def create(self, spec: CollectionSpec) -> None: ...
     def drop(self, collection: str) -> None: ...

@@ -17,6 +17,7 @@ class DualWriteStore:
     def __init__(self, primary: VectorStore, secondary: VectorStore) -> None:
         self.primary, self.secondary = primary, secondary
         self.name = f"{primary.name}+{secondary.name}"
+        self.location = getattr(primary, "location", "")  # reads (and so a cutover) go to the primary
 
     # writes: primary, then secondary -----------------------------------------------------------------
     def create(self, spec: CollectionSpec) -> None:

@@ -46,6 +46,7 @@ class PgVectorStore:
     def __init__(self, engine: Engine, *, ef_search: int = 100) -> None:
         self.engine = engine
         self.ef_search = ef_search
+        self.location = engine.url.render_as_string(hide_password=True)
 
     def create(self, spec: CollectionSpec) -> None:
         if spec.quantization:

@@ -48,6 +48,7 @@ class QdrantStore:
         if client is None:
             client = QdrantClient(path=path) if path else QdrantClient(url=url, api_key=api_key, timeout=int(timeout_s))
         self.client = client
+        self.location = path or url or "a client given in-process"  # which server a verify or cutover ran on
         self.shard_number = shard_number
         self.replication_factor = replication_factor
         self.write_consistency_factor = write_consistency_factor

@@ -51,6 +51,7 @@ class QdrantEdgeStore:
     def __init__(self, root: Path, *, search_threads: int | None = None) -> None:
         self.q = _edge()
         self.root = Path(root)
+        self.location = str(self.root.resolve())
         self.root.mkdir(parents=True, exist_ok=True)
         self.search_threads = search_threads
         self._shards: dict[str, Any] = {}
