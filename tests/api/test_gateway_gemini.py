@@ -67,6 +67,20 @@ def test_stream_generate_content_v1beta(served: tuple[FastAPI, TestClient], scho
     assert last.usage_metadata and last.usage_metadata.candidates_token_count == 4
 
 
+def test_models_list_and_get_through_the_sdk(
+    served: tuple[FastAPI, TestClient], school: School, settings: Settings
+) -> None:
+    _, client = served
+    api = sdk(client, key_of(school.headers["service"]), version="v1beta")
+    listed = {m.name: m for m in api.models.list()}
+    assert set(listed) == {f"models/{n}" for n in settings.gateway.models}
+    flash = api.models.get(model="gemini-1.5-flash")
+    assert flash.name == "models/gemini-1.5-flash" and "generateContent" in (flash.supported_actions or [])
+    with pytest.raises(errors.ClientError) as info:
+        api.models.get(model="gemini-9-ultra")
+    assert (info.value.code, info.value.status) == (404, "NOT_FOUND")
+
+
 def test_request_maps_onto_router_options() -> None:
     from jindan.api.gateway.gemini import GenerateIn, to_router
 

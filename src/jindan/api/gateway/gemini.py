@@ -1,9 +1,11 @@
 """Gemini's wire format, at the paths the ``google-genai`` SDK calls when its base URL points at jindan.
 
 ``POST /{v1|v1beta}/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse``, ``:batchEmbedContents``
-(what ``client.models.embed_content`` calls) and ``:embedContent`` (older clients). The SDK sends its key in
-``x-goog-api-key``: a jindan service key or platform JWT goes there. Errors are ``{"error": {code, message,
-status}}``; a stream that breaks after text ends with one ``data: {"error": ...}`` event (the SDK raises it).
+(what ``client.models.embed_content`` calls) and ``:embedContent`` (older clients); ``GET /v1beta/models`` and
+``/v1beta/models/{model}`` (``client.models.list`` and ``.get``; under ``/v1`` those two paths are OpenAI's).
+The SDK sends its key in ``x-goog-api-key``: a jindan service key or platform JWT goes there. Errors are
+``{"error": {code, message, status}}``; a stream that breaks after text ends with one ``data: {"error": ...}``
+event (the SDK raises it).
 """
 
 from __future__ import annotations
@@ -226,3 +228,28 @@ async def embed(version: str, model: str, body: EmbedOne, request: Request, sett
     common.embed_model(settings, model)
     (values,) = await _vectors(request, [body])
     return {"embedding": {"values": values}}
+
+
+def model_resource(name: str, route: str) -> dict[str, Any]:
+    methods = ["embedContent", "batchEmbedContents"] if route == "embed" else ["generateContent", "countTokens"]
+    return {
+        "name": f"models/{name}",
+        "baseModelId": name,
+        "version": "jindan",
+        "displayName": name,
+        "description": f"answered by the jindan route {route!r}",
+        "supportedGenerationMethods": methods,
+    }
+
+
+@router.get("/{version}/models", dependencies=[require("ai.chat")])
+async def list_models(version: str, settings: SettingsDep) -> Any:
+    """The model names this gateway answers (the ``gateway.models`` map), as Gemini's ``models.list``."""
+    _version(version)
+    return {"models": [model_resource(n, r) for n, r in settings.gateway.models.items()]}
+
+
+@router.get("/{version}/models/{model}", dependencies=[require("ai.chat")])
+async def get_model(version: str, model: str, settings: SettingsDep) -> Any:
+    _version(version)
+    return model_resource(model, common.target(settings, model))
