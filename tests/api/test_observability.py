@@ -52,6 +52,9 @@ def test_metrics_are_recorded_and_guarded(client: TestClient, school: School) ->
     assert registry.get_sample_value("jindan_llm_attempts_total", failed) == 2  # one retry, then the fallback
     text = client.get("/metrics", headers=school.headers["admin"]).text
     assert 'jindan_http_request_seconds_count{method="POST",route="/llm/chat",status="2xx"} 1.0' in text
+    client.get("/questions/424242", headers=school.headers["admin"])  # a 404, labelled by its template
+    text = client.get("/metrics", headers=school.headers["admin"]).text
+    assert 'route="/questions/{question_id}",status="4xx"' in text and "424242" not in text
     assert 'jindan_llm_breaker_state{provider="ollama"}' in text
     assert "jindan_index_building 0.0" in text
     assert school.headers["teacher"]["Authorization"][7:] not in text
