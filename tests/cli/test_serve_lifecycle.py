@@ -93,6 +93,7 @@ def test_sigterm_during_a_streaming_hint(home: Path) -> None:
     end = time.monotonic() + 300
     while indexing.pid not in users(pgdata) and indexing.poll() is None and time.monotonic() < end:
         time.sleep(0.1)
+    assert indexing.pid in users(pgdata) and len(postmasters(pgdata)) == 1  # the matcher sees a running server
     indexing.send_signal(signal.SIGTERM)
     assert indexing.wait(timeout=120) == 128 + signal.SIGTERM
     assert postmasters(pgdata) == [], "SIGTERM left the embedded PostgreSQL of a CLI command running"
@@ -103,6 +104,7 @@ def test_sigterm_during_a_streaming_hint(home: Path) -> None:
     proc, log = serve(home, port, JINDAN_SERVER__SHUTDOWN_GRACE_S="0")
     wait_ready(port, proc, log)
     postmaster = postmaster_pid(pgdata)
+    assert postmasters(pgdata) == [postmaster]
     qid = httpx.get(f"http://127.0.0.1:{port}/questions", params={"limit": 1}).json()["items"][0]["id"]
     body, signalled = "", False
     with httpx.stream("POST", f"http://127.0.0.1:{port}/questions/{qid}/hint", json={}, timeout=300) as r:

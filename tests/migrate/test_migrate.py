@@ -102,7 +102,7 @@ def test_run_verify_cutover_rollback(db: Database, db_url: str, target: VectorSt
     assert p.payload["updated_at"].endswith("+00:00") and isinstance(p.payload["updated_at_ts"], float)
     result = verify(db, target, plan, full=True)
     assert result.passed, result.to_dict()
-    with pytest.raises(CutoverRefused):
+    with pytest.raises(CutoverRefused, match="no passing verify"):
         cutover(db, target, "questions", "questions_v2")
     record(db, "verify", "questions_v2", result.to_dict())
     assert cutover(db, target, "questions", "questions_v2") is None

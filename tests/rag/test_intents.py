@@ -42,7 +42,7 @@ def test_find_puts_the_typed_or_pasted_question_first(ko_bank: Database, store: 
         target = ids[q["question_id"]][0]
         ranks[q["style"]].append(found.index(target) + 1 if target in found else 99)
     assert ranks["pasted"] and all(r == 1 for r in ranks["pasted"]), ranks["pasted"]
-    assert sum(r == 1 for r in ranks["typed"]) >= 0.9 * len(ranks["typed"]), ranks["typed"]
+    assert ranks["typed"] and sum(r == 1 for r in ranks["typed"]) >= 0.9 * len(ranks["typed"]), ranks["typed"]
     assert all(r <= 5 for r in ranks["typed"]), ranks["typed"]
 
 
@@ -97,6 +97,7 @@ def test_similar_by_text_follows_the_question_it_copies(
     ids = by_external_id(ko_bank)
     retriever = Retriever(ko_bank, store, e5)
     pasted = [q for q in ko_queries(set(ids)) if q["style"] == "pasted"][:5]
+    assert len(pasted) == 5
     for q in pasted:
         own = ids[q["question_id"]][0]
         assert [f.id for f in retriever.search(q["text"], k=5, intent="similar")] == [

@@ -53,6 +53,7 @@ def test_reindex_to_a_new_embedder_switches_the_alias_with_no_downtime(
     with ko_bank.session() as s:
         ids = {e: i for e, i in s.execute(select(Question.external_id, Question.id))}
     pasted = [q for q in ko_queries(set(ids)) if q["style"] == "pasted"][:3]
+    assert len(pasted) == 3
     models = {minilm.model_id: minilm, e5.model_id: e5}
     retriever = Retriever(ko_bank, store, e5, embedders=models.get)  # configured for the new model already
     assert retriever.query_model == "all-MiniLM-L6-v2"  # the collection's model embeds its queries

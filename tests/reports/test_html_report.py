@@ -92,7 +92,10 @@ def test_empty_database_still_gives_a_page(db: Database, settings: Settings, tmp
 def test_page_in_chromium(bank: Database, settings: Settings, recorded: Path, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         missing_component("Debian chromium (apt-get install -y chromium)")
-    playwright = pytest.importorskip("playwright.sync_api", reason="missing component: pip install playwright")
+    try:
+        import playwright.sync_api as playwright
+    except ImportError:
+        missing_component("playwright (pip install playwright)")
     page_path = html.write(html.build(bank, settings, bench=[recorded]), tmp_path / "out")
     errors: list[str] = []
     requests: list[str] = []
@@ -116,6 +119,7 @@ def test_page_in_chromium(bank: Database, settings: Settings, recorded: Path, tm
         assert page.evaluate("document.fonts.check('16px NanumGothic', '로컬 모델 전환 근거')")
         assert page.evaluate("[...document.fonts].some(f => f.family.includes('NanumGothic') && f.status === 'loaded')")
         # every image decoded (a broken data URI has naturalWidth 0)
+        assert page.evaluate("document.images.length") > 0
         assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
         shot = tmp_path / "report.png"
         page.screenshot(path=str(shot), full_page=False)

@@ -44,6 +44,7 @@ def main(home: Path) -> None:
     from jindan.db.engine import Database
     from jindan.db.repositories import UserRepository
     from jindan.diagnosis.service import fit_and_store
+    from jindan.security import privacy
     from jindan.settings import Settings
 
     bank = Path(__file__).resolve().parents[2] / "src" / "jindan" / "data" / "ko" / "questions.jsonl"
@@ -53,7 +54,8 @@ def main(home: Path) -> None:
         step(name, r.exit_code == 0, r.output[-300:])
 
     settings = Settings(server={"demo_import": False}, llm={"max_tokens": 24})  # type: ignore[arg-type]
-    step("privacy-status", True, settings.profile)
+    said = privacy.status(settings)
+    step("privacy-status", said.startswith("local-only"), f"{settings.profile}: {said}")
     db = Database(settings)
     with db.session() as s:
         student = UserRepository(s).sync("offline-student", "student", "오프라인 학생")

@@ -78,9 +78,9 @@ def test_create_app_and_cli_routers_refuse(settings: Settings) -> None:
     from jindan.settings import ShadowSettings
 
     settings.llm.shadow = {"hint": ShadowSettings(provider="gemini", sample=1.0)}
-    with pytest.raises(RuntimeError, match="gemini"):
+    with pytest.raises(privacy.PrivacyViolation, match="gemini"):
         create_app(settings)
-    with pytest.raises(RuntimeError, match="gemini"):
+    with pytest.raises(privacy.PrivacyViolation, match="gemini"):
         build_router(settings)
 
 
