@@ -126,3 +126,20 @@ def test_shadow_failures_are_counted(settings: Settings, db: Database, school: S
                 break
             c.get("/health")  # the shadow task runs on the app's loop: give it turns
         assert registry.get_sample_value("jindan_llm_shadow_runs_total", {"route": "chat", "outcome": "failed"}) == 1
+
+
+def test_answers_are_counted_in_postgresql_when_the_service_stops(
+    settings: Settings, db: Database, school: School
+) -> None:
+    from sqlalchemy import select
+
+    from jindan.db.models import LLMTraffic
+
+    settings.privacy.allow = ["openai"]
+    settings.llm.routes = {"chat": ["openai"]}  # type: ignore[dict-item]
+    with TestClient(create_app(settings, db, Router(settings, {"openai": Scripted("openai")}))) as c:
+        body = {"route": "chat", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+        assert c.post("/llm/chat", json=body, headers=school.headers["teacher"]).status_code == 200
+    with db.session() as s:
+        (row,) = s.scalars(select(LLMTraffic))
+    assert (row.route, row.provider, row.requests, row.completion_tokens) == ("chat", "openai", 1, 3)

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 from jindan.cli.main import app
 from jindan.db.engine import Database
 from jindan.db.models import LLMComparison
+from jindan.llm.base import Usage
+from jindan.llm.traffic import TrafficLog
 from jindan.reports import cost
 from jindan.settings import Settings
 
@@ -76,8 +78,40 @@ def test_from_recorded_traffic(db: Database) -> None:
     assert t.requests == 300  # 3 records / 0.1 sample over 3 days -> 30 a day, 300 a month
     assert (t.prompt_tokens, t.completion_tokens, t.mix) == (1000, 100, {"gpt-4o-mini": 1.0})  # what the API bills
     assert t.seconds_per_request == 2.0
-    with pytest.raises(LookupError, match="JINDAN_LLM__SHADOW"):
+    with pytest.raises(LookupError, match="JINDAN_LLM__SHADOW"):  # no shadow configured, nothing counted
         cost.from_traffic(db, Settings(), days=3)
+
+
+def test_counted_traffic_is_every_route_and_shadow_records_give_the_api_tokens(db: Database) -> None:
+    log = TrafficLog(db)
+    for route, provider, n in (("hint", "llamacpp", 20), ("explain", "llamacpp", 10), ("chat", "ollama", 30)):
+        for _ in range(n):
+            log.add(route, Usage(provider, "qwen", prompt_tokens=600, completion_tokens=60, total_ms=1500))
+    assert log.flush() == 3
+    only_counted = cost.from_traffic(db, Settings(), days=3)  # no shadow configured: the counts alone
+    assert only_counted.requests == 600  # 60 answers over 3 days -> 20 a day, 600 a month
+    assert (only_counted.prompt_tokens, only_counted.completion_tokens) == (600, 60)
+    assert only_counted.mix == {Settings().openai.model: 1.0} and only_counted.seconds_per_request == 1.5
+    shadowed = Settings(
+        llm={"shadow": {"hint": {"provider": "openai", "model": "gpt-4o-mini", "sample": 0.5}}}  # type: ignore[arg-type]
+    )
+    with db.session() as s:
+        s.add(
+            LLMComparison(
+                route="hint",
+                primary_provider="llamacpp",
+                primary_model="qwen",
+                primary_text="a",
+                primary_usage={"prompt_tokens": 600, "completion_tokens": 60, "total_ms": 1500},
+                shadow_provider="openai",
+                shadow_model="gpt-4o-mini",
+                shadow_text="b",
+                shadow_usage={"prompt_tokens": 800, "completion_tokens": 90},
+            )
+        )
+    both = cost.from_traffic(db, shadowed, days=3)
+    assert both.requests == 600  # the volume is still every answer, not the shadowed share
+    assert (both.prompt_tokens, both.completion_tokens, both.mix) == (800, 90, {"gpt-4o-mini": 1.0})
 
 
 def test_cli_plan_json_and_table() -> None:

@@ -23,6 +23,7 @@ from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank, start_demo_index
 from jindan.llm.router import ROUTES, Router, build_router
+from jindan.llm.traffic import TrafficLog, flush_every
 from jindan.rag.stack import SearchStack
 from jindan.security import privacy
 from jindan.security.authenticate import Authenticator, serves_open
@@ -43,6 +44,13 @@ async def _stop_index(state: Any) -> None:
     if thread is not None and thread.is_alive():
         log.info("stopping the background index after its current batch")
         await asyncio.to_thread(thread.join, INDEX_STOP_WAIT_S)
+
+
+async def _flush(traffic: TrafficLog) -> None:
+    try:
+        await asyncio.to_thread(traffic.flush)
+    except Exception as exc:
+        log.warning("the last traffic counts could not be written: %s", type(exc).__name__)
 
 
 def _start_preload(settings: Settings, router: Router) -> asyncio.Task[None] | None:
@@ -86,6 +94,8 @@ def create_app(
         app.state.search = stack or SearchStack(settings, database, app.state.router)
         app.state.search.observer = metrics
         app.state.auth = Authenticator(settings, database, material)
+        metrics.traffic = TrafficLog(database)
+        flusher = asyncio.create_task(flush_every(metrics.traffic))
         preload = _start_preload(settings, app.state.router)
         try:
             ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
@@ -100,6 +110,8 @@ def create_app(
                 preload.cancel()
             if app.state.router.shadow is not None:
                 await app.state.router.shadow.drain(settings.server.shadow_drain_s)
+            flusher.cancel()
+            await _flush(metrics.traffic)
             if router is None:
                 await app.state.router.aclose()
             if stack is None:

@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from jindan.llm.base import Usage
+from jindan.llm.traffic import TrafficLog
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BREAKER = {"closed": 0, "half-open": 1, "open": 2}
@@ -85,6 +86,7 @@ class Metrics:
         self.search = Histogram(
             "jindan_vector_search_seconds", "Vector search latency", ["store"], buckets=LATENCY_BUCKETS, registry=r
         )
+        self.traffic: TrafficLog | None = None  # the answers counted in PostgreSQL too (set by the app)
         if state is not None:
             r.register(LiveState(state))
 
@@ -96,6 +98,8 @@ class Metrics:
         self.fallbacks.labels(route, provider).inc()
 
     def usage(self, route: str, u: Usage) -> None:
+        if self.traffic is not None:
+            self.traffic.add(route, u)
         self.ttft.labels(u.provider, u.model).observe(u.ttft_ms / 1000)
         if u.decode_tokens_per_s > 0:
             self.tps.labels(u.provider, u.model).observe(u.decode_tokens_per_s)

@@ -133,7 +133,7 @@ def compare(
 def cost(
     ctx: typer.Context,
     plan: bool = typer.Option(False, "--plan", help="The migration plan's own assumptions (its 50-200만원 case)."),
-    from_traffic: bool = typer.Option(False, "--from-traffic", help="Volume and tokens from recorded shadow runs."),
+    from_traffic: bool = typer.Option(False, "--from-traffic", help="Volume and tokens as the service counted them."),
     days: int = typer.Option(30, min=1, help="With --from-traffic: the days of records to read."),
     requests: float | None = typer.Option(None, min=0, help="Requests a month."),
     prompt_tokens: float = typer.Option(1200, min=0, help="Mean prompt tokens per request."),

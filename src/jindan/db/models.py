@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -196,6 +197,21 @@ class LLMComparison(Base):
     shadow_usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     primary_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     shadow_cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class LLMTraffic(Base):
+    """Answers per day, route, provider and model, with their token counts: what `jindan cost --from-traffic`
+    reads. Counts only: no text, no user."""
+
+    __tablename__ = "llm_traffic"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    route: Mapped[str] = mapped_column(String(50), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(50), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)  # answer time, summed
 
 
 class CompareRun(Base):

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jindan.db.engine import Database
-from jindan.db.models import LLMComparison
+from jindan.db.models import LLMComparison, LLMTraffic
 from jindan.llm.catalog import CATALOG, cost_usd
 from jindan.settings import Settings
 
@@ -129,23 +129,45 @@ def _price(settings: Settings, model: str) -> tuple[float, float]:
 
 
 def from_traffic(db: Database, settings: Settings, days: int = 30, api_model: str | None = None) -> Traffic:
-    """A month of traffic estimated from the shadow records of the last ``days`` days.
+    """A month of traffic from what the service recorded in the last ``days`` days.
 
-    Shadow runs mirror a known share (``llm.shadow[route].sample``) of a route's requests, so each record
-    stands for 1/sample requests. Tokens are the API shadow's own counts when the shadow is a priced API
-    (what it would bill), else the primary's; the local speed is the local side's median answer time.
+    The volume is every answer the service gave (``llm_traffic``, all routes) when it has been counting;
+    otherwise the shadow records scaled by their sample rate (``llm.shadow[route].sample``). Tokens are what
+    the API would bill where shadow records have the API's own counts, else the local model's counts; the local
+    speed is the local providers' mean answer time (else the shadow records' median).
     """
     since = datetime.now(UTC) - timedelta(days=days)
     with db.session() as s:
         rows = list(s.scalars(select(LLMComparison).where(LLMComparison.created_at >= since)))
+        counted = list(s.scalars(select(LLMTraffic).where(LLMTraffic.day >= since.date())))
     shadow = settings.llm.shadow
     used = [r for r in rows if r.route in shadow and shadow[r.route].sample > 0]
+    if counted:
+        return _counted(counted, used, settings, days, api_model)
     if not used:
         raise LookupError(
-            f"no shadow records of configured routes in the last {days} days: configure JINDAN_LLM__SHADOW, "
-            "or give the volume (--requests)"
+            f"no answers recorded and no shadow records of configured routes in the last {days} days: serve "
+            "traffic with `jindan serve`, configure JINDAN_LLM__SHADOW, or give the volume (--requests)"
         )
     requests = sum(1 / shadow[r.route].sample for r in used) * DAYS / days
+    mix, prompt, completion, seconds = _shadowed(used, settings, api_model)
+    return Traffic(
+        f"recorded, last {days} days",
+        round(requests),
+        prompt,
+        completion,
+        mix,
+        seconds_per_request=seconds[len(seconds) // 2] if seconds else 1.0,
+        source=f"{len(used)} shadow records scaled by their sample rate",
+        notes=["routes without shadow runs are not counted"],
+    )
+
+
+def _shadowed(
+    used: list[LLMComparison], settings: Settings, api_model: str | None
+) -> tuple[dict[str, float], float, float, list[float]]:
+    """API model mix, mean prompt and completion tokens (the API's own counts where it billed), local seconds."""
+    shadow = settings.llm.shadow
     mix: dict[str, float] = {}
     prompt = completion = 0.0
     seconds: list[float] = []
@@ -161,15 +183,39 @@ def from_traffic(db: Database, settings: Settings, days: int = 30, api_model: st
             seconds.append(r.primary_usage.get("total_ms", 0) / 1000)
     total = sum(mix.values())
     seconds.sort()
-    return Traffic(
-        f"recorded, last {days} days",
-        round(requests),
+    return (
+        {m: round(w / total, 3) for m, w in mix.items()},
         round(prompt / total, 1),
         round(completion / total, 1),
-        {m: round(w / total, 3) for m, w in mix.items()},
-        seconds_per_request=seconds[len(seconds) // 2] if seconds else 1.0,
-        source=f"{len(used)} shadow records scaled by their sample rate",
-        notes=["routes without shadow runs are not counted"],
+        seconds,
+    )
+
+
+def _counted(
+    counted: list[LLMTraffic], used: list[LLMComparison], settings: Settings, days: int, api_model: str | None
+) -> Traffic:
+    answers = sum(r.requests for r in counted)
+    local = [r for r in counted if r.provider in ("llamacpp", "ollama")]
+    local_answers = sum(r.requests for r in local)
+    seconds = sum(r.seconds for r in local) / local_answers if local_answers else 1.0
+    notes = ["every route the service answered is counted"]
+    if used:  # what the API would bill: its own token counts and models, from the shadow runs
+        mix, prompt, completion, _ = _shadowed(used, settings, api_model)
+        notes.append(f"tokens and models from {len(used)} shadow records (the API's own counts)")
+    else:
+        mix = {api_model or settings.openai.model: 1.0}
+        prompt = round(sum(r.prompt_tokens for r in counted) / answers, 1)
+        completion = round(sum(r.completion_tokens for r in counted) / answers, 1)
+        notes.append("tokens as the local models counted them (an API's tokenizer counts Korean text differently)")
+    return Traffic(
+        f"recorded, last {days} days",
+        round(answers * DAYS / days),
+        prompt,
+        completion,
+        mix,
+        seconds_per_request=round(seconds, 3),
+        source=f"{answers} answers counted by the service",
+        notes=notes,
     )
 
 
