@@ -55,25 +55,27 @@ def test_api_month_uses_price_overrides() -> None:
     assert cost.api_month(settings, t) == {"usd": 1000.0, "krw": 1_000_000, "usd_by_model": {"my-model": 1000.0}}
 
 
+def shadow_record(local: tuple[int, int, int], api: tuple[int, int]) -> LLMComparison:
+    """A hint answered locally (prompt, completion tokens, ms) and shadowed by gpt-4o-mini (its own counts)."""
+    return LLMComparison(
+        route="hint",
+        primary_provider="llamacpp",
+        primary_model="qwen",
+        primary_text="a",
+        primary_usage={"prompt_tokens": local[0], "completion_tokens": local[1], "total_ms": local[2]},
+        shadow_provider="openai",
+        shadow_model="gpt-4o-mini",
+        shadow_text="b",
+        shadow_usage={"prompt_tokens": api[0], "completion_tokens": api[1]},
+    )
+
+
 def test_from_recorded_traffic(db: Database) -> None:
     settings = Settings(
         llm={"shadow": {"hint": {"provider": "openai", "model": "gpt-4o-mini", "sample": 0.1}}}  # type: ignore[arg-type]
     )
     with db.session() as s:
-        for _ in range(3):
-            s.add(
-                LLMComparison(
-                    route="hint",
-                    primary_provider="llamacpp",
-                    primary_model="qwen",
-                    primary_text="a",
-                    primary_usage={"prompt_tokens": 900, "completion_tokens": 90, "total_ms": 2000},
-                    shadow_provider="openai",
-                    shadow_model="gpt-4o-mini",
-                    shadow_text="b",
-                    shadow_usage={"prompt_tokens": 1000, "completion_tokens": 100},
-                )
-            )
+        s.add_all(shadow_record((900, 90, 2000), (1000, 100)) for _ in range(3))
     t = cost.from_traffic(db, settings, days=3)
     assert t.requests == 300  # 3 records / 0.1 sample over 3 days -> 30 a day, 300 a month
     assert (t.prompt_tokens, t.completion_tokens, t.mix) == (1000, 100, {"gpt-4o-mini": 1.0})  # what the API bills
@@ -96,19 +98,7 @@ def test_counted_traffic_is_every_route_and_shadow_records_give_the_api_tokens(d
         llm={"shadow": {"hint": {"provider": "openai", "model": "gpt-4o-mini", "sample": 0.5}}}  # type: ignore[arg-type]
     )
     with db.session() as s:
-        s.add(
-            LLMComparison(
-                route="hint",
-                primary_provider="llamacpp",
-                primary_model="qwen",
-                primary_text="a",
-                primary_usage={"prompt_tokens": 600, "completion_tokens": 60, "total_ms": 1500},
-                shadow_provider="openai",
-                shadow_model="gpt-4o-mini",
-                shadow_text="b",
-                shadow_usage={"prompt_tokens": 800, "completion_tokens": 90},
-            )
-        )
+        s.add(shadow_record((600, 60, 1500), (800, 90)))
     both = cost.from_traffic(db, shadowed, days=3)
     assert both.requests == 600  # the volume is still every answer, not the shadowed share
     assert (both.prompt_tokens, both.completion_tokens, both.mix) == (800, 90, {"gpt-4o-mini": 1.0})
