@@ -22,7 +22,7 @@ from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.migrate.plan import SourcePlan
 from jindan.migrate.source import batches, connect
-from jindan.vectors.base import PointId, VectorStore
+from jindan.vectors.base import PointId, VectorStore, where
 
 
 class CutoverRefused(RuntimeError):
@@ -83,7 +83,7 @@ def _gate(check: MigrationEvent | None, store: VectorStore, target: str, accept_
             f"no passing verify for {target!r}: its latest verify failed ({', '.join(failed) or 'no checks'}); "
             "fix the copy (`jindan migrate run --again` or `sync`) and run `jindan migrate verify` again"
         )
-    here = f"{store.name} {getattr(store, 'location', '')}".strip()
+    here = where(store)
     if detail.get("store") and detail["store"] != here:
         raise CutoverRefused(
             f"the latest verify of {target!r} ran on {detail['store']}, not on the store this cutover switches "

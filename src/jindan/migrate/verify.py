@@ -21,7 +21,7 @@ from jindan.db.engine import Database
 from jindan.migrate.plan import SourcePlan
 from jindan.migrate.run import as_array
 from jindan.migrate.source import connect, parse_payloads, payload_sql
-from jindan.vectors.base import PointId, VectorStore
+from jindan.vectors.base import PointId, VectorStore, where
 
 OPS = {"cosine": "<=>", "euclid": "<->", "dot": "<#>"}
 
@@ -126,9 +126,8 @@ def verify(
             checks.append(Check("search", False, {"queries": 0, "error": "the dimensions differ (see distance)"}))
     finally:
         conn.close()
-    where = f"{store.name} {getattr(store, 'location', '')}".strip()
     return VerifyReport(
-        f"{plan.schema}.{plan.table}", plan.target, checks, time.perf_counter() - start, where, full, seed
+        f"{plan.schema}.{plan.table}", plan.target, checks, time.perf_counter() - start, where(store), full, seed
     )
 
 

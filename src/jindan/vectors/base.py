@@ -131,6 +131,11 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
+def where(store: VectorStore) -> str:
+    """The store as a migration records it: its kind and where its data lives."""
+    return f"{store.name} {getattr(store, 'location', '')}".strip()
+
+
 def qdrant_id(pid: PointId) -> int | str:
     """Qdrant accepts unsigned integers and UUIDs; any other key maps to uuid5 (as qdrant/migration does)."""
     if isinstance(pid, int) and pid >= 0:
