@@ -186,7 +186,7 @@ class SearchSettings(BaseModel):
     rerank: Literal["none", "topic"] = Field(
         "topic",
         description="Intent similar only. topic: the question's own subject and its neighbours' subjects vote "
-        "and the consensus topic is favoured (banks without subjects: the neighbours' neighbourhoods vote).",
+        "and the consensus topic is favoured (banks without subjects: the probe moves towards its nearest neighbours).",
     )
     topic_field: str = Field("subject", description="Payload field the topic reranker votes on.")
     topic_beta: float = Field(1.0, ge=0, description="Weight of the topic vote against the similarity.")
@@ -203,8 +203,11 @@ class SearchSettings(BaseModel):
         description="Intent similar by text: the question find puts first is taken as the text's own question "
         "(excluded; its vector and subject lead) when it holds this share of the text's character bigrams.",
     )
-    neighbourhood_beta: float = Field(
-        0.5, ge=0, description="Banks without subjects: weight of a candidate's closeness to the nearest neighbours."
+    expansion_weight: float = Field(
+        1.0,
+        ge=0,
+        description="Banks without subjects: how far the probe moves towards its 3 nearest candidates before "
+        "they are scored again (average query expansion); 0 keeps the dense order.",
     )
     ngram_weight: float = Field(
         0.2, ge=0, description="Intent find: weight of the query's character-bigram overlap (LaTeX-aware)."

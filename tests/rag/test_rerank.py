@@ -1,6 +1,11 @@
-"""Topic-consensus reranking on hand-made candidates: the neighbours' subjects vote, nothing is dropped."""
+"""Reranking for *similar* on hand-made candidates: the neighbours' subjects vote (nothing is dropped), and
+in a bank without subjects the probe moves towards its neighbourhood."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
 
 from jindan.rag.rerank import topic_rerank
 from jindan.vectors.base import Hit
@@ -34,3 +39,30 @@ def test_unanimous_neighbours_keep_the_similarity_order() -> None:
 def test_beta_zero_is_plain_similarity() -> None:
     cands = [hit(1, 0.90, "Geometry"), *(hit(i, 0.89, "Algebra") for i in range(2, 6))]
     assert [h.id for h in topic_rerank(cands, k=5, beta=0.0)] == [1, 2, 3, 4, 5]
+
+
+def test_a_bank_without_subjects_moves_the_probe_towards_its_neighbourhood(tmp_path: Path) -> None:
+    """Average query expansion: the probe moves towards its 3 nearest candidates, so a question on their topic
+    (a4) rises above one that shares only surface features with the probe (b)."""
+    from jindan.rag.rerank import expansion_rerank
+    from jindan.vectors.base import CollectionSpec, Point
+    from jindan.vectors.qdrant_edge import QdrantEdgeStore
+
+    def unit(x: float, y: float, tag: int = 0) -> np.ndarray:
+        v = np.zeros(8, np.float32)
+        v[0], v[1], v[2 + tag] = x, y, 0.01 * bool(tag)
+        return v / np.linalg.norm(v)
+
+    probe = unit(1, 0.9)
+    bank = {1: unit(1, 0.5, 1), 2: unit(1, 0.5, 2), 3: unit(1, 0.5, 3), 4: unit(1, 0.2), 5: unit(0.5, 1)}
+    store = QdrantEdgeStore(tmp_path / "q")
+    try:
+        store.create(CollectionSpec(name="c", dim=8, payload_indexes={}))
+        store.upsert("c", [Point(i, v, {}) for i, v in bank.items()])
+        dense = sorted((Hit(i, float(v @ probe), {}) for i, v in bank.items()), key=lambda h: -h.score)
+        assert [h.id for h in dense][3:] == [5, 4]  # by cosine alone, the surface match comes first
+        moved = expansion_rerank(dense, 5, store, "c", probe)
+        assert [h.id for h in moved][3:] == [4, 5] and {h.id for h in moved} == set(bank)
+        assert [h.id for h in expansion_rerank(dense, 5, store, "c", probe, weight=0)] == [h.id for h in dense]
+    finally:
+        store.close()

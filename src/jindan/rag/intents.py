@@ -9,7 +9,7 @@ one question) is always first; no topic vote runs for find.
 *similar*: practice questions like this one. The question itself (given by id, or what *find* puts first
 for a text that holds enough of it) is excluded; its stored vector is the probe and its subject the strongest
 vote, beside the neighbours' subjects (topic consensus, :mod:`jindan.rag.rerank`). Banks without subjects
-vote with the neighbours' own neighbourhoods instead (:func:`jindan.rag.rerank.neighbourhood_rerank`).
+move the probe towards its nearest neighbours instead (:func:`jindan.rag.rerank.expansion_rerank`).
 """
 
 from __future__ import annotations

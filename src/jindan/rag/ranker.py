@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from jindan.rag.intents import FindWeights, anchor_of, rank_find
-from jindan.rag.rerank import neighbourhood_rerank, topic_rerank
+from jindan.rag.rerank import expansion_rerank, topic_rerank
 from jindan.rag.sparse import SparseEncoder
 from jindan.settings import SearchSettings
 from jindan.vectors.base import Filter, Hit, PointId, Vector, VectorStore
@@ -99,4 +99,4 @@ class Ranker:
             return topic_rerank(
                 hits, k, field=cfg.topic_field, beta=cfg.topic_beta, temperature=cfg.topic_temperature, prior=prior
             )
-        return neighbourhood_rerank(hits, k, self.store, self.collection, beta=self.cfg.neighbourhood_beta)
+        return expansion_rerank(hits, k, self.store, self.collection, vector, weight=self.cfg.expansion_weight)
