@@ -56,6 +56,7 @@ class LlamaCppProvider:
         *,
         n_ctx: int = 4096,
         n_threads: int | None = None,
+        flash_attn: bool = True,
         model: str = "",
         max_queue: int = 8,
         prefix_cache_bytes: int = 0,
@@ -70,6 +71,7 @@ class LlamaCppProvider:
         self.path = Path(path)
         self.model = model or self.path.stem
         self.n_ctx = n_ctx
+        self.flash_attn = flash_attn
         self.n_threads = n_threads or os.cpu_count() or 1
         self.max_queue = max_queue
         self._llm: Any = None
@@ -98,6 +100,7 @@ class LlamaCppProvider:
             c.model_path,
             n_ctx=c.n_ctx,
             n_threads=c.n_threads,
+            flash_attn=c.flash_attn,
             model=model,
             max_queue=c.max_queue,
             prefix_cache_bytes=c.prefix_cache_mb * MB,
@@ -106,13 +109,15 @@ class LlamaCppProvider:
         )
 
     def _fingerprint(self) -> str:
-        """What a saved state depends on: the model file, the context size, the llama.cpp build."""
+        """What a saved state depends on: the model file, the context size, the attention kernel (its KV layout),
+        the llama.cpp build."""
         st = self.path.stat()
         try:
             runtime = version("llama-cpp-python")
         except PackageNotFoundError:  # pragma: no cover - the provider cannot run without it
             runtime = "unknown"
-        return f"{self.path.resolve()}|{st.st_size}|{int(st.st_mtime)}|n_ctx={self.n_ctx}|llama-cpp-python={runtime}"
+        model = f"{self.path.resolve()}|{st.st_size}|{int(st.st_mtime)}"
+        return f"{model}|n_ctx={self.n_ctx}|flash_attn={self.flash_attn}|llama-cpp-python={runtime}"
 
     def load(self) -> Any:
         if self._llm is None:
@@ -122,7 +127,13 @@ class LlamaCppProvider:
             # little when idle. Must be set before libgomp starts; an operator's own setting wins.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             llama_cpp = require("llama_cpp", "embedded")
-            llm = llama_cpp.Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+            llm = llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                flash_attn=self.flash_attn,
+                verbose=False,
+            )
             self._formatter = state.chat_formatter(llm)
             self._llm = llm
         return self._llm
