@@ -118,7 +118,10 @@ class LlamaCppSettings(BaseModel):
     n_ctx: int = Field(4096, ge=256, description="Context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads. Empty: all physical cores.")
     flash_attn: bool = Field(
-        True, description="llama.cpp's flash attention: reads a prompt about 10% faster on a CPU (benchmarks)."
+        False,
+        description="llama.cpp's flash attention: reads a prompt about 10% faster on a CPU, but with the packaged "
+        "SmolLM2 it made half the explanations repeat themselves to the token limit (benchmarks): off unless "
+        "measured on your model with `jindan bench e2e`.",
     )
     max_queue: int = Field(
         8,

@@ -77,6 +77,14 @@ def test_warm_fills_the_disk_cache_that_a_new_process_hits_and_the_bench_leaves_
     result = json.loads(bench.stdout)
     assert {"cold", "warm", "concurrent", "prefix_cache"} <= result.keys() and "explain" not in result
     assert result["cold"]["n"] == 2 and result["cold"]["prefix_misses"] == 2 and result["warm"]["prefix_hits"] == 2
-    for key in ("ttft_ms_p50", "ttft_ms_p95", "total_ms_p50", "prompt_tokens_p50", "leak_rate", "cited_rate"):
+    for key in (
+        "ttft_ms_p50",
+        "ttft_ms_p95",
+        "total_ms_p50",
+        "prompt_tokens_p50",
+        "leak_rate",
+        "cited_rate",
+        "length_rate",
+    ):
         assert key in result["warm"]
     assert sorted(p.name for p in (tmp_path / "prefix-cache").rglob("*.kv")) == warmed

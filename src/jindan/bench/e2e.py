@@ -12,7 +12,8 @@ router, provider) and is timed from the call to the first answer token (TTFT) an
 Quality rides along so speed is never bought by a worse answer unseen: ``leak_rate`` is the share of hints
 that give the bank's answer away (``reports.grading.leaked``, the rule `jindan compare` uses: the hint commits
 to the key, or states a key of 3+ characters verbatim), ``cited_rate`` the share of answers citing at least
-one source.
+one source, ``length_rate`` the share stopped by the token limit rather than by the model (a small model that
+starts repeating itself runs to the limit).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class Sample:
     text: str
     cited: bool
     leak: bool | None  # None: not judged (explanations, questions without an answer key)
+    cut: bool = False  # stopped by the token limit, not by the model (a loop, or an answer too long)
 
 
 def _leak(text: str, q: Question) -> bool | None:
@@ -89,6 +91,7 @@ async def _timed(events: AsyncIterator[RagEvent], q: Question, judge: bool) -> S
         text=text,
         cited=cited,
         leak=_leak(text, q) if judge else None,
+        cut=usage is not None and usage.finish_reason == "length",
     )
 
 
@@ -105,6 +108,7 @@ def summarize(samples: list[Sample], failed: int = 0) -> dict[str, Any]:
         "leak_rate": round(sum(judged) / len(judged), 3) if judged else None,
         "leak_judged": len(judged),
         "cited_rate": round(sum(s.cited for s in samples) / len(samples), 3) if samples else None,
+        "length_rate": round(sum(s.cut for s in samples) / len(samples), 3) if samples else None,
     }
     if failed:
         out["failed"] = failed

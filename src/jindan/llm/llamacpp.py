@@ -56,7 +56,7 @@ class LlamaCppProvider:
         *,
         n_ctx: int = 4096,
         n_threads: int | None = None,
-        flash_attn: bool = True,
+        flash_attn: bool = False,
         model: str = "",
         max_queue: int = 8,
         prefix_cache_bytes: int = 0,
