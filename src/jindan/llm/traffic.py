@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from sqlalchemy.dialects.postgresql import insert
@@ -29,11 +30,13 @@ class TrafficLog:
     def add(self, route: str, usage: Usage) -> None:
         key = (datetime.now(UTC).date(), route[:50], usage.provider[:50], usage.model[:200])
         with self._lock:
-            row = self._pending.setdefault(key, [0, 0, 0, 0.0])
-            row[0] += 1
-            row[1] += usage.prompt_tokens
-            row[2] += usage.completion_tokens
-            row[3] += usage.total_ms / 1000
+            self._merge(key, (1, usage.prompt_tokens, usage.completion_tokens, usage.total_ms / 1000))
+
+    def _merge(self, key: Key, values: Sequence[float]) -> None:
+        """Add ``values`` (answers, prompt tokens, completion tokens, seconds) to ``key``'s pending counts."""
+        row = self._pending.setdefault(key, [0, 0, 0, 0.0])
+        for i, v in enumerate(values):
+            row[i] += v
 
     def flush(self) -> int:
         """Add the counts gathered since the last flush to the table; returns the rows written."""
@@ -65,9 +68,7 @@ class TrafficLog:
         except Exception:
             with self._lock:  # nothing is lost: the counts wait for the next flush
                 for key, values in pending.items():
-                    row = self._pending.setdefault(key, [0, 0, 0, 0.0])
-                    for i, v in enumerate(values):
-                        row[i] += v
+                    self._merge(key, values)
             raise
         return len(rows)
 
