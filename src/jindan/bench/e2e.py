@@ -279,6 +279,7 @@ def run(
     return {
         "model": f"{settings.llm.provider}/{settings.llm.model}",
         "embedder": f"{settings.embed.provider}/{settings.embed.model}",
+        "weights": next((getattr(p, "weights", None) for p in _providers(router) if p.name == "llamacpp"), None),
         "questions": len(picked),
         "clients": clients,
         "seed": seed,

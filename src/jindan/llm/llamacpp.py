@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from jindan.llm import llamacpp_state as state
+from jindan.llm import llamacpp_weights as weights_
 from jindan.llm.base import (
     ChatMessage,
     Delta,
@@ -57,6 +58,8 @@ class LlamaCppProvider:
         n_ctx: int = 4096,
         n_threads: int | None = None,
         flash_attn: bool = False,
+        weights: weights_.Weights = "as-is",
+        weights_dir: Path | None = None,
         model: str = "",
         max_queue: int = 8,
         prefix_cache_bytes: int = 0,
@@ -72,6 +75,8 @@ class LlamaCppProvider:
         self.model = model or self.path.stem
         self.n_ctx = n_ctx
         self.flash_attn = flash_attn
+        self.weights = weights_.chosen(self.path, weights) if weights_dir else "as-is"
+        self.weights_dir = weights_dir
         self.n_threads = n_threads or os.cpu_count() or 1
         self.max_queue = max_queue
         self._llm: Any = None
@@ -83,14 +88,14 @@ class LlamaCppProvider:
         self._pending = 0  # generations submitted and not finished (the running one included)
         self._lock = threading.Lock()
         self._generation_s = 2.0  # running estimate of one generation, for Retry-After
-        self.prefix_cache: PrefixCache | None = None
-        if prefix_cache_bytes or (prefix_cache_dir and prefix_cache_disk_bytes):
-            self.prefix_cache = PrefixCache(
-                prefix_cache_bytes,
-                fingerprint=self._fingerprint(),
-                disk=prefix_cache_dir,
-                disk_max_bytes=prefix_cache_disk_bytes,
-            )
+        self._cache_args = (prefix_cache_bytes, prefix_cache_dir, prefix_cache_disk_bytes)
+        self.prefix_cache = self._new_prefix_cache()
+
+    def _new_prefix_cache(self) -> PrefixCache | None:
+        memory, disk, disk_bytes = self._cache_args
+        if not (memory or (disk and disk_bytes)):
+            return None
+        return PrefixCache(memory, fingerprint=self._fingerprint(), disk=disk, disk_max_bytes=disk_bytes)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppProvider:
@@ -101,6 +106,8 @@ class LlamaCppProvider:
             n_ctx=c.n_ctx,
             n_threads=c.n_threads,
             flash_attn=c.flash_attn,
+            weights=c.weights,
+            weights_dir=c.weights_dir or settings.home / "models",
             model=model,
             max_queue=c.max_queue,
             prefix_cache_bytes=c.prefix_cache_mb * MB,
@@ -109,14 +116,14 @@ class LlamaCppProvider:
         )
 
     def _fingerprint(self) -> str:
-        """What a saved state depends on: the model file, the context size, the attention kernel (its KV layout),
-        the llama.cpp build."""
+        """What a saved state depends on: the model file and its weights, the context size, the attention kernel
+        (its KV layout), the llama.cpp build."""
         st = self.path.stat()
         try:
             runtime = version("llama-cpp-python")
         except PackageNotFoundError:  # pragma: no cover - the provider cannot run without it
             runtime = "unknown"
-        model = f"{self.path.resolve()}|{st.st_size}|{int(st.st_mtime)}"
+        model = f"{self.path.resolve()}|{st.st_size}|{int(st.st_mtime)}|weights={self.weights}"
         return f"{model}|n_ctx={self.n_ctx}|flash_attn={self.flash_attn}|llama-cpp-python={runtime}"
 
     def load(self) -> Any:
@@ -127,8 +134,12 @@ class LlamaCppProvider:
             # little when idle. Must be set before libgomp starts; an operator's own setting wins.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             llama_cpp = require("llama_cpp", "embedded")
+            path = weights_.prepare(self.path, self.weights, self.weights_dir)
+            if path == self.path and self.weights != "as-is":  # the conversion failed: states of the file as it is
+                self.weights = "as-is"
+                self.prefix_cache = self._new_prefix_cache()
             llm = llama_cpp.Llama(
-                model_path=str(self.path),
+                model_path=str(path),
                 n_ctx=self.n_ctx,
                 n_threads=self.n_threads,
                 flash_attn=self.flash_attn,
@@ -373,7 +384,7 @@ class LlamaCppProvider:
             await self.on_worker(self.load)
         except Exception as exc:
             return False, f"cannot load {self.path}: {exc}"
-        return True, f"{self.path.name} loaded ({self.n_threads} threads, n_ctx {self.n_ctx})"
+        return True, f"{self.path.name} loaded ({self.weights}, {self.n_threads} threads, n_ctx {self.n_ctx})"
 
     async def aclose(self) -> None:
         if self._llm is not None:
