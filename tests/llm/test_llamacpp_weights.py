@@ -101,3 +101,13 @@ def test_a_provider_whose_conversion_failed_keys_its_states_as_the_file_as_it_is
         import asyncio
 
         asyncio.run(provider.aclose())
+
+
+def test_readiness_names_the_weights_the_model_runs_with(packaged: Path, tmp_path: Path) -> None:
+    from jindan.readiness import check_all
+
+    def llm_detail(settings: Settings) -> str:
+        return next(s.detail for s in check_all(settings, None) if s.component == "llm:llamacpp")
+
+    assert llm_detail(Settings(home=tmp_path)).endswith("(f16 weights)")
+    assert llm_detail(Settings(home=tmp_path, llamacpp={"weights": "as-is"})).endswith("(as-is weights)")
