@@ -22,10 +22,10 @@ import asyncio
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -37,6 +37,7 @@ from jindan.llm.router import Router
 from jindan.rag.answer import Cited, RagEvent, RagService, Sources
 from jindan.reports.grading import leaked
 
+T = TypeVar("T")
 ANSWERS = (
     "I got 7 but I am not sure.",
     "My answer is 12. Where did I go wrong?",
@@ -61,7 +62,7 @@ def _leak(text: str, q: Question) -> bool | None:
     return leaked(text, q.answer)
 
 
-async def _timed(events: AsyncIterator[RagEvent], q: Question, judge: bool) -> Sample:
+async def timed(events: AsyncIterator[RagEvent], q: Question, judge: bool) -> Sample:
     start = time.perf_counter()
     first: float | None = None
     sources = start
@@ -175,7 +176,7 @@ class Phase:
 
     async def add(self, events: AsyncIterator[RagEvent], q: Question, judge: bool) -> None:
         try:
-            self.samples.append(await _timed(events, q, judge))
+            self.samples.append(await timed(events, q, judge))
         except ProviderError:  # counted, not retried: a busy queue or a timeout is part of the result
             self.failed += 1
 
@@ -250,23 +251,39 @@ def run(
     picked = sample_questions(db, questions, seed)
     rag = RagService(settings, db, retriever, router)
 
-    async def go(scratch: Path) -> dict[str, Any]:
+    async def body() -> dict[str, Any]:
+        await timed(rag.hint(picked[0].id, "warm-up"), picked[0], judge=False)
+        return await _measure(rag, router, picked, clients=clients, explain=explain, step=progress or (lambda _: None))
+
+    result, stats = isolated(router, body)
+    return {
+        "model": f"{settings.llm.provider}/{settings.llm.model}",
+        "embedder": f"{settings.embed.provider}/{settings.embed.model}",
+        "weights": next((getattr(p, "weights", None) for p in _providers(router) if p.name == "llamacpp"), None),
+        "questions": len(picked),
+        "clients": clients,
+        "seed": seed,
+        **result,
+        "prefix_cache": stats,
+    }
+
+
+def isolated(router: Router, body: Callable[[], Awaitable[T]]) -> tuple[T, dict[str, Any] | None]:
+    """Run ``body`` with the model and embedder loaded first (a service has them loaded) and the prefix cache's
+    disk tier in a scratch folder (emptying it for "cold" must never touch the real one); returns what it
+    returned and the prefix cache's counts. The router is closed afterwards."""
+
+    async def go(scratch: Path) -> T:
         try:
-            # the model and the embedder load once before anything is timed (a service has them loaded)
             for provider in _providers(router):
                 cache = getattr(provider, "prefix_cache", None)
-                if cache is not None and cache.dir is not None:  # "cold" empties the disk tier: never the real one
+                if cache is not None and cache.dir is not None:
                     cache.dir = scratch / cache.dir.name
                 if provider.name == "llamacpp":
                     provider.load()
-            await _timed(rag.hint(picked[0].id, "warm-up"), picked[0], judge=False)
-            return await _measure(
-                rag, router, picked, clients=clients, explain=explain, step=progress or (lambda _: None)
-            )
+            return await body()
         finally:
-            stats = cache_stats(router)
-            if stats is not None:
-                holder["prefix_cache"] = stats
+            holder["stats"] = cache_stats(router)
             for provider in _providers(router):
                 cache = getattr(provider, "prefix_cache", None)
                 if cache is not None:
@@ -276,13 +293,4 @@ def run(
     holder: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="jindan-bench-prefix-") as scratch:
         result = asyncio.run(go(Path(scratch)))
-    return {
-        "model": f"{settings.llm.provider}/{settings.llm.model}",
-        "embedder": f"{settings.embed.provider}/{settings.embed.model}",
-        "weights": next((getattr(p, "weights", None) for p in _providers(router) if p.name == "llamacpp"), None),
-        "questions": len(picked),
-        "clients": clients,
-        "seed": seed,
-        **result,
-        "prefix_cache": holder.get("prefix_cache"),
-    }
+    return result, holder.get("stats")

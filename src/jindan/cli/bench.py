@@ -151,3 +151,47 @@ def e2e(
             progress=lambda phase: bar.advance(task, questions if phase == "explain warm" else 1),
         )
     out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
+
+
+@app.command("context")
+def context(
+    ctx: typer.Context,
+    questions: int = typer.Option(8, "--questions", min=1, help="Bank questions sampled (fixed seed)."),
+    seed: int = typer.Option(0, help="Seed of the question sample."),
+    task: str | None = typer.Option(None, help="Only this task's variants: hint or explain."),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """What each part of the retrieved context costs (prompt tokens, first token) and adds (correct, leaks)."""
+    from rich.table import Table
+
+    from jindan.bench import context as bench_context
+    from jindan.cli.search import components
+    from jindan.llm.router import build_router
+    from jindan.rag.retrieve import Retriever
+
+    if task not in (None, "hint", "explain"):
+        raise typer.BadParameter("hint or explain", param_hint="--task")
+    settings = settings_from(ctx)
+    count = sum(1 for v in bench_context.variants() if task in (None, v[0]))
+    with components(settings) as (db, store, embedder), Progress(console=console, transient=True) as bar:
+        progress = bar.add_task("bench context", total=questions * count)
+        result = bench_context.run(
+            settings,
+            db,
+            Retriever.from_settings(settings, db, store, embedder),
+            build_router(settings),
+            questions=questions,
+            seed=seed,
+            only=task,
+            progress=lambda: bar.advance(progress),
+        )
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    table = Table("task", "variant", "items", "prompt tokens", "TTFT p50 ms", "correct", "leaks", "cut")
+    for r in result["variants"]:
+        table.add_row(
+            r["task"], r["variant"], str(r["context_items_p50"]), str(r["prompt_tokens_p50"]), str(r["ttft_ms_p50"]),
+            str(r.get("correct_rate", "-")), str(r.get("leak_rate", "-")), str(r["length_rate"]),
+        )  # fmt: skip
+    out.print(table)

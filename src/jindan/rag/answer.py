@@ -125,6 +125,7 @@ class RagService:
     def __init__(self, settings: Settings, db: Database, retriever: Retriever, router: Router) -> None:
         self.settings, self.db, self.retriever, self.router = settings, db, retriever, router
         self.window = context_window(settings)
+        self.fits = dict(prompt.FITS)  # how much retrieved context each task gets (`jindan bench context` varies it)
 
     async def explain(self, question_id: int, k: int = 4) -> AsyncIterator[RagEvent]:
         p = await self.build_prompt("explain", question_id, None, k)
@@ -175,6 +176,7 @@ class RagService:
             max_tokens=self.settings.llm.max_tokens,
             student_text=student_text,
             count=self.router.token_counter(ROUTE[task]) or prompt.estimate_tokens,
+            fit=self.fits.get(task),
         )
 
     def _question(self, question_id: int) -> Question:

@@ -150,9 +150,10 @@ def build(
     student_text: str | None = None,
     count: TokenCounter = estimate_tokens,
     reserve: int = 64,
+    fit: Fit | None = None,
 ) -> Prompt:
     lang = language if language in INSTRUCTIONS else "en"
-    fit = FITS.get(task, FITS["explain"])
+    fit = fit or FITS.get(task, FITS["explain"])
     system = INSTRUCTIONS[lang] + ("" if lang == language else f"\n- Answer in the language with code '{language}'.")
     head = f"{TASKS[(task, lang)]}\n\n{fence(target, 'target')}"
     tail = "\n\n" + fence(student_text) if student_text else ""
