@@ -24,8 +24,9 @@ from jindan.settings import Settings
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 for _var in [v for v in os.environ if v.startswith("JINDAN_")]:
     del os.environ[_var]  # the developer's own configuration must not leak into tests
-# The packaged model's f16 copy (llamacpp.weights) is made once per session and shared by every test's home.
-WEIGHTS_DIR = Path(tempfile.mkdtemp(prefix="jindan-test-weights-", dir="/tmp"))
+# The packaged model's f16 copy (llamacpp.weights) is shared by every test's home and by later runs: it is named
+# after the model file's content, so it is made once per machine (about a second) and never goes stale.
+WEIGHTS_DIR = Path(tempfile.gettempdir()) / "jindan-test-weights"
 os.environ["JINDAN_LLAMACPP__WEIGHTS_DIR"] = str(WEIGHTS_DIR)
 
 pytest_plugins = ["tests.fixtures.llm", "tests.fixtures.rag", "tests.fixtures.auth"]
@@ -96,7 +97,3 @@ def db(settings: Settings) -> Iterator[Database]:
     database = Database(settings)
     yield database
     database.close()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    shutil.rmtree(WEIGHTS_DIR, ignore_errors=True)

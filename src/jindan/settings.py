@@ -118,8 +118,9 @@ class LlamaCppSettings(BaseModel):
     weights: Literal["auto", "f16", "as-is"] = Field(
         "auto",
         description="Weights the model runs with. f16: a quantized GGUF is expanded to f16 once (kept under "
-        "`weights_dir`), which reads prompts about 40% faster on a CPU; auto: f16 for GGUF files up to 512 MB "
-        "(small models, where f16 writes tokens as fast), the file as it is for larger ones; as-is: never convert.",
+        "`weights_dir`), which reads prompts about 40% faster on a CPU and writes tokens about a fifth slower; "
+        "auto: f16 for GGUF files up to 200 MB (small models, where the faster reading wins), the file as it is "
+        "for larger ones (in f16 they would be memory bound); as-is: never convert.",
     )
     weights_dir: Path | None = Field(
         None, description="Folder for f16 copies of GGUF files. Empty: $JINDAN_HOME/models."

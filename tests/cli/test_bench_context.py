@@ -6,13 +6,18 @@ import itertools
 import json
 from pathlib import Path
 
+import pytest
 from tests.conftest import shared_file
 from typer.testing import CliRunner
 
 from jindan.bench.context import _row, variants
-from jindan.bench.e2e import Sample
+from jindan.bench.e2e import Sample, isolated
 from jindan.cli.main import app
+from jindan.llm import llamacpp_weights
+from jindan.llm.llamacpp import LlamaCppProvider
+from jindan.llm.router import Router
 from jindan.rag.prompt import FITS
+from jindan.settings import Settings
 
 runner = CliRunner()
 
@@ -51,3 +56,31 @@ def test_an_explanation_is_judged_by_its_final_answer() -> None:
     row = _row("explain", "4 items (default)", fit, [sample("so x = 5"), sample("x is 7")], [True, False], [4, 3])
     assert row["correct_rate"] == 0.5 and "leak_rate" not in row
     assert row["context_items_p50"] == 4 and row["items"] == fit.items and row["variant"] == "4 items (default)"
+
+
+def test_a_bench_that_cannot_run_says_why(db_url: str, tmp_path: Path) -> None:
+    env = {"JINDAN_DATABASE__URL": db_url, "JINDAN_HOME": str(tmp_path)}
+    empty = runner.invoke(app, ["bench", "context", "--json", "--questions", "1"], env=env)
+    assert empty.exit_code == 1 and "cannot run the bench" in empty.output and "no question" in empty.output
+    assert empty.exception is None or isinstance(empty.exception, SystemExit)
+
+
+def test_the_bench_keeps_off_the_real_prefix_cache_when_the_weights_fall_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(source: Path, target: Path) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(llamacpp_weights, "convert", fail)
+    no_copy_yet = {"n_ctx": 512, "weights": "f16", "weights_dir": str(tmp_path / "models")}
+    settings = Settings(home=tmp_path, llamacpp=no_copy_yet)  # type: ignore[arg-type]
+    provider = LlamaCppProvider.from_settings(settings)
+    assert provider.prefix_cache is not None and provider.prefix_cache.dir is not None
+    real = provider.prefix_cache.dir
+
+    async def body() -> Path | None:
+        return provider.prefix_cache.dir if provider.prefix_cache is not None else None
+
+    seen, _ = isolated(Router(settings, {"llamacpp": provider}), body)
+    assert provider.weights == "as-is"  # the load replaced the prefix cache
+    assert seen is not None and seen != real and tmp_path not in seen.parents

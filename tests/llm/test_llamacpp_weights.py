@@ -34,7 +34,10 @@ def test_the_packaged_model_is_expanded_to_f16_once(packaged: Path, monkeypatch:
     import llama_cpp
 
     llm = llama_cpp.Llama(model_path=str(out), n_ctx=256, verbose=False, vocab_only=True)
-    assert int(llm.metadata["general.file_type"]) == GGUF_F16
+    try:
+        assert int(llm.metadata["general.file_type"]) == GGUF_F16
+    finally:
+        llm.close()
     assert not list(WEIGHTS_DIR.glob("*.partial"))
 
     def no_second_conversion(source: Path, target: Path) -> None:
@@ -44,12 +47,18 @@ def test_the_packaged_model_is_expanded_to_f16_once(packaged: Path, monkeypatch:
     assert weights.prepare(packaged, "f16", WEIGHTS_DIR) == out
 
 
-def test_another_or_a_changed_file_gets_its_own_copy(packaged: Path, tmp_path: Path) -> None:
+def test_a_copy_is_named_after_the_content(packaged: Path, tmp_path: Path) -> None:
     copy = tmp_path / packaged.name
     shutil.copyfile(packaged, copy)
     first = weights.target(copy, tmp_path)
-    assert first != weights.target(packaged, tmp_path)
-    os.utime(copy, (1_000_000_000, 1_000_000_000))  # the file replaced by another version
+    assert first == weights.target(packaged, tmp_path)  # the same file in another install shares the copy
+    os.utime(copy, (1_000_000_000, 1_000_000_000))  # touched, not changed
+    assert weights.target(copy, tmp_path) == first
+    with copy.open("r+b") as f:  # another version of the model
+        f.seek(-1, os.SEEK_END)
+        last = f.read(1)
+        f.seek(-1, os.SEEK_END)
+        f.write(bytes([last[0] ^ 1]))
     assert weights.target(copy, tmp_path) != first
 
 
@@ -69,6 +78,18 @@ def test_a_failed_conversion_loads_the_file_as_it_is(tmp_path: Path, caplog: pyt
         assert weights.prepare(broken, "f16", tmp_path / "models") == broken
     assert "could not convert broken.gguf" in caplog.text
     assert not list((tmp_path / "models").iterdir())  # no partial file left behind
+    (tmp_path / "a-file").write_text("")
+    with caplog.at_level(logging.WARNING, logger="jindan.llm.llamacpp_weights"):  # a folder that cannot be made
+        assert weights.prepare(broken, "f16", tmp_path / "a-file" / "models") == broken
+
+
+def test_a_partial_file_left_by_a_dead_conversion_is_removed(packaged: Path, tmp_path: Path) -> None:
+    (tmp_path / "old.gguf.123.partial").write_bytes(b"half")
+    recent = tmp_path / "now.gguf.456.partial"
+    recent.write_bytes(b"being written by another process")
+    os.utime(tmp_path / "old.gguf.123.partial", (1_000_000_000, 1_000_000_000))
+    out = weights.prepare(packaged, "f16", tmp_path)
+    assert out.exists() and sorted(p.name for p in tmp_path.glob("*.partial")) == [recent.name]
 
 
 def test_the_service_runs_the_packaged_model_in_f16_under_its_home(packaged: Path, tmp_path: Path) -> None:

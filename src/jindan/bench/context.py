@@ -17,6 +17,7 @@ from typing import Any
 from jindan.bench.e2e import ANSWERS, Sample, forget, isolated, sample_questions, summarize, timed
 from jindan.db.engine import Database
 from jindan.db.models import Question
+from jindan.llm.base import ProviderError
 from jindan.llm.router import Router
 from jindan.rag.answer import RagService
 from jindan.rag.prompt import FITS, Fit
@@ -41,8 +42,10 @@ def variants() -> list[tuple[str, str, Fit]]:
     ]
 
 
-def _row(task: str, name: str, fit: Fit, samples: list[Sample], right: list[bool], items: list[int]) -> dict[str, Any]:
-    out = summarize(samples)
+def _row(
+    task: str, name: str, fit: Fit, samples: list[Sample], right: list[bool], items: list[int], failed: int = 0
+) -> dict[str, Any]:
+    out = summarize(samples, failed)
     out.update(task=task, variant=name, items=fit.items, solution_chars=fit.solution_chars)
     out["context_items_p50"] = sorted(items)[len(items) // 2] if items else 0
     if task == "explain":
@@ -66,28 +69,34 @@ def run(
     rag = RagService(settings, db, retriever, router)
     chosen = [v for v in variants() if only in (None, v[0])]
 
-    async def one(task: str, q: Question) -> tuple[Sample, int]:
+    async def one(task: str, q: Question) -> tuple[Sample | None, int]:
         student = ANSWERS[0] if task == "hint" else None
         p = await rag.build_prompt(task, q.id, student)
         forget(router, p.messages)  # cold: the whole prompt is read
         events = rag.hint(q.id, student) if task == "hint" else rag.explain(q.id)
-        return await timed(events, q, judge=task == "hint"), len(p.citations)
+        try:
+            return await timed(events, q, judge=task == "hint"), len(p.citations)
+        except ProviderError:  # counted, not retried (a busy queue or a timeout is part of the result)
+            return None, len(p.citations)
 
     async def body() -> list[dict[str, Any]]:
         await timed(rag.hint(picked[0].id, "warm-up"), picked[0], judge=False)
         rows = []
         for task, name, fit in chosen:
             rag.fits[task] = fit
-            samples, right, items = [], [], []
+            samples, right, items, failed = [], [], [], 0
             for q in picked:
                 sample, n = await one(task, q)
-                samples.append(sample)
                 items.append(n)
-                if task == "explain" and (verdict := correct(sample.text, q.answer)) is not None:
-                    right.append(verdict)
+                if sample is None:
+                    failed += 1
+                else:
+                    samples.append(sample)
+                    if task == "explain" and (verdict := correct(sample.text, q.answer)) is not None:
+                        right.append(verdict)
                 if progress:
                     progress()
-            rows.append(_row(task, name, fit, samples, right, items))
+            rows.append(_row(task, name, fit, samples, right, items, failed))
         rag.fits = dict(FITS)
         return rows
 

@@ -276,11 +276,11 @@ def isolated(router: Router, body: Callable[[], Awaitable[T]]) -> tuple[T, dict[
     async def go(scratch: Path) -> T:
         try:
             for provider in _providers(router):
+                if provider.name == "llamacpp":
+                    provider.load()  # first: a load may replace the prefix cache (weights that could not convert)
                 cache = getattr(provider, "prefix_cache", None)
                 if cache is not None and cache.dir is not None:
                     cache.dir = scratch / cache.dir.name
-                if provider.name == "llamacpp":
-                    provider.load()
             return await body()
         finally:
             holder["stats"] = cache_stats(router)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 
 import typer
 from rich.progress import Progress
@@ -10,6 +12,18 @@ from rich.progress import Progress
 from jindan.cli.context import console, out, settings_from
 
 app = typer.Typer(help="Benchmarks (JSON on stdout).", no_args_is_help=True)
+
+
+@contextlib.contextmanager
+def failing() -> Iterator[None]:
+    """A bench that cannot run (an empty bank, no model, a provider down) says why and exits 1: no traceback."""
+    from jindan.llm.base import ProviderError
+
+    try:
+        yield
+    except (ValueError, ProviderError) as exc:
+        console.print(f"[red]cannot run the bench: {exc}[/red]")
+        raise typer.Exit(1) from exc
 
 
 @app.command("llm")
@@ -135,7 +149,7 @@ def e2e(
     from jindan.rag.retrieve import Retriever
 
     settings = settings_from(ctx)
-    with components(settings) as (db, store, embedder), Progress(console=console, transient=True) as bar:
+    with components(settings) as (db, store, embedder), Progress(console=console, transient=True) as bar, failing():
         phases = 3 + (2 if explain else 0)
         task = bar.add_task("bench e2e", total=questions * phases)
         retriever = Retriever.from_settings(settings, db, store, embedder)
@@ -173,7 +187,7 @@ def context(
         raise typer.BadParameter("hint or explain", param_hint="--task")
     settings = settings_from(ctx)
     count = sum(1 for v in bench_context.variants() if task in (None, v[0]))
-    with components(settings) as (db, store, embedder), Progress(console=console, transient=True) as bar:
+    with components(settings) as (db, store, embedder), Progress(console=console, transient=True) as bar, failing():
         progress = bar.add_task("bench context", total=questions * count)
         result = bench_context.run(
             settings,
