@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
 from typer.testing import CliRunner
 
 from jindan.bench.context import _row, variants
@@ -22,14 +20,8 @@ from jindan.settings import Settings
 runner = CliRunner()
 
 
-def test_each_hint_variant_changes_what_the_prompt_holds(db_url: str, tmp_path: Path) -> None:
-    src = shared_file("math/problems.jsonl")
-    bank = tmp_path / "math" / "problems.jsonl"
-    bank.parent.mkdir()
-    bank.write_text("".join(itertools.islice(src.open(), 0, 5000, 125)))  # 40 questions
-    env = {"JINDAN_DATABASE__URL": db_url, "JINDAN_HOME": str(tmp_path), "JINDAN_LLAMACPP__N_CTX": "2048"}
-    assert runner.invoke(app, ["import", "questions", str(bank)], env=env).exit_code == 0
-    assert runner.invoke(app, ["index", "questions"], env=env).exit_code == 0
+def test_each_hint_variant_changes_what_the_prompt_holds(cli_bank: dict[str, str], tmp_path: Path) -> None:
+    env = cli_bank
     assert runner.invoke(app, ["bench", "context", "--task", "chat"], env=env).exit_code == 2
 
     bench = runner.invoke(app, ["bench", "context", "--json", "--questions", "1", "--task", "hint"], env=env)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from pathlib import Path
 
 from sqlalchemy import select
-from tests.conftest import shared_file
 from typer.testing import CliRunner
 
 from jindan.cli.main import app
@@ -26,14 +24,10 @@ from jindan.vectors.registry import build_store
 runner = CliRunner()
 
 
-def test_warm_fills_the_disk_cache_that_a_new_process_hits_and_the_bench_leaves_it(db_url: str, tmp_path: Path) -> None:
-    src = shared_file("math/problems.jsonl")
-    bank = tmp_path / "math" / "problems.jsonl"
-    bank.parent.mkdir()
-    bank.write_text("".join(itertools.islice(src.open(), 0, 5000, 125)))  # 40 questions
-    env = {"JINDAN_DATABASE__URL": db_url, "JINDAN_HOME": str(tmp_path), "JINDAN_LLAMACPP__N_CTX": "2048"}
-    assert runner.invoke(app, ["import", "questions", str(bank)], env=env).exit_code == 0
-    assert runner.invoke(app, ["index", "questions"], env=env).exit_code == 0
+def test_warm_fills_the_disk_cache_that_a_new_process_hits_and_the_bench_leaves_it(
+    cli_bank: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    env = cli_bank
 
     assert runner.invoke(app, ["warm"], env=env).exit_code == 2  # which questions?
     assert runner.invoke(app, ["warm", "--all", "--subject", "Algebra"], env=env).exit_code == 2

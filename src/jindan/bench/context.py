@@ -50,7 +50,8 @@ def _row(
     out["context_items_p50"] = sorted(items)[len(items) // 2] if items else 0
     if task == "explain":
         out["correct_rate"] = round(sum(right) / len(right), 3) if right else None
-        out.pop("leak_rate"), out.pop("leak_judged")
+        for hint_only in ("leak_rate", "leak_judged"):
+            del out[hint_only]
     return out
 
 
@@ -97,7 +98,6 @@ def run(
                 if progress:
                     progress()
             rows.append(_row(task, name, fit, samples, right, items, failed))
-        rag.fits = dict(FITS)
         return rows
 
     rows, _ = isolated(router, body)
