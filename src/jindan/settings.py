@@ -14,7 +14,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from jindan.settings_sections import AuthSettings, CostSettings, GatewaySettings, LimitSettings, PrivacySettings
+from jindan.settings_sections import (
+    AnswerSettings,
+    AuthSettings,
+    CostSettings,
+    GatewaySettings,
+    LimitSettings,
+    PrivacySettings,
+)
 
 Profile = Literal["embedded", "local", "legacy"]
 ProviderName = Literal["llamacpp", "ollama", "openai", "gemini"]
@@ -353,6 +360,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    answers: AnswerSettings = Field(default_factory=AnswerSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -141,3 +141,22 @@ class CostSettings(BaseModel):
         description="Machines the local path can run on: price, load and idle watts. Keys minimum / "
         "recommended / optimal are the plan's hardware tiers.",
     )
+
+
+class AnswerSettings(BaseModel):
+    """What a student reads: every hint, explanation and answer passes the answer checks first (``answers``)."""
+
+    source: dict[Literal["hint", "explain", "ask"], Literal["auto", "bank"]] = Field(
+        default_factory=lambda: {"hint": "auto", "explain": "auto", "ask": "auto"},  # type: ignore[arg-type]
+        description="Per task: `auto` asks the model and shows its answer if it passes the checks, else the bank's; "
+        "`bank` answers from the bank's own solutions without asking the model.",
+    )
+    skip_unfit_model: bool = Field(
+        True,
+        description="Do not ask a model the catalog says cannot write the question's language at all (the "
+        "embedded SmolLM2 and Korean): the bank answers at once and the model's check counts as failed.",
+    )
+    hold_hints: bool = Field(
+        True, description="Judge a model's hint whole before any of it is shown (a hint is short)."
+    )
+    hint_max_tokens: int = Field(160, ge=16, le=2048, description="Upper bound on a model hint's tokens.")

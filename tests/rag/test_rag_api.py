@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from jindan.api.app import create_app
 from jindan.db.engine import Database
+from jindan.db.models import AnswerCheck, AnswerExample
 from jindan.embed.base import Embedder
 from jindan.importers.materials import import_materials
 from jindan.llm.base import LLMProvider
@@ -103,7 +104,7 @@ def test_hint_treats_the_student_answer_as_data(
 ) -> None:
     """What reaches the model: the answer fenced as data (its closing tag defused), the instruction that it
     is data, and neither the official solution nor the answer of the question, so nothing can be leaked."""
-    tutor = Scripted("llamacpp", text="Try isolating x first.")
+    tutor = Scripted("llamacpp", text="Try factoring the denominator first.")
     with serving(bank, minilm, settings, tmp_path, tutor) as client:  # type: ignore[arg-type]
         q = client.get("/questions", params={"subject": "Algebra", "limit": 1}).json()["items"][0]
         full = client.get(f"/questions/{q['id']}").json()
@@ -111,8 +112,10 @@ def test_hint_treats_the_student_answer_as_data(
         r = client.post(f"/questions/{q['id']}/hint", json={"student_answer": attack})
         assert r.status_code == 200, r.text
         evs = events(r.text)
-        assert [k for k, _ in evs][:2] == ["sources", "started"]
-        assert "".join(d["text"] for k, d in evs if k == "delta") == "Try isolating x first."
+        assert [k for k, _ in evs][:3] == ["sources", "started", "answering"]
+        assert "".join(d["text"] for k, d in evs if k == "delta") == "Try factoring the denominator first."
+        checked = dict(evs)["checked"]
+        assert checked["source"] == "model" and checked["passed"] and checked["model_passed"]
         too_long = client.post(f"/questions/{q['id']}/hint", json={"student_answer": "x" * 5000})
         assert too_long.status_code == 422
     ((messages, _),) = tutor.requests  # the 422 never reached the model
@@ -123,6 +126,33 @@ def test_hint_treats_the_student_answer_as_data(
     target = user[user.index("<target>") : user.index("</target>")]
     assert full["body"] in target and "Official solution" not in target and "Answer:" not in target
     assert full["explanation"] and full["explanation"][:200] not in user
+
+
+def test_a_failing_model_hint_is_replaced_by_the_bank_and_counted(
+    bank: Database, minilm: Embedder, settings: Settings, tmp_path: Path
+) -> None:
+    loop = " ".join(["The answer is hidden in the question, read it again."] * 4)
+    tutor = Scripted("llamacpp", text=loop)
+    with serving(bank, minilm, settings, tmp_path, tutor) as client:  # type: ignore[arg-type]
+        q = client.get("/questions", params={"subject": "Algebra", "limit": 1}).json()["items"][0]
+        evs = events(client.post(f"/questions/{q['id']}/hint", json={}).text)
+        answering = [d for k, d in evs if k == "answering"]
+        assert answering[-1]["source"] == "bank" and answering[-1]["kind"] == "ladder"
+        assert answering[-1]["reason"].startswith("degenerate")
+        checked = dict(evs)["checked"]
+        assert checked["source"] == "bank" and checked["passed"] and checked["model_passed"] is False
+        shown = "".join(d["text"] for k, d in evs if k == "delta")
+        assert "hidden in the question" not in shown and shown.startswith("This question uses")
+        metrics = client.get("/metrics").text
+        assert 'jindan_answers_total{passed="true",route="hint",source="bank"} 1.0' in metrics
+        assert 'check="degenerate",model="llamacpp-model",outcome="failed",provider="llamacpp",route="hint"' in metrics
+        app_state = client.app.state  # type: ignore[attr-defined]
+        assert app_state.metrics.answer_log.flush() >= 3
+    with bank.session() as s:
+        rows = {r.check: (r.total, r.failed) for r in s.query(AnswerCheck).all()}
+        example = s.query(AnswerExample).one()
+    assert rows["answer"] == (1, 0) and rows["model"] == (1, 1) and rows["degenerate"] == (1, 1)
+    assert example.check == "degenerate" and example.question_id == q["id"] and "hidden" in example.text
 
 
 def test_ask_and_missing_question(client: TestClient) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from jindan import __version__, console
+from jindan.answers.log import AnswerLog
 from jindan.api import errors
 from jindan.api.gateway import gemini as gateway_gemini
 from jindan.api.gateway import openai as gateway_openai
@@ -23,7 +24,7 @@ from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank, start_demo_index
 from jindan.llm.router import ROUTES, Router, build_router
-from jindan.llm.traffic import TrafficLog, flush_every
+from jindan.llm.traffic import Flushable, TrafficLog, flush_every
 from jindan.rag.stack import SearchStack
 from jindan.security import privacy
 from jindan.security.authenticate import Authenticator, serves_open
@@ -46,11 +47,11 @@ async def _stop_index(state: Any) -> None:
         await asyncio.to_thread(thread.join, INDEX_STOP_WAIT_S)
 
 
-async def _flush(traffic: TrafficLog) -> None:
+async def _flush(counts: Flushable) -> None:
     try:
-        await asyncio.to_thread(traffic.flush)
+        await asyncio.to_thread(counts.flush)
     except Exception as exc:
-        log.warning("the last traffic counts could not be written: %s", type(exc).__name__)
+        log.warning("the last counts could not be written: %s", type(exc).__name__)
 
 
 def _start_preload(settings: Settings, router: Router) -> asyncio.Task[None] | None:
@@ -93,9 +94,12 @@ def create_app(
             app.state.router.shadow.observer = metrics
         app.state.search = stack or SearchStack(settings, database, app.state.router)
         app.state.search.observer = metrics
+        app.state.search.answer_observer = metrics
         app.state.auth = Authenticator(settings, database, material)
         metrics.traffic = TrafficLog(database)
+        metrics.answer_log = AnswerLog(database)
         flusher = asyncio.create_task(flush_every(metrics.traffic))
+        answer_flusher = asyncio.create_task(flush_every(metrics.answer_log))
         preload = _start_preload(settings, app.state.router)
         try:
             ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
@@ -111,7 +115,9 @@ def create_app(
             if app.state.router.shadow is not None:
                 await app.state.router.shadow.drain(settings.server.shadow_drain_s)
             flusher.cancel()
+            answer_flusher.cancel()
             await _flush(metrics.traffic)
+            await _flush(metrics.answer_log)
             if router is None:
                 await app.state.router.aclose()
             if stack is None:

@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from jindan.answers.gate import Checked, Example
+from jindan.answers.log import AnswerLog
 from jindan.llm.base import Usage
 from jindan.llm.traffic import TrafficLog
 
@@ -86,7 +88,20 @@ class Metrics:
         self.search = Histogram(
             "jindan_vector_search_seconds", "Vector search latency", ["store"], buckets=LATENCY_BUCKETS, registry=r
         )
+        self.answers = Counter(
+            "jindan_answers",
+            "Answers shown to students by source and whether they passed",
+            ["route", "source", "passed"],
+            registry=r,
+        )
+        self.checks = Counter(
+            "jindan_answer_checks",
+            "The model's own answers by check and outcome",
+            ["route", "provider", "model", "check", "outcome"],
+            registry=r,
+        )
         self.traffic: TrafficLog | None = None  # the answers counted in PostgreSQL too (set by the app)
+        self.answer_log: AnswerLog | None = None  # answer checks counted in PostgreSQL too (set by the app)
         if state is not None:
             r.register(LiveState(state))
 
@@ -108,6 +123,15 @@ class Metrics:
 
     def shadow_run(self, route: str, outcome: str) -> None:
         self.shadow.labels(route, outcome).inc()
+
+    # AnswerObserver (jindan.answers.gate)
+    def checked(self, route: str, result: Checked, example: Example | None) -> None:
+        if self.answer_log is not None:
+            self.answer_log.add(route, result, example)
+        self.answers.labels(route, result.source, str(result.passed).lower()).inc()
+        for v in result.model_checks:
+            outcome = "passed" if v.passed else "failed"
+            self.checks.labels(route, result.provider, result.model, v.check, outcome).inc()
 
     # SearchObserver (jindan.rag.retrieve)
     def searched(self, store: str, seconds: float) -> None:

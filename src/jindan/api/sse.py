@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi.responses import StreamingResponse
 
+from jindan.answers.gate import Answering, Checked
 from jindan.api.errors import in_stream
 from jindan.llm.base import Delta, Usage
 from jindan.llm.router import Started, StreamError
@@ -21,6 +22,8 @@ KINDS: dict[type, str] = {
     Usage: "usage",
     StreamError: "error",
     Cited: "cited",
+    Answering: "answering",
+    Checked: "checked",
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from jindan.answers.grading import correct
 from jindan.bench.e2e import ANSWERS, Sample, forget, isolated, sample_questions, summarize, timed
 from jindan.db.engine import Database
 from jindan.db.models import Question
@@ -21,7 +22,6 @@ from jindan.llm.base import ProviderError
 from jindan.llm.router import Router
 from jindan.rag.answer import RagService
 from jindan.rag.prompt import FITS, Fit
-from jindan.reports.grading import correct
 
 
 def variants() -> list[tuple[str, str, Fit]]:

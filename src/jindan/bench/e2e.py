@@ -29,13 +29,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
+from jindan.answers.grading import leaked
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import Question
 from jindan.llm.base import ChatMessage, Delta, ProviderError, Usage
 from jindan.llm.router import Router
 from jindan.rag.answer import Cited, RagEvent, RagService, Sources
-from jindan.reports.grading import leaked
 
 T = TypeVar("T")
 ANSWERS = (

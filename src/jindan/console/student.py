@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from jindan.answers.grading import same_answer
 from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, StackDep, require
 from jindan.console.web import ConsoleRoute, can, form, lang, page
 from jindan.db.engine import Database
@@ -17,7 +18,6 @@ from jindan.diagnosis.service import NoModel, diagnose_student
 from jindan.embed.base import EmbedderError
 from jindan.rag.retrieve import Found, Retriever
 from jindan.rag.stack import SearchStack
-from jindan.reports.grading import same_answer
 from jindan.security import rules
 from jindan.security.principal import Principal
 from jindan.vectors.base import CollectionNotFound, VectorStoreError

@@ -214,6 +214,37 @@ class LLMTraffic(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)  # answer time, summed
 
 
+class AnswerCheck(Base):
+    """Answer checks per day, route, provider, model and check: ``answer`` counts what students were shown
+    (failed: nothing that passed the checks was available), ``model`` the model's own answers (failed: they did
+    not pass, so the bank's answer was shown), every other row one check of the model's answers. Counts only."""
+
+    __tablename__ = "answer_checks"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    route: Mapped[str] = mapped_column(String(50), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(50), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    check: Mapped[str] = mapped_column(String(50), primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AnswerExample(Base):
+    """A model answer that failed a check, kept for reviewers (the student's own words taken out; the last
+    few hundred only). No user, no question text: the question id lets a reviewer open it."""
+
+    __tablename__ = "answer_examples"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = _now()
+    route: Mapped[str] = mapped_column(String(50))
+    provider: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str] = mapped_column(String(200))
+    question_id: Mapped[int | None] = mapped_column(BigInteger)
+    check: Mapped[str] = mapped_column(String(50))
+    reason: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+
+
 class CompareRun(Base):
     """One `jindan compare`: the same bank questions through several providers, with the summary per provider."""
 

@@ -25,6 +25,8 @@ class ModelInfo:
     price_out: float = 0.0
     default: bool = False
     pull: str = ""
+    korean: str = "good"  # how well it writes Korean: good | fair | weak | none
+    cannot_write: tuple[str, ...] = ()  # languages it cannot write at all: answers in them come from the bank
 
     @property
     def local(self) -> bool:
@@ -51,6 +53,7 @@ CATALOG: dict[str, ModelInfo] = {
             128,
             default=True,
             pull="ollama pull llama3.1:8b",
+            korean="fair",
         ),
         ModelInfo(
             "llama3.2:3b",
@@ -64,6 +67,7 @@ CATALOG: dict[str, ModelInfo] = {
             8,
             128,
             pull="ollama pull llama3.2:3b",
+            korean="weak",
         ),
         ModelInfo(
             "qwen2.5:7b",
@@ -78,7 +82,20 @@ CATALOG: dict[str, ModelInfo] = {
             128,
             pull="ollama pull qwen2.5:7b",
         ),
-        ModelInfo("smollm2-135m", "llamacpp", 0.1, 0.5, 8192, "embedded demo model (English only)", 0.135, 30, 3, 64),
+        ModelInfo(
+            "smollm2-135m",
+            "llamacpp",
+            0.1,
+            0.5,
+            8192,
+            "embedded stand-in: a small English model, no Korean",
+            0.135,
+            30,
+            3,
+            64,
+            korean="none",
+            cannot_write=("ko",),
+        ),
         ModelInfo("gpt-3.5-turbo", "openai", 0, 0, 16385, "legacy API", price_in=0.5, price_out=1.5),
         ModelInfo("gpt-4o-mini", "openai", 0, 0, 128000, "cheap API", price_in=0.15, price_out=0.6),
         ModelInfo("gpt-4o", "openai", 0, 0, 128000, "strong API", price_in=2.5, price_out=10.0),
@@ -89,6 +106,18 @@ CATALOG: dict[str, ModelInfo] = {
 }
 
 DEFAULT_CONTEXT = 8192
+
+
+def cannot_write(model: str, language: str) -> bool:
+    """Does the catalog know this model cannot write ``language`` at all (checked, not guessed)?"""
+    info = CATALOG.get(model)
+    return info is not None and language in info.cannot_write
+
+
+def korean_models() -> list[ModelInfo]:
+    """Local models that answer Korean, best first (what the README, doctor and console recommend)."""
+    rank = {"good": 0, "fair": 1, "weak": 2}
+    return sorted((m for m in CATALOG.values() if m.local and m.korean in rank), key=lambda m: rank[m.korean])
 
 
 def context_length(model: str, cap: int = DEFAULT_CONTEXT) -> int:

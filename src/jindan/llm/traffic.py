@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from sqlalchemy.dialects.postgresql import insert
 
@@ -76,7 +77,11 @@ class TrafficLog:
 FLUSH_S = 60.0
 
 
-async def flush_every(log: TrafficLog, interval_s: float = FLUSH_S) -> None:
+class Flushable(Protocol):
+    def flush(self) -> int: ...
+
+
+async def flush_every(log: Flushable, interval_s: float = FLUSH_S) -> None:
     """Flush ``log`` every ``interval_s`` until cancelled (the service's lifespan flushes once more at the end)."""
     while True:
         await asyncio.sleep(interval_s)

@@ -1,23 +1,30 @@
-"""explain / hint / ask: retrieve, build a grounded prompt, stream the answer with its sources.
+"""explain / hint / ask: retrieve, build a grounded prompt, stream the checked answer with its sources.
 
-Event order: ``Sources`` (what the model was given and what was cut), the router's events (``Started``,
-``Delta``..., ``Usage`` or ``StreamError``), then ``Cited`` (which sources the answer actually referred to).
+Event order: ``Sources`` (what the model was given and what was cut), then the answer gate's events
+(``answers.gate``): the router's ``Started`` when the model is asked, ``Answering`` (where the text that follows
+comes from: the model, or the bank when the model's answer failed the checks or no model could answer), the
+``Delta`` pieces the student reads, the model's ``Usage``, and ``Checked`` (the verdicts); then ``Cited``
+(which sources the shown answer referred to). The prompt and the checks are in the question's language.
 ``Sources`` is yielded before the model is asked, and ``open_stream`` lets a server send it at once while a
-request that fails at once (not found, too long, every provider down or busy) still becomes an HTTP status.
+request that fails at once (not found, bad input) still becomes an HTTP status.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from jindan.answers import ladder
+from jindan.answers.checks import Case, Verdict
+from jindan.answers.gate import Answering, AnswerObserver, Gate, GateEvent
+from jindan.answers.text import copied, language_of
 from jindan.db.engine import Database
 from jindan.db.models import Question
-from jindan.llm.base import Delta, GenOptions
-from jindan.llm.catalog import context_length
-from jindan.llm.router import Router, RouterEvent
+from jindan.llm.base import Delta, GenOptions, ProviderError
+from jindan.llm.catalog import cannot_write, context_length
+from jindan.llm.router import Router
 from jindan.rag import prompt
 from jindan.rag.prompt import Citation
 from jindan.rag.retrieve import Found, NotFound, Retriever
@@ -37,9 +44,11 @@ class Cited:
     citations: list[Citation]
 
 
-RagEvent = Sources | RouterEvent | Cited
+RagEvent = Sources | GateEvent | Cited
 MAX_STUDENT_TEXT = 4000
 ROUTE = {"explain": "explain", "hint": "hint", "ask": "chat"}  # task -> router route
+ANCHOR = 0.8  # a free question that holds this much of a bank question is about it (its key applies)
+LANGUAGES = {"ko": "Korean", "en": "English"}
 SOURCES_GRACE_S = 0.1  # how long open_stream waits after Sources for a failure that comes at once
 
 
@@ -111,9 +120,7 @@ def context_window(settings: Settings) -> int:
 
 
 def _target(q: Question, with_solution: bool) -> str:
-    lines = [q.body]
-    if q.choices:
-        lines += [f"({i + 1}) {c}" for i, c in enumerate(q.choices)]
+    lines = [_shown(q)]
     if with_solution and q.explanation:
         lines.append(f"Official solution: {q.explanation[: prompt.MAX_ITEM_CHARS]}")
     if with_solution and q.answer:
@@ -121,26 +128,77 @@ def _target(q: Question, with_solution: bool) -> str:
     return "\n".join(lines)
 
 
+def _shown(q: Question) -> str:
+    """The question as the student sees it: its body and its choices."""
+    return "\n".join([q.body, *(f"({i + 1}) {c}" for i, c in enumerate(q.choices or []))])
+
+
+def _item(f: Found) -> str:
+    return f"{f.text}\n{f.explanation or ''}\n{f.answer or ''}"
+
+
 class RagService:
     def __init__(self, settings: Settings, db: Database, retriever: Retriever, router: Router) -> None:
         self.settings, self.db, self.retriever, self.router = settings, db, retriever, router
         self.window = context_window(settings)
         self.fits = dict(prompt.FITS)  # how much retrieved context each task gets (`jindan bench context` varies it)
+        self.observer: AnswerObserver | None = None  # told about every judged answer (metrics, daily counts)
+        self.force_model = False  # ask the model even where the catalog says it cannot write the language (eval)
 
     async def explain(self, question_id: int, k: int = 4) -> AsyncIterator[RagEvent]:
-        p = await self.build_prompt("explain", question_id, None, k)
-        async for ev in self._answer("explain", p):
+        q = self._question(question_id)
+        async for ev in self._grounded("explain", q, None, k, lambda case, _: ladder.explanation(case)):
             yield ev
 
-    async def hint(self, question_id: int, student_answer: str | None = None, k: int = 3) -> AsyncIterator[RagEvent]:
-        p = await self.build_prompt("hint", question_id, student_answer, k)
-        async for ev in self._answer("hint", p):
+    async def hint(
+        self, question_id: int, student_answer: str | None = None, k: int = 3, level: int | None = None
+    ) -> AsyncIterator[RagEvent]:
+        """One hint: the model's if it passes the checks, else the bank's ladder at ``level`` (1: the concept,
+        2: the first step, 3 on: the next steps; raised to what the student's text already holds)."""
+        _check(student_answer)
+        q = self._question(question_id)
+
+        def bank(case: Case, context: list[Found]) -> ladder.BankAnswer:
+            neighbours = [
+                ladder.Neighbour(f.id, f.explanation, tuple(f.concepts))
+                for f in context
+                if f.kind == "question" and f.explanation
+            ]
+            return ladder.hint(case, level or 1, neighbours)
+
+        async for ev in self._grounded("hint", q, student_answer, k, bank):
             yield ev
 
     async def ask(self, text: str, k: int = 4) -> AsyncIterator[RagEvent]:
         _check(text)
+        language = language_of(text, self.settings.language)
         context = await asyncio.to_thread(self._context, None, text, k)
-        async for ev in self._answer("ask", self._build("ask", "(see the student's question below)", context, text)):
+        anchor = next((f for f in context if f.kind == "question" and copied(text, f.text) >= ANCHOR), None)
+        case = Case(
+            "ask",
+            language,
+            question=text,
+            key=anchor.answer if anchor else None,
+            explanation=anchor.explanation if anchor else None,
+            concepts=tuple(anchor.concepts) if anchor else (),
+            context=tuple(_item(f) for f in context if f is not anchor),
+            prompt=prompt.instructions("ask", language),
+        )
+
+        def bank() -> ladder.BankAnswer:
+            if anchor is not None and anchor.explanation:
+                return ladder.explanation(case)
+            return ladder.nearest(case, [(f.id, f.title) for f in context if f.kind == "question"][:3])
+
+        try:
+            p: prompt.Prompt | None = self._build("ask", "(see the student's question below)", context, text, language)
+        except prompt.PromptTooLong as exc:
+            p = None
+            why: Verdict | None = Verdict("answered", False, str(exc))
+        else:
+            why = None
+        question_id = anchor.id if anchor is not None and isinstance(anchor.id, int) else None
+        async for ev in self._answer("ask", p, case, bank, why, question_id):
             yield ev
 
     async def warm(self, question_id: int, tasks: tuple[str, ...] = ("hint", "explain")) -> int:
@@ -162,14 +220,17 @@ class RagService:
         """The grounded prompt of a hint or an explanation of a bank question (what ``hint``/``explain`` send)."""
         k = k or (3 if task == "hint" else 4)
         _check(student_text)
-        q = self._question(question_id)
+        q, _ = self._question(question_id)
         context = await asyncio.to_thread(self._context, question_id, None, k)
-        return self._build(task, _target(q, with_solution=task == "explain"), context, student_text)
+        language = language_of(q.body, self.settings.language)
+        return self._build(task, _target(q, with_solution=task == "explain"), context, student_text, language)
 
-    def _build(self, task: str, target: str, context: list[Found], student_text: str | None) -> prompt.Prompt:
+    def _build(
+        self, task: str, target: str, context: list[Found], student_text: str | None, language: str
+    ) -> prompt.Prompt:
         return prompt.build(
             task,
-            self.settings.language,
+            language,
             target,
             context,
             context_window=self.window,
@@ -179,13 +240,15 @@ class RagService:
             fit=self.fits.get(task),
         )
 
-    def _question(self, question_id: int) -> Question:
+    def _question(self, question_id: int) -> tuple[Question, tuple[str, ...]]:
+        """The question (detached) and its concepts' names."""
         with self.db.session() as s:
             q = s.get(Question, question_id)
             if q is None:
                 raise NotFound(f"question {question_id} not found")
+            concepts = tuple(c.name for c in q.concepts)
             s.expunge(q)
-            return q
+            return q, concepts
 
     def _context(self, question_id: int | None, text: str | None, k: int) -> list[Found]:
         if question_id is not None:
@@ -198,15 +261,84 @@ class RagService:
         materials = self.retriever.materials(qvec, k=2) if qvec is not None and qvec.size else []
         return materials + found  # a curated passage first: it is written to teach
 
-    async def _answer(self, task: str, p: prompt.Prompt) -> AsyncIterator[RagEvent]:
-        yield Sources(p.citations, p.cut, p.tokens, p.budget)
+    async def _grounded(
+        self,
+        task: str,
+        question: tuple[Question, tuple[str, ...]],
+        student_text: str | None,
+        k: int,
+        bank: Callable[[Case, list[Found]], ladder.BankAnswer],
+    ) -> AsyncIterator[RagEvent]:
+        """A hint or an explanation of a bank question: the grounded prompt, the model, the checks, the bank."""
+        q, concepts = question
+        language = language_of(q.body, self.settings.language)
+        context = await asyncio.to_thread(self._context, q.id, None, k)
+        case = Case(
+            task,
+            language,
+            question=_shown(q),
+            key=q.answer,
+            explanation=q.explanation,
+            concepts=concepts,
+            student=student_text,
+            context=tuple(_item(f) for f in context),
+            prompt=prompt.instructions(task, language),
+        )
+        why: Verdict | None = None
+        p: prompt.Prompt | None = None
+        try:
+            p = self._build(task, _target(q, with_solution=task == "explain"), context, student_text, language)
+        except prompt.PromptTooLong as exc:
+            why = Verdict("answered", False, str(exc))
+        async for ev in self._answer(task, p, case, lambda: bank(case, context), why, q.id):
+            yield ev
+
+    def _primary(self, task: str) -> tuple[str, str]:
+        """(provider, model) that answers ``task`` first; ("", "") when it cannot be built."""
+        name = self.router.chain(ROUTE[task])[0]
+        try:
+            return name, self.router.provider(name).model
+        except ProviderError:
+            return name, ""
+
+    def _not_asked(self, task: str, language: str, model: str) -> tuple[bool, Verdict | None]:
+        """(ask the model?, why not as the model's failed check). A route set to `bank` does not ask, and
+        neither does one whose model the catalog knows cannot write the question's language."""
+        if self.settings.answers.source.get(task, "auto") == "bank":  # type: ignore[call-overload]
+            return False, None
+        if self.force_model or not self.settings.answers.skip_unfit_model:
+            return True, None
+        if cannot_write(model, language):
+            return False, Verdict("language", False, f"{model} cannot write {LANGUAGES.get(language, language)}")
+        return True, None
+
+    async def _answer(
+        self,
+        task: str,
+        p: prompt.Prompt | None,
+        case: Case,
+        bank: Callable[[], ladder.BankAnswer],
+        why: Verdict | None,
+        question_id: int | None,
+    ) -> AsyncIterator[RagEvent]:
+        yield Sources(p.citations, p.cut, p.tokens, p.budget) if p else Sources([], [], 0, 0)
+        labels = self._primary(task)
+        ask, not_asked = (False, why) if p is None else self._not_asked(task, case.language, labels[1])
+        hold = task == "hint" and self.settings.answers.hold_hints
+        gate = Gate(ROUTE[task], case, bank, hold, self.observer, labels, question_id)
+        events = None
+        if ask and p is not None:
+            limit = self.settings.answers.hint_max_tokens if task == "hint" else self.settings.llm.max_tokens
+            opts = GenOptions(temperature=self.settings.llm.temperature, max_tokens=limit)
+            events = self.router.stream(ROUTE[task], p.messages, opts)
         parts: list[str] = []
-        opts = GenOptions(temperature=self.settings.llm.temperature, max_tokens=self.settings.llm.max_tokens)
-        async for ev in self.router.stream(ROUTE[task], p.messages, opts):
-            if isinstance(ev, Delta):
+        async for ev in gate.run(events, not_asked):
+            if isinstance(ev, Answering):
+                parts = []
+            elif isinstance(ev, Delta):
                 parts.append(ev.text)
             yield ev
-        yield Cited(prompt.cited("".join(parts), p.citations))
+        yield Cited(prompt.cited("".join(parts), p.citations) if p else [])
 
 
 def _check(student_text: str | None) -> None:

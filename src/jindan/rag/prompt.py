@@ -99,6 +99,12 @@ TASKS = {
 }
 
 
+def instructions(task: str, language: str) -> str:
+    """The instructions and the task a model is given (an answer that repeats them is echoing its prompt)."""
+    lang = language if language in INSTRUCTIONS else "en"
+    return f"{INSTRUCTIONS[lang]}\n{TASKS.get((task, lang), '')}"
+
+
 def defuse(text: str) -> str:
     """Untrusted text with every fence-like tag (``<student>``, ``</context>``, ``< /item``...) made inert."""
     return _TAG.sub(lambda m: m.group(0).replace("<", "‹"), text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from jindan.answers.gate import AnswerObserver
 from jindan.db.engine import Database
 from jindan.embed.base import Embedder
 from jindan.llm.router import Router
@@ -33,6 +34,7 @@ class SearchStack:
         self._store, self._embedder = store, embedder
         self._retriever: Retriever | None = None
         self.observer: SearchObserver | None = None  # metrics, set by the app
+        self.answer_observer: AnswerObserver | None = None  # answer checks counted (metrics), set by the app
         self._lock = threading.Lock()
 
     @property
@@ -64,7 +66,9 @@ class SearchStack:
     def rag(self) -> RagService:
         if self.router is None:
             raise RuntimeError("RAG needs an LLM router")
-        return RagService(self.settings, self.db, self.retriever, self.router)
+        rag = RagService(self.settings, self.db, self.retriever, self.router)
+        rag.observer = self.answer_observer
+        return rag
 
     def close(self) -> None:
         store: Any = self._store

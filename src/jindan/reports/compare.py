@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
+from jindan.answers import grading
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import CompareResult, CompareRun, Question
@@ -28,7 +29,6 @@ from jindan.llm.base import ChatMessage, GenOptions, LLMProvider, Usage, collect
 from jindan.llm.catalog import CATALOG, cost_usd
 from jindan.rag import prompt
 from jindan.rag.answer import context_window
-from jindan.reports import grading
 from jindan.reports.cost import local_krw_per_second
 from jindan.settings import Settings
 

@@ -13,7 +13,7 @@ import re
 from fractions import Fraction
 
 ANSWER_PHRASE = re.compile(
-    r"(?:final answer|the answer|answer|정답|답)\s*(?:is|은|는|:|=)\s*:?\s*(.+?)(?:[.。\n]|$)", re.IGNORECASE
+    r"(?:final answer|the answer|answer|정답|답)\s*(?:is|은|는|:|=)\s*:?\s*(.+?)(?:[.。](?!\d)|\n|$)", re.IGNORECASE
 )
 NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jindan.reports import grading
+from jindan.answers import grading
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,184 @@
+"""Each answer check on real bad outputs (seen from the shipped model) and on good answers, plus the whole
+Korean bank and a sample of MATH as calibration: the bank's own solutions must pass as explanations."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from jindan.answers import checks
+from jindan.answers.checks import Case
+from tests.conftest import shared_file
+
+KO = Path(__file__).resolve().parents[2] / "src" / "jindan" / "data" / "ko" / "questions.jsonl"
+ROWS = {r["id"]: r for r in (json.loads(line) for line in KO.open(encoding="utf-8"))}
+NEIGHBOUR = ROWS["ko-025"]  # x+y=10, x-y=4: what the retriever puts beside ko-024
+
+
+def case(qid: str, task: str = "hint", student: str | None = None, context: tuple[str, ...] = ()) -> Case:
+    r = ROWS[qid]
+    shown = "\n".join([r["body"], *(f"({i + 1}) {c}" for i, c in enumerate(r.get("choices") or []))])
+    return Case(
+        task,
+        "ko",
+        question=shown,
+        key=r["answer"],
+        explanation=r["explanation"],
+        concepts=tuple(r["concepts"]),
+        student=student,
+        context=context,
+        prompt="정답이나 전체 풀이를 알려주지 말고, 학생이 다음 단계를 스스로 찾도록 짧은 힌트 하나만 주세요.",
+        choices=tuple(r.get("choices") or ()),
+    )
+
+
+def failed(verdicts: list[checks.Verdict]) -> set[str]:
+    return {v.check for v in verdicts if not v.passed}
+
+
+NEIGHBOUR_ITEM = f"{NEIGHBOUR['body']}\n{NEIGHBOUR['explanation']}\n{NEIGHBOUR['answer']}"
+SIXFOLD = " ".join(["두 식을 더하면 2x=14이므로 x=7이다. 이를 x+y=10에 대입하면 y=3이다."] * 6)
+
+
+def test_the_six_fold_neighbour_solution_fails_as_a_loop_and_as_a_copied_step() -> None:
+    c = case("ko-024", context=(NEIGHBOUR_ITEM,))
+    verdicts = checks.judge(c, SIXFOLD, "length")
+    assert {"degenerate", "echo"} <= failed(verdicts)
+    assert checks.streaming(c, SIXFOLD[:60]) is not None  # stopped before the first repetition is read whole
+
+
+def test_one_copy_of_a_neighbours_worked_solution_is_refused_even_without_a_loop() -> None:
+    c = case("ko-024", context=(NEIGHBOUR_ITEM,))
+    once = "두 식을 더하면 2x=14이므로 x=7이다. 이를 x+y=10에 대입하면 y=3이다."
+    assert {"echo", "leak"} & failed(checks.judge(c, once, "stop"))
+
+
+def test_prompt_scaffolding_is_refused() -> None:
+    c = case("ko-024")
+    for text in (
+        '<context>\n<item n="1" kind="question" id="25">두 식을 더하면',
+        "‹item n=1› 두 식을 더해 보세요.",
+        "Official solution: 두 식을 변끼리 더하면 된다.",
+        "Answer: 두 식을 더해 보세요.",
+    ):
+        assert "echo" in failed(checks.judge(c, text, "stop")), text
+
+
+def test_echoes_of_the_question_the_student_and_the_instructions_are_refused() -> None:
+    student = "저는 x가 6이라고 생각했는데 어디서 틀렸는지 모르겠어요"
+    c = case("ko-024", student=student)
+    assert "echo" in failed(checks.judge(c, "다음 연립방정식을 푸시오. x+y=7, x-y=3", "stop"))
+    assert "echo" in failed(checks.judge(c, student + ".", "stop"))
+    instructions = "정답이나 전체 풀이를 알려주지 말고, 학생이 다음 단계를 스스로 찾도록 짧은 힌트를 주세요."
+    assert "echo" in failed(checks.judge(c, instructions, "stop"))
+
+
+def test_english_answers_to_korean_questions_fail_the_language_check() -> None:
+    c = case("ko-024")
+    english = "Add the two equations together to eliminate y, then solve for x."
+    assert "language" in failed(checks.judge(c, english, "stop"))
+    v = checks.streaming(c, "Add the two equations")
+    assert v is not None and v.check == "language"
+    assert checks.streaming(c, "Add") is None  # too few words to judge yet
+
+
+def test_leaks_in_every_usual_form() -> None:
+    mc = case("ko-001")  # ④ -5/4
+    for text in (
+        "정답은 ④입니다.",
+        "4번을 고르면 돼요.",
+        "답은 $-\\frac{5}{4}$이에요.",
+        "그 수는 -5/4 이에요.",
+        "-1.25가 되죠.",
+    ):
+        assert "leak" in failed(checks.judge(mc, text, "stop")), text
+    pair = case("ko-024")  # x=5, y=2
+    for text in ("x = 5 가 나와요.", "$x=5$이므로 나머지를 구해 보세요.", "\\boxed{x=5, y=2}"):
+        assert "leak" in failed(checks.judge(pair, text, "stop")), text
+    salt = case("ko-023")  # 100 g
+    for text in ("물을 100 g 넣으면 돼요.", "$x=100$이에요."):
+        assert "leak" in failed(checks.judge(salt, text, "stop")), text
+
+
+def test_good_hints_pass_every_check() -> None:
+    good = {
+        "ko-024": "두 식을 변끼리 더하면 y가 없어져요. 그러면 x만 남은 식을 풀 수 있어요.",
+        "ko-023": "물을 넣어도 소금의 양은 변하지 않아요. 처음 소금물에 들어 있는 소금의 양부터 구해 보세요.",
+        "ko-001": "분수를 약분했을 때 분모가 1이 되는지 확인해 보세요.",
+    }
+    for qid, text in good.items():
+        verdicts = checks.judge(case(qid), text, "stop")
+        assert checks.passed(verdicts), (qid, verdicts)
+
+
+def test_a_hint_that_points_at_nothing_is_not_grounded() -> None:
+    c = case("ko-024")
+    v = checks.grounded(c, "문제를 다시 한 번 천천히 읽어 보세요.")
+    assert v is not None and not v.passed
+    assert checks.grounded(c, "두 식을 변끼리 더해 보세요.").passed  # type: ignore[union-attr]
+
+
+def test_degenerate_answers() -> None:
+    c = case("ko-024", task="explain")
+    assert "degenerate" in failed(checks.judge(c, "1. 1. 2. 2. 3. 3. The answer is 1.", "stop"))
+    assert "degenerate" in failed(checks.judge(c, "", "stop"))
+    assert "degenerate" in failed(checks.judge(c, "두 식을 변끼리 더하면 $2x=10$이므로", "length"))
+    loop = "x의 값을 구한다 " * 12
+    assert checks.looping(loop) is not None
+
+
+def test_correct_compares_the_final_answer_with_the_key() -> None:
+    c = case("ko-024", task="explain")
+    right = "두 식을 더하면 $2x=10$, $x=5$이다. 대입하면 $y=2$이다. 따라서 $x=5$, $y=2$이다."
+    wrong = "두 식을 더하면 $2x=14$, $x=7$이다. 대입하면 $y=3$이다. 따라서 $x=7$, $y=3$이다."
+    assert checks.correct(c, right).passed  # type: ignore[union-attr]
+    assert not checks.correct(c, wrong).passed  # type: ignore[union-attr]
+    mc = case("ko-001", task="explain")
+    assert checks.correct(mc, "분모가 1이 아닌 기약분수이므로 답은 ④이다.").passed  # type: ignore[union-attr]
+    assert not checks.correct(mc, "따라서 답은 ③이다.").passed  # type: ignore[union-attr]
+    value = Case("explain", "en", question="Compute 10/8.", key="\\frac{5}{4}")
+    assert checks.correct(value, "So the answer is 1.25.").passed  # type: ignore[union-attr]
+    symbolic = Case("explain", "en", question="Simplify.", key="2\\sqrt{2}")
+    assert checks.correct(symbolic, "The answer is $\\boxed{\\sqrt{8}}$.").passed  # type: ignore[union-attr]
+
+
+def test_every_korean_bank_solution_passes_as_an_explanation() -> None:
+    bad = {}
+    for qid in ROWS:
+        verdicts = checks.judge(
+            case(qid, task="explain"),
+            ROWS[qid]["explanation"] + " 따라서 답은 " + ROWS[qid]["answer"] + "이다.",
+            "stop",
+        )
+        if not checks.passed(verdicts):
+            bad[qid] = [v for v in verdicts if not v.passed]
+    assert not bad, bad
+
+
+def test_math_solutions_agree_with_their_keys() -> None:
+    rows = [json.loads(line) for line in shared_file("math/problems.jsonl").open()][::10]  # 500 problems
+    c = [Case("explain", "en", question=r["problem"], key=r["answer"]) for r in rows]
+    wrong = [r["id"] for r, k in zip(rows, c, strict=True) if not checks.correct(k, r["solution"]).passed]  # type: ignore[union-attr]
+    assert len(wrong) <= 0.02 * len(rows), wrong[:20]
+
+
+def test_the_checks_cost_under_5_ms_per_answer() -> None:
+    cases = [case(qid) for qid in ROWS]
+    texts = [ROWS[qid]["explanation"] for qid in ROWS]
+    for c, t in zip(cases, texts, strict=True):  # warm the tokenizer and the caches of the questions
+        checks.judge(c, t, "stop")
+    answers = [f"{t} 다시 확인해 보세요. {i}" for i, t in enumerate(texts)]  # answers never seen before
+    start = time.perf_counter()
+    for c, t in zip(cases, answers, strict=True):
+        checks.judge(c, t, "stop")
+        checks.streaming(c, t[: len(t) // 2])
+    per_answer_ms = (time.perf_counter() - start) * 1000 / len(cases)
+    assert per_answer_ms < 5, f"{per_answer_ms:.2f} ms per answer"
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_answer_is_degenerate(text: str) -> None:
+    assert "degenerate" in failed(checks.judge(case("ko-024"), text, "stop"))
