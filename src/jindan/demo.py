@@ -9,6 +9,7 @@ from typing import Any
 
 from jindan.db.engine import Database
 from jindan.db.repositories import QuestionRepository
+from jindan.jobs.lease import JobStatus
 from jindan.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,28 @@ def shared_data(relative: str) -> Path | None:
 
 
 def import_demo_bank(settings: Settings, db: Database) -> int:
-    """Import the MATH bank when the question table is empty; returns the number of questions added."""
-    with db.session() as s:
-        if QuestionRepository(s).count() > 0:
+    """Import the MATH bank when the question table is empty; returns the number of questions added. Replicas
+    started together import it once (a job lease: the others wait for it)."""
+    from jindan.jobs.index import jobs_of
+
+    if _has_questions(db):
+        return 0
+
+    def waiting(status: JobStatus) -> None:
+        log.info("the demo bank is being imported by %s; waiting", status.holder)
+
+    with jobs_of(settings, db).hold("demo-import", once=True, on_wait=waiting) as lease:
+        if lease is None or _has_questions(db):
             return 0
+        return _import(settings, db)
+
+
+def _has_questions(db: Database) -> bool:
+    with db.session() as s:
+        return QuestionRepository(s).count() > 0
+
+
+def _import(settings: Settings, db: Database) -> int:
     path = settings.server.demo_questions or shared_data("math/problems.jsonl")
     if path is None or not path.exists():
         log.warning("empty question bank and no demo file found (set JINDAN_SERVER__DEMO_QUESTIONS)")
@@ -58,14 +77,28 @@ def start_demo_index(settings: Settings, stack: Any, stop: threading.Event | Non
         return None
 
     def run() -> None:
-        from jindan.rag.index import Indexer
+        from jindan.jobs.index import run_index
+
+        said: list[str] = []
+
+        def waiting(status: JobStatus) -> None:
+            if status.holder not in said:  # once per holder (a takeover names the new one)
+                said.append(status.holder or "")
+                log.info("the question index is being built by %s (%s); waiting", status.holder, status.line())
 
         try:
-            report = Indexer(stack.db, stack.store, stack.embedder, settings.vectors.alias).run(stop=stop)
-            if report.stopped:
+            report = run_index(settings, stack.db, stack.store, stack.embedder, stop=stop, once=True, on_wait=waiting)
+            if report is None:
+                log.info("the question index was built by another process")
+            elif report.stopped:
                 log.info("background index stopped after %d passages; the next start goes on", report.embedded)
             else:
-                log.info("background index: %d questions embedded in %.0f s", report.embedded, report.seconds)
+                log.info(
+                    "background index: %d passages indexed (%d from the embedding cache) in %.0f s",
+                    report.embedded,
+                    report.from_cache,
+                    report.seconds,
+                )
         except Exception:
             log.exception("background indexing failed; run `jindan index questions`")
 

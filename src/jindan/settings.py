@@ -19,6 +19,7 @@ from jindan.settings_sections import (
     AuthSettings,
     CostSettings,
     GatewaySettings,
+    JobSettings,
     LimitSettings,
     PrivacySettings,
 )
@@ -44,6 +45,22 @@ class DatabaseSettings(BaseModel):
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
     statement_timeout_s: float = Field(
         30.0, gt=0, description="The service's PostgreSQL statement timeout (CLI batch commands are not limited)."
+    )
+    auto_upgrade: bool | None = Field(
+        None,
+        description="Upgrade the schema when the service starts (under a lock: replicas started together "
+        "upgrade it once). Empty: only the embedded PostgreSQL; elsewhere `jindan db upgrade` is run first.",
+    )
+    pgbouncer: bool = Field(
+        False,
+        description="The URL points at PgBouncer in transaction pooling: no prepared statements and no "
+        "session options (set the statement timeout on the role: ALTER ROLE jindan SET statement_timeout = '30s').",
+    )
+    read_url: str | None = Field(
+        None,
+        repr=False,
+        description="Optional read replica for the hot read paths (search results' questions); writes and "
+        "everything else use `url`. May lag the primary by the replication delay.",
     )
 
 
@@ -114,6 +131,18 @@ class OllamaSettings(BaseModel):
     )
     embed_model: str = Field("all-minilm", description="Embedding model for /api/embed (all-minilm is 384-d).")
     preload: bool = Field(True, description="Load the model on every host when the service starts.")
+    routing: Literal["prefix", "load"] = Field(
+        "prefix",
+        description="With several hosts: prefix sends every request of a question to the same healthy host "
+        "(rendezvous hashing on the prompt's stable prefix, so that host's prefix cache hits), by load when it "
+        "is down or busy; load always picks the least busy host.",
+    )
+    spill_inflight: int = Field(
+        2,
+        ge=1,
+        description="prefix routing: go by load when the question's host has this many more requests "
+        "in flight than the least busy host.",
+    )
 
 
 class LlamaCppSettings(BaseModel):
@@ -361,6 +390,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     answers: AnswerSettings = Field(default_factory=AnswerSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -402,3 +432,9 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_db(self) -> bool:
         return not self.database.url
+
+    @property
+    def auto_upgrade(self) -> bool:
+        """Upgrade the schema on start: as configured, else only on the embedded PostgreSQL."""
+        chosen = self.database.auto_upgrade
+        return self.uses_embedded_db if chosen is None else chosen

@@ -43,6 +43,13 @@ class AuthSettings(BaseModel):
         "JINDAN_HOME.",
     )
     session_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of a console sign-in.")
+    key_cache_s: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="How long a replica trusts a service key it checked in PostgreSQL: a revoked key (and a "
+        "console sign-in made with it) is refused by every replica within this many seconds.",
+    )
 
     @field_validator("jwt_secret", "key_pepper")
     @classmethod
@@ -59,6 +66,24 @@ class LimitSettings(BaseModel):
         description="AI requests (hint, explain, ask, chat, embeddings) per principal per minute, by role.",
     )
     ai_burst: int = Field(10, ge=1, description="AI requests a principal may make at once before the rate applies.")
+    store: Literal["postgres", "memory"] = Field(
+        "postgres",
+        description="Where the AI limits are counted. postgres: in the database, so a limit holds across every "
+        "replica of the service (one statement per AI request); memory: in each process (N replicas admit N "
+        "times the limit).",
+    )
+
+
+class JobSettings(BaseModel):
+    """Jobs that run once across replicas (index, re-index, migration runs): leases in PostgreSQL."""
+
+    lease_s: float = Field(
+        30.0,
+        ge=1,
+        description="A job's holder renews its lease this often (a third of it) and with every progress "
+        "report; a holder that stops renewing for this long (killed, hung) has its job taken over.",
+    )
+    poll_s: float = Field(2.0, gt=0, description="How often a replica waiting for another's job looks again.")
 
 
 class PrivacySettings(BaseModel):

@@ -16,7 +16,7 @@ from jindan.answers.log import AnswerLog
 from jindan.api import errors
 from jindan.api.gateway import gemini as gateway_gemini
 from jindan.api.gateway import openai as gateway_openai
-from jindan.api.limits import Limiter
+from jindan.api.limits import Limiter, build_limiter
 from jindan.api.metrics import Metrics
 from jindan.api.middleware import FrontDoor
 from jindan.api.routes import diagnosis, health, llm, ops, questions, responses, search
@@ -34,7 +34,7 @@ from jindan.settings import Settings
 log = logging.getLogger(__name__)
 
 
-INDEX_STOP_WAIT_S = 60.0  # one batch of passages being embedded, on a slow CPU
+INDEX_STOP_WAIT_S = 5.0  # the batch in hand; past that the lease runs out and the next start takes over
 
 
 async def _stop_index(state: Any) -> None:
@@ -96,13 +96,14 @@ def create_app(
         app.state.search.observer = metrics
         app.state.search.answer_observer = metrics
         app.state.auth = Authenticator(settings, database, material)
+        app.state.limiter = build_limiter(settings.limits, database)
         metrics.traffic = TrafficLog(database)
         metrics.answer_log = AnswerLog(database)
         flusher = asyncio.create_task(flush_every(metrics.traffic))
         answer_flusher = asyncio.create_task(flush_every(metrics.answer_log))
         preload = _start_preload(settings, app.state.router)
         try:
-            ensure_schema(database.engine, auto_upgrade=settings.uses_embedded_db)
+            ensure_schema(database.engine, auto_upgrade=settings.auto_upgrade)
             if settings.profile == "embedded" and settings.server.demo_import:
                 import_demo_bank(settings, database)
                 if settings.server.demo_index:

@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session
 
 from jindan.api import context
-from jindan.api.limits import Limiter, RateLimited
+from jindan.api.limits import AnyLimiter, RateLimited
 from jindan.db.engine import Database
 from jindan.llm.router import Router
 from jindan.rag.stack import SearchStack
@@ -130,9 +130,9 @@ def require(action: str) -> Any:
             if not ok:
                 raise HTTPException(status.HTTP_403_FORBIDDEN, f"{principal.role} may not {action} here")
         if action in rules.AI_ACTIONS:
-            limiter: Limiter = request.app.state.limiter
-            try:
-                limiter.take(principal.limit_key, principal.role)
+            limiter: AnyLimiter = request.app.state.limiter
+            try:  # shared limits are one PostgreSQL statement: off the event loop
+                await asyncio.to_thread(limiter.take, principal.limit_key, principal.role)
             except RateLimited as exc:
                 raise HTTPException(
                     status.HTTP_429_TOO_MANY_REQUESTS,

@@ -55,7 +55,7 @@ def open_db(settings: Settings, *, schema: bool = True) -> Iterator[Database]:
             raise typer.Exit(1) from exc
         try:
             if schema:
-                ensure_schema(db.engine, auto_upgrade=settings.uses_embedded_db)
+                ensure_schema(db.engine, auto_upgrade=settings.auto_upgrade)
         except SchemaOutOfDate as exc:
             db.close()
             console.print(f"[red]{exc}[/red]")

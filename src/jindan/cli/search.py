@@ -41,27 +41,70 @@ def bar() -> Progress:
 def index_questions(
     ctx: typer.Context,
     rebuild: bool = typer.Option(False, help="Build a new versioned collection and switch the alias to it."),
+    wait: bool = typer.Option(
+        True, help="When another process is indexing: wait for it (showing its progress), then index what is left."
+    ),
 ) -> None:
-    """Embed and upsert every question and material; unchanged ones are skipped, deleted ones removed."""
-    from jindan.rag.index import Indexer
+    """Embed and upsert every question and material; unchanged ones are skipped, deleted ones removed.
+
+    One process indexes a collection at a time: a second one waits (or, with --no-wait, says who is indexing
+    and exits with 3); a holder that died is taken over. Texts embedded before are read from the cache."""
+    from jindan.jobs.index import run_index
+    from jindan.jobs.lease import JobHeld, JobStatus
     from jindan.rag.sparse import SparseEncoder
 
     settings = settings_from(ctx)
     with components(settings) as (db, store, embedder), bar() as progress:
         task = progress.add_task(f"embedding ({embedder.model_id})", total=None)
+        other = progress.add_task("waiting for another process", total=None, visible=False)
 
         def step(n: int, total: int) -> None:
+            progress.update(other, visible=False)
             progress.update(task, total=total, advance=n)
 
+        def waiting(status: JobStatus) -> None:
+            progress.update(
+                other, visible=True, total=status.total, completed=status.done,
+                description=f"indexing on {status.holder}",
+            )  # fmt: skip
+
         sparse = SparseEncoder() if settings.search.hybrid else None
-        report = Indexer(
-            db, store, embedder, settings.vectors.alias, batch_size=settings.embed.batch_size, sparse=sparse
-        ).run(rebuild=rebuild, progress=step)
+        try:
+            report = run_index(
+                settings, db, store, embedder, rebuild=rebuild, wait=wait, on_wait=waiting, progress=step, sparse=sparse
+            )
+        except JobHeld as exc:
+            console.print(f"[yellow]{exc}[/yellow]")
+            raise typer.Exit(3) from exc
+    assert report is not None  # waiting without `once` always ends with our own run
     console.print(
         f"{report.collection}{' (new)' if report.created else ''}: {report.total} items, {report.embedded} embedded, "
-        f"{report.unchanged} unchanged, {report.deleted} deleted in {report.seconds:.1f} s; "
+        f"{report.unchanged} unchanged, {report.deleted} deleted in {report.seconds:.1f} s "
+        f"({report.from_cache} of them from the embedding cache); "
         f"alias '{settings.vectors.alias}' -> {report.collection}"
     )
+
+
+@index_app.command("status")
+def index_status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """How far indexing (and every other job that runs once across replicas) is, as any replica sees it."""
+    from jindan.jobs.lease import Jobs
+
+    settings = settings_from(ctx)
+    with open_db(settings) as db:
+        jobs = Jobs(db).all()
+    if as_json:
+        out.print_json(json.dumps({"jobs": [j.as_dict() for j in jobs]}))
+        return
+    if not jobs:
+        console.print("no jobs have run yet")
+        return
+    table = Table(title="jobs")
+    for col in ("job", "state", "holder", "progress", "started"):
+        table.add_column(col)
+    for j in jobs:
+        table.add_row(j.name, j.state, j.holder or "", j.line(), f"{j.started_at:%Y-%m-%d %H:%M:%S}")
+    console.print(table)
 
 
 def search(

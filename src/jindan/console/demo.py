@@ -159,14 +159,15 @@ def index_new_questions(state: Any, demo: Demo) -> None:
     previous = getattr(state, "index_thread", None)
 
     def run() -> None:
-        from jindan.rag.index import Indexer
+        from jindan.jobs.index import run_index
 
         if previous is not None:
             previous.join()
         try:
             stop = getattr(state, "index_stop", None)  # set when the service shuts down
-            report = Indexer(stack.db, stack.store, stack.embedder, settings.vectors.alias).run(stop=stop)
-            log.info("demo: %d questions indexed in %.0f s", report.embedded, report.seconds)
+            report = run_index(settings, stack.db, stack.store, stack.embedder, stop=stop)
+            if report is not None:
+                log.info("demo: %d questions indexed in %.0f s", report.embedded, report.seconds)
         except Exception:
             log.exception("demo: indexing failed; run `jindan index questions`")
 

@@ -20,6 +20,7 @@ from jindan.console.web import ConsoleRoute, page
 from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.demo import REPO_ROOT
+from jindan.jobs.index import index_status
 from jindan.llm.router import ROUTES, Router
 from jindan.readiness import check_all
 from jindan.reports import compare, shadow
@@ -156,12 +157,13 @@ def bars(rows: list[dict[str, Any]], label: str, *values: str) -> dict[str, Any]
 async def ops(
     request: Request, settings: SettingsDep, db: DatabaseDep, llm: RouterDep, _: Principal = require("ops.read")
 ) -> Response:
-    statuses, migration, shadows, compared, hosts = await asyncio.gather(
+    statuses, migration, shadows, compared, hosts, job = await asyncio.gather(
         asyncio.to_thread(check_all, settings, db),
         asyncio.to_thread(migrations, db),
         asyncio.to_thread(shadow.build, db),
         asyncio.to_thread(comparison, db, settings),
         ollama_models(llm),
+        asyncio.to_thread(index_status, settings, db),
     )
     thread = getattr(request.app.state, "index_thread", None)
     registry: CollectorRegistry = request.app.state.metrics.registry
@@ -170,7 +172,8 @@ async def ops(
         "ready": all(s.ok for s in statuses),
         "statuses": statuses,
         "privacy": privacy.status(settings),
-        "indexing": thread is not None and thread.is_alive(),
+        "indexing": (thread is not None and thread.is_alive()) or (job is not None and job.running),
+        "index_job": job if job is not None and job.running else None,
         "providers": providers(llm, registry),
         "latency": latency(registry),
         "ollama": hosts,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +23,22 @@ def mask_url(url: str) -> str:
         return "<unparseable URL>"
 
 
+def process_name() -> str:
+    """This process as other replicas see it (job holders, PostgreSQL's application_name): host:pid."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+def connect_args(settings: Settings, statement_timeout_s: float | None) -> dict[str, Any]:
+    """psycopg options: our name in pg_stat_activity; behind PgBouncer's transaction pooling no prepared
+    statements and no startup options (a server connection is shared by other clients between transactions)."""
+    args: dict[str, Any] = {"application_name": f"jindan@{process_name()}"[:63]}
+    if settings.database.pgbouncer:
+        args["prepare_threshold"] = None
+    elif statement_timeout_s:
+        args["options"] = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+    return args
+
+
 class Database:
     """Owns the engine, the session factory and (embedded profile) the PostgreSQL server handle."""
 
@@ -34,16 +52,21 @@ class Database:
             assert settings.database.url is not None
             url = settings.database.url
         self.url = url
-        options = {"options": f"-c statement_timeout={int(statement_timeout_s * 1000)}"} if statement_timeout_s else {}
-        self.engine: Engine = create_engine(
+        self.engine: Engine = self._engine(settings, url, statement_timeout_s)
+        read_url = settings.database.read_url
+        self.read_engine: Engine = self._engine(settings, read_url, statement_timeout_s) if read_url else self.engine
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @staticmethod
+    def _engine(settings: Settings, url: str, statement_timeout_s: float | None) -> Engine:
+        return create_engine(
             url,
             pool_size=settings.database.pool_size,
             pool_pre_ping=True,
             echo=settings.database.echo,
             hide_parameters=True,  # error messages never carry the values (student text) of a statement
-            connect_args=options,
+            connect_args=connect_args(settings, statement_timeout_s),
         )
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
     def masked_url(self) -> str:
@@ -57,8 +80,9 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
-        """A connection for one read statement: autocommit, so no BEGIN/COMMIT round trips (hot read paths)."""
-        with self.engine.connect() as conn:
+        """A connection for one read statement: autocommit, so no BEGIN/COMMIT round trips (hot read paths);
+        on the read replica when one is configured."""
+        with self.read_engine.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def ping(self) -> None:
@@ -68,6 +92,7 @@ class Database:
     def close(self) -> None:
         """Close the connections; the embedded server stops when no other process uses it. Idempotent."""
         self.engine.dispose()
+        self.read_engine.dispose()
         server, self._server = self._server, None
         if server is not None:
             server.release()

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -363,3 +364,45 @@ class MigrationEvent(Base):
     actor: Mapped[str] = mapped_column(String(100))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONB)
     at: Mapped[datetime] = _now()
+
+
+class RateBucket(Base):
+    """Shared AI rate limits: one token bucket per principal, refilled and spent by every replica in one
+    statement (PostgreSQL's clock, so replicas' clocks never disagree)."""
+
+    __tablename__ = "rate_buckets"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class JobRow(Base):
+    """A job that must run once across replicas (index, re-index, migration run): who holds its lease, until
+    when, and how far it got, so every replica can show the progress."""
+
+    __tablename__ = "jobs"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))  # running | done | failed | stopped
+    holder: Mapped[str | None] = mapped_column(String(200))  # host:pid of the process running it
+    token: Mapped[str | None] = mapped_column(String(64))  # this claim's secret: only its holder writes
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    phase: Mapped[str] = mapped_column(String(200), default="")
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    rate_done: Mapped[int] = mapped_column(BigInteger, default=0)  # done when the current phase started
+    rate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # ... and when
+    takeovers: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EmbeddingCacheRow(Base):
+    """A passage vector by (embedder, sha256 of the text): a replica, a re-index or a restart never embeds the
+    same text twice with the same model."""
+
+    __tablename__ = "embedding_cache"
+    space: Mapped[str] = mapped_column(String(200), primary_key=True)  # embedder, model, dimension, kind
+    text_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian

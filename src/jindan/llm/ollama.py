@@ -24,7 +24,7 @@ from jindan.llm.base import (
     require,
 )
 from jindan.llm.catalog import context_length
-from jindan.llm.hosts import HostPool, HostState
+from jindan.llm.hosts import HostPool, HostState, Policy, routing_key
 from jindan.settings import Settings
 
 NS = 1e-9 * 1000  # Ollama reports nanoseconds; we report milliseconds
@@ -42,12 +42,14 @@ class OllamaProvider:
         keep_alive: str = "30m",
         timeout_s: float = 60.0,
         connect_timeout_s: float = 3.0,
+        routing: Policy = "prefix",
+        spill_inflight: int = 2,
     ) -> None:
         self.ollama = require("ollama", "ollama")
         self.model = model
         self.num_ctx = num_ctx or context_length(model)
         self.keep_alive = keep_alive
-        self.pool = HostPool(hosts)
+        self.pool = HostPool(hosts, policy=routing, spill_inflight=spill_inflight)
         self._timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
         self._clients: dict[str, Any] = {}
 
@@ -62,6 +64,8 @@ class OllamaProvider:
             keep_alive=o.keep_alive,
             timeout_s=settings.timeouts("ollama")[1],
             connect_timeout_s=settings.timeouts("ollama")[0],
+            routing=o.routing,
+            spill_inflight=o.spill_inflight,
         )
 
     def client(self, host: HostState) -> Any:
@@ -90,7 +94,7 @@ class OllamaProvider:
 
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
         errors: list[str] = []
-        for host in self.pool.order():
+        for host in self.pool.order(routing_key(messages)):  # a question's prompts meet its cached prefix
             with self.pool.lease(host):
                 watch = Stopwatch()
                 parts: list[str] = []

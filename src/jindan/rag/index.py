@@ -33,7 +33,8 @@ MATERIAL_PREFIX = "material:"
 class IndexReport:
     collection: str
     total: int = 0
-    embedded: int = 0
+    embedded: int = 0  # written to the collection (embedded now, or taken from the embedding cache)
+    from_cache: int = 0
     unchanged: int = 0
     deleted: int = 0
     seconds: float = 0.0
@@ -158,24 +159,29 @@ class Indexer:
         rebuild: bool = False,
         progress: Callable[[int, int], None] | None = None,
         stop: threading.Event | None = None,
+        watch: Callable[[int, int, str], None] | None = None,
     ) -> IndexReport:
         """Embed what changed, remove what went, then point the alias at the collection. ``stop`` (a service
         shutting down) ends the run after the batch in hand; the next run goes on from there (unchanged
-        passages are skipped by their hash)."""
+        passages are skipped by their hash). ``progress`` gets (embedded now, to embed); ``watch`` gets
+        (passages indexed, passages in the bank, phase) for status shown elsewhere (jobs)."""
         start = time.perf_counter()
-        name, created = self.target(rebuild)
-        report = IndexReport(collection=name, created=created)
         docs = list(question_docs(self.db)) + list(material_docs(self.db))
-        report.total = len(docs)
+        seen = watch or (lambda done, total, phase: None)
+        seen(0, len(docs), "comparing with the stored vectors")
+        name, created = self.target(rebuild)
+        report = IndexReport(collection=name, created=created, total=len(docs))
         stored = {} if created else self._stored_hashes(name)
-        todo = [d for d in docs if stored.get(d.id) != d.content_hash]
+        todo = sorted((d for d in docs if stored.get(d.id) != d.content_hash), key=lambda d: len(d.text))
         report.unchanged = len(docs) - len(todo)
+        seen(report.unchanged, len(docs), "embedding")
         if progress:
             progress(0, len(todo))
         for i in range(0, len(todo), self.batch_size):
             batch = todo[i : i + self.batch_size]
             self.store.upsert(name, self._points(batch))
             report.embedded += len(batch)
+            seen(report.unchanged + report.embedded, len(docs), "embedding")
             if progress:
                 progress(len(batch), len(todo))
             if stop is not None and stop.is_set():
@@ -189,6 +195,7 @@ class Indexer:
         report.deleted = len(stale)
         if self.store.resolve(self.alias) != name:
             self.store.switch_alias(self.alias, name)  # only once the new collection is complete
+        seen(len(docs), len(docs), "done")
         report.seconds = time.perf_counter() - start
         return report
 

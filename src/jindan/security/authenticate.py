@@ -43,7 +43,7 @@ class Authenticator:
         self.material = material or resolve(settings)
         self.open = serves_open(settings)
         self.jwt = identities.JwtVerifier(settings, self.material)
-        self.keys = keys.KeyStore(db, self.material.pepper)
+        self.keys = keys.KeyStore(db, self.material.pepper, settings.auth.key_cache_s)
         self.db = db
         self._users: dict[tuple[str, str, str | None], int] = {}
 

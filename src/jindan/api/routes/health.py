@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from jindan import __version__
 from jindan.api.deps import DatabaseDep, OptionalPrincipal, SettingsDep
+from jindan.jobs.index import index_status
 from jindan.readiness import check_all
 from jindan.security import privacy, rules
 
@@ -22,11 +23,20 @@ class ComponentOut(BaseModel):
     detail: str
 
 
+class IndexProgressOut(BaseModel):
+    phase: str
+    done: int
+    total: int | None
+    eta_s: float | None
+    holder: str | None = None  # operators only
+
+
 class ReadyOut(BaseModel):
     ready: bool
     profile: str
     privacy: str
     index: str
+    index_progress: IndexProgressOut | None = None
     components: list[ComponentOut] | None = None
 
 
@@ -41,15 +51,25 @@ async def ready(request: Request, settings: SettingsDep, db: DatabaseDep, princi
     """Readiness of every configured component, the privacy status and the question index.
 
     Anyone sees whether the service is ready; component details only admins and service keys."""
-    statuses = await asyncio.to_thread(check_all, settings, db)
+    statuses, job = await asyncio.gather(
+        asyncio.to_thread(check_all, settings, db), asyncio.to_thread(index_status, settings, db)
+    )
     thread = getattr(request.app.state, "index_thread", None)
-    building = thread is not None and thread.is_alive()
+    building = (thread is not None and thread.is_alive()) or (job is not None and job.running)
+    index = "ready"
+    if building:
+        index = f"building ({job.line()}): similar-question search answers when it finishes" if job else "building"
+    operator = principal is not None and rules.reach(principal, "ops.read") == "all"
     body = ReadyOut(
         ready=all(s.ok for s in statuses),
         profile=settings.profile,
         privacy=privacy.status(settings),
-        index="building: similar-question search answers when it finishes" if building else "ready",
+        index=index,
     )
-    if principal is not None and rules.reach(principal, "ops.read") == "all":
+    if job is not None and job.running:
+        body.index_progress = IndexProgressOut(
+            phase=job.phase, done=job.done, total=job.total, eta_s=job.eta_s, holder=job.holder if operator else None
+        )
+    if operator:
         body.components = [ComponentOut(component=s.component, ok=s.ok, detail=s.detail) for s in statuses]
     return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if body.ready else 503)

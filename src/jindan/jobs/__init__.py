@@ -1,0 +1,1 @@
+"""Jobs that run once across replicas (index, re-index, migration runs), with progress every replica reads."""
