@@ -32,11 +32,13 @@ from jindan.answers.text import (
     copied,
     ends_a_sentence,
     equations,
+    formulas_of,
     letters,
     numbers,
     plain,
     prose,
     sentences,
+    stated,
 )
 from jindan.rag.lexical import terms
 
@@ -116,16 +118,16 @@ def leak(case: Case, text: str) -> Verdict | None:
     key = (case.key or "").strip()
     if not key:
         return None
-    stated = committed(text)
-    if stated is not None and grading.same_answer(stated, key):
-        return _fail("leak", f"states the answer ({stated[:40]})")
+    commits = committed(text)
+    if commits is not None and grading.same_answer(commits, key):
+        return _fail("leak", f"states the answer ({commits[:40]})")
     if key[0] in grading.CIRCLED:
         why = _choice_leak(case, text, key)
         if why:
             return _fail("leak", why)
     q_numbers = set(numbers(case.question))
     q_equations = set(equations(case.question))
-    text_numbers = set(numbers(text))
+    text_numbers = set(stated(text))
     for part in key_parts(key):
         for eq in equations(text):
             left, _, right = eq.rpartition("=")
@@ -167,7 +169,7 @@ def _choice_leak(case: Case, text: str, key: str) -> str | None:
 
 def _worked(case: Case, text: str) -> Verdict:
     own = set(equations(case.question)) | set(equations(case.student or ""))
-    steps = [e for e in equations(text) if e not in own]
+    steps = [e for e in equations(text) if e not in own and _computed(e)]
     if len(steps) >= 3:
         return _fail("leak", f"works the solution through ({len(steps)} computed steps)")
     if case.explanation and len(plain(case.explanation)) >= 30 and copied(case.explanation, text) >= 0.75:
@@ -176,6 +178,14 @@ def _worked(case: Case, text: str) -> Verdict:
         if len(plain(text)) >= 30 and copied(text, item) >= 0.6:
             return _fail("leak", f"copies the worked solution of retrieved item [{n}]")
     return _ok("leak", "no final answer, no worked solution")
+
+
+_ASSIGNMENT = re.compile(r"^[a-z](?:_\w+)?=")
+
+
+def _computed(equation: str) -> bool:
+    """A computation (``2x=10``, ``b^2-4ac=9+8=17``), not a value given or named (``a=2``, ``x=5``)."""
+    return equation.count("=") >= 2 or not _ASSIGNMENT.match(equation)
 
 
 def echo(case: Case, text: str, partial: bool = False) -> Verdict | None:
@@ -253,6 +263,9 @@ def grounded(case: Case, text: str) -> Verdict | None:
     steps = [e for e in equations(case.explanation or "") if e in set(equations(text)) and e not in given]
     if steps:
         return _ok("grounded", f"points at {steps[0]}")
+    formulas = [f for f in formulas_of(case.explanation or "") if f not in plain(case.question) and f in plain(text)]
+    if formulas:
+        return _ok("grounded", f"points at {formulas[0]}")
     return _fail(
         "grounded", "points at nothing in this question's method (no concept, expression or operation of its solution)"
     )

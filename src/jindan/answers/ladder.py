@@ -15,7 +15,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from jindan.answers import grading
 from jindan.answers.checks import Case, Verdict, judge, leak, passed
 from jindan.answers.keys import agrees, key_parts
 from jindan.answers.text import MATH, numbers, prose, sentences
@@ -48,8 +47,9 @@ WORDS = {
         "none": "No answer that passed the checks is available right now. Please ask your teacher.",
     },
 }
-_CLAUSE_KO = re.compile(r"^(.*?(?:하면|이면|되면|으면|면|므로|때))(?:\s|$)")
-_CLAUSE_EN = re.compile(r"^(?:if|when|since|because|first,?)\s+(.*?)(?:,|$)", re.IGNORECASE)
+_CLAUSE_KO = re.compile(r"^(.*?면)(?:\s|$)")  # a condition: 두 식을 변끼리 더하면
+_CLAUSE_EN = re.compile(r"^(?:if|when)\s+(.*?)(?:,|$)", re.IGNORECASE)
+MAX_STEPS = 4  # steps a ladder shows at most (a long solution's later steps are the student's own work)
 _CONCLUDES = re.compile(r"^(따라서|그러므로|그래서|즉|therefore|thus|hence|so)\b", re.IGNORECASE)
 
 
@@ -87,29 +87,31 @@ def particle(word: str, pair: tuple[str, str] = ("을", "를")) -> str:
     return f"{pair[0]}({pair[1]})"
 
 
+_RESULT = re.compile(r"(=\s*)(-?\\[dt]?frac\{[^{}]*\}\{[^{}]*\}|-?\d+(?:\.\d+)?(?:/\d+)?)")
+
+
 def _mask(step: str, case: Case) -> str | None:
-    """The step with every statement of the key's values masked; None when it still gives the answer away."""
-    values = [p.value for p in key_parts(case.key or "") if p.value is not None]
-
-    def hide(m: re.Match[str]) -> str:
-        span = m.group(0)
-        for v in values:
-            pattern = r"(=\s*)(-?\\[dt]?frac\{[^{}]*\}\{[^{}]*\}|-?\d+(?:\.\d+)?(?:/\d+)?)"
-
-            def sub(e: re.Match[str], v: object = v) -> str:
-                found = numbers(e.group(2))
-                return e.group(1) + "\\square" if found and found[0] == v else e.group(0)
-
-            span = re.sub(pattern, sub, span)
-        return span
-
-    masked = MATH.sub(hide, step)
-    for v in values:
-        if v.denominator != 1 or abs(v) >= 10:
-            masked = re.sub(rf"(?<![\d.]){re.escape(str(v))}(?![\d.])", "□", masked) if v.denominator == 1 else masked
+    """The step as a hint may show it: results equal to the key's values masked (``x=\\square``); None when
+    it still gives the answer away."""
     probe = replace(case, task="hint", explanation=None, context=())
-    verdict = leak(probe, masked)
-    return masked if verdict is None or verdict.passed else None
+    if _passes_leak(probe, step):
+        return step
+    values = {p.value for p in key_parts(case.key or "") if p.value is not None}
+
+    def result(m: re.Match[str]) -> str:
+        found = numbers(m.group(2))
+        return m.group(1) + "\\square" if found and found[0] in values else m.group(0)
+
+    masked = MATH.sub(lambda m: _RESULT.sub(result, m.group(0)), step)
+    masked = re.sub(
+        r"(?<![$\\\w])(=\s*)(-?\d+(?:\.\d+)?)(?![\d.])", lambda m: result(m).replace("\\square", "□"), masked
+    )
+    return masked if _passes_leak(probe, masked) else None
+
+
+def _passes_leak(probe: Case, text: str) -> bool:
+    verdict = leak(probe, text)
+    return verdict is None or verdict.passed
 
 
 def steps(case: Case) -> list[str]:
@@ -160,9 +162,15 @@ def ladder(case: Case) -> list[str]:
     clause = _clause(found[0], case.language) if found else ""
     lines.append(w["look"].format(clause=clause) if clause else w["start"])
     out = [" ".join(x for x in lines if x)]
+    found = found[:MAX_STEPS]
     for i, s in enumerate(found):
-        text = w["first" if i == 0 else "next"].format(s=s)
-        out.append(text + (" " + w["own"] if i == len(found) - 1 else ""))
+        masked = "\\square" in s or "□" in s
+        last = i == len(found) - 1
+        if last and not masked and i > 0:
+            break  # a last step that shows its result is the answer in other words: the student takes it
+        text = w["first" if i == 0 else "next"].format(s=s) + (" " + w["own"] if masked and last else "")
+        if _passes_leak(replace(case, task="hint"), text):  # a step that is most of the solution is not shown
+            out.append(text)
     return out
 
 
@@ -171,7 +179,8 @@ def hint(case: Case, level: int = 1, neighbours: Sequence[Neighbour] = ()) -> Ba
     if not case.explanation:
         return _concept_hint(case, neighbours)
     levels = ladder(case)
-    start = max(level, reached(case, steps(case)) + 2 if case.student else level)
+    done = reached(case, steps(case))
+    start = max(level, done + 2) if done else level
     start = min(max(start, 1), len(levels))
     order = [*range(start, len(levels) + 1), *range(start - 1, 0, -1)]  # climb, else step back down
     for lv in order:
@@ -227,8 +236,3 @@ def none(case: Case) -> BankAnswer:
 
 def _judged(case: Case, text: str, kind: str, level: int | None, ref: int | str | None = None) -> BankAnswer:
     return BankAnswer(text, kind, level, ref, tuple(judge(case, text)))
-
-
-def key_text(case: Case) -> str:
-    """The key as a student reads it (multiple choice with its option)."""
-    return grading.normalise(case.key or "")

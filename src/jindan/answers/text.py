@@ -14,7 +14,8 @@ from functools import lru_cache
 from jindan.answers.grading import hangul_share
 
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\[.*?\\\]|\\\(.*?\\\)", re.DOTALL)
-_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\x01\s*|\n\s*\n")
+_FIGURE = re.compile(r"\[asy\].*?\[/asy\]", re.DOTALL)  # drawing code (MATH's Asymptote figures)
 _NUMBER = re.compile(r"(?<![A-Za-z0-9_^/])(?<!\d\.)-?\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?(?![A-Za-z0-9_]|\.\d)")
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
 _LETTER = re.compile(r"[A-Za-z\uac00-\ud7a3]")
@@ -40,22 +41,25 @@ def language_of(text: str, default: str = "en") -> str:
 
 
 def _shield(text: str) -> tuple[str, list[str]]:
+    """Formulas replaced by placeholders; one that ends a sentence inside itself (``\\[x=2.\\]``) is
+    followed by an end mark, so sentences can split there too."""
     spans: list[str] = []
 
     def keep(m: re.Match[str]) -> str:
         spans.append(m.group(0))
-        return f"\x00{len(spans) - 1}\x00"
+        ends = re.search(r"[.!?]\s*(?:\$\$|\\\]|\$|\\\))$", m.group(0)) is not None
+        return f"\x00{len(spans) - 1}\x00" + ("\x01" if ends else "")
 
     return MATH.sub(keep, text), spans
 
 
 def _unshield(text: str, spans: list[str]) -> str:
-    return re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], text).replace("\x01", "")
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences of a text, never split inside a formula (``$1.5$``) or a decimal."""
-    shielded, spans = _shield(text)
+    """Sentences of a text, never split inside a formula (``$1.5$``) or a decimal; figures' code left out."""
+    shielded, spans = _shield(_FIGURE.sub(" ", text))
     return [_unshield(s, spans).strip() for s in _SENTENCE_END.split(shielded) if s.strip()]
 
 
@@ -100,7 +104,7 @@ _SYMBOLS = {
     "infty": "∞",
 }
 _COMMAND = re.compile(r"\\(" + "|".join(sorted(_SYMBOLS, key=len, reverse=True)) + r")(?![A-Za-z])")
-_DROP = re.compile(r"\\(?:left|right|displaystyle|text|mathrm|operatorname|quad|qquad|[,;:!]|\s)|[${}\s]")
+_DROP = re.compile(r"\\(?:left|right|displaystyle|boxed|fbox|text|mathrm|operatorname|quad|qquad|[,;:!]|\s)|[${}\s]")
 _RUN = re.compile(r"[A-Za-z0-9_^+\-×÷/=.()√π<>≤≥≠'|°%]+")
 
 
@@ -122,6 +126,12 @@ def plain(text: str) -> str:
     t = _DROP.sub("", t).replace("−", "-").replace("*", "×")
     t = re.sub(r"\\(?=[a-zA-Z])", "", t)  # \log, \cos: the name as typed
     return t.lower().strip(",")
+
+
+@lru_cache(maxsize=4096)
+def formulas_of(text: str) -> tuple[str, ...]:
+    """The text's formulas in canonical form, those of 3 characters or more (``-3,-2,-1,0,1,2,3``)."""
+    return tuple(f for f in (plain(m.group(0)) for m in MATH.finditer(text)) if len(f) >= 3)
 
 
 def value(token: str) -> Fraction | None:
@@ -146,10 +156,35 @@ def numbers(text: str) -> tuple[Fraction, ...]:
     return tuple(found)
 
 
+_OPERATOR = re.compile(r"(?:[×÷*·]|\\times|\\div|\\cdot)\s*$")
+_OPERATED = re.compile(r"^\s*(?:[×÷*·]|\\times|\\div|\\cdot)")
+
+
+@lru_cache(maxsize=4096)
+def stated(text: str) -> tuple[Fraction, ...]:
+    """The numbers a text states as values: ``numbers`` less the operands of a product or a quotient
+    (``300\\times\\frac{8}{100}`` states 24 when it ends ``=24``, not 100)."""
+    t = text.replace("−", "-")
+    for _ in range(3):
+        t = _FRAC.sub(r"\1/\2", t)
+    t = re.sub(r"[${}]|\\[,;!]|\\left|\\right", " ", t)
+    found = []
+    for m in _NUMBER.finditer(t):
+        if _OPERATOR.search(t[: m.start()]) or _OPERATED.match(t[m.end() :]):
+            continue
+        v = value(m.group(0))
+        if v is not None:
+            found.append(v)
+    return tuple(found)
+
+
 @lru_cache(maxsize=4096)
 def equations(text: str) -> tuple[str, ...]:
-    """Equations of a text in canonical form (``x+y=7``; a chain ``y=9-7=2`` whole), each with a digit."""
-    runs = (m.group(0).strip(".") for m in _RUN.finditer(plain(text)))
+    """Equations of a text in canonical form (``x+y=7``; a chain ``y=9-7=2`` whole), each with a digit.
+    Formulas are read whole; in prose, words stay apart and only spaces around an operator go."""
+    spaced = MATH.sub(lambda m: f" {plain(m.group(0))} ", _LAYOUT.sub(" , ", text))
+    spaced = re.sub(r"\s*([=+\-×÷/<>≤≥*^])\s*", r"\1", spaced.replace("−", "-")).lower()
+    runs = (m.group(0).strip(".") for m in _RUN.finditer(spaced))
     return tuple(r for r in runs if "=" in r.strip("=") and any(ch.isdigit() for ch in r))
 
 
