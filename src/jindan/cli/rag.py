@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import typer
 
+from jindan.answers.gate import Answering, Checked
 from jindan.cli.context import console, out, settings_from
 from jindan.cli.search import components
 from jindan.llm.base import Delta, ProviderError, Usage
@@ -46,6 +47,16 @@ def _show(ev: RagEvent) -> None:
             console.print(f"[yellow]{len(ev.cut)} retrieved item(s) cut to fit the context budget[/yellow]")
     elif isinstance(ev, Started):
         console.print(f"[dim]{ev.provider} / {ev.model}[/dim]")
+    elif isinstance(ev, Answering) and ev.source != "model":
+        out.print()
+        why = f" ({ev.reason})" if ev.reason else ""
+        level = f" level {ev.level}" if ev.level else ""
+        console.print(f"[yellow]from the bank: {ev.kind}{level}{why}[/yellow]")
+    elif isinstance(ev, Checked):
+        failed = [f"{v.check}: {v.reason}" for v in ev.checks if not v.passed]
+        verdict = "passed the checks" if ev.passed else "did not pass: " + "; ".join(failed)
+        model = {True: "passed", False: "failed", None: "not asked"}[ev.model_passed]
+        console.print(f"[dim]shown: {ev.source}, {verdict}; the model's own answer {model}[/dim]")
     elif isinstance(ev, Delta):
         out.print(ev.text, end="", soft_wrap=True, highlight=False, markup=False)
     elif isinstance(ev, StreamError):
@@ -66,9 +77,10 @@ def hint(
     ctx: typer.Context,
     question_id: int = typer.Argument(..., help="Question id."),
     answer: str | None = typer.Option(None, "--answer", help="What the student wrote (treated as data)."),
+    level: int = typer.Option(1, "--level", min=1, max=10, help="Hint ladder level when the bank answers."),
 ) -> None:
-    """One hint for the next step, without giving the answer away."""
-    _run(ctx, lambda rag: rag.hint(question_id, answer))
+    """One checked hint for the next step, without giving the answer away."""
+    _run(ctx, lambda rag: rag.hint(question_id, answer, level=level))
 
 
 def ask(ctx: typer.Context, text: str = typer.Argument(..., help="The student's question.")) -> None:

@@ -101,6 +101,13 @@ async def search(body: SearchIn, stack: StackDep, response: Response) -> list[Fo
 
 class HintIn(BaseModel):
     student_answer: Text | None = Field(None, max_length=4000)
+    level: int | None = Field(
+        None,
+        ge=1,
+        le=10,
+        description="The hint ladder's level when the bank answers: 1 the concept, 2 the first step, 3 on the "
+        "next steps; ask again with the next level to climb. Raised to what the student's answer already shows.",
+    )
 
 
 class AskIn(BaseModel):
@@ -130,8 +137,10 @@ async def explain(question_id: QuestionId, stack: StackDep) -> StreamingResponse
     dependencies=[require("ai.hint")],
 )
 async def hint(question_id: QuestionId, body: HintIn, stack: StackDep) -> StreamingResponse:
-    """One hint; the student's answer is treated as data, never as instructions."""
-    return await _sse(stack.rag.hint(question_id, body.student_answer))
+    """One checked hint (the model's if it passes the answer checks, else the bank's ladder); the student's
+    answer is treated as data, never as instructions. SSE: sources, started, answering, delta..., usage,
+    checked, cited."""
+    return await _sse(stack.rag.hint(question_id, body.student_answer, level=body.level))
 
 
 @router.post("/ask", responses={200: {"content": {"text/event-stream": {}}}}, dependencies=[require("ai.ask")])

@@ -59,10 +59,43 @@
     }
   }
 
+  const source = document.getElementById("stream-source");
+  let level = 0; // the hint ladder's level asked for: each new hint on this page climbs one step
+
+  function tag(text, kind) {
+    const span = document.createElement("span");
+    span.className = "tag" + (kind ? " " + kind : "");
+    span.textContent = text;
+    return span;
+  }
+
+  // Where the text that follows comes from: the model, or the bank when the model's answer failed the
+  // checks. A model answer already on screen that is replaced is said to be, never swapped silently.
+  function answering(data) {
+    const replaced = data.source !== "model" && out.textContent.length > 0;
+    out.textContent = data.source === "model" ? out.textContent : "";
+    const words = source.dataset[data.kind] || source.dataset.model;
+    source.replaceChildren(tag(words.replace("{level}", String(data.level || 1)), data.source === "none" ? "bad" : ""));
+    source.dataset.source = data.source;
+    if (replaced) source.append(" ", tag(source.dataset.replaced, "bad"));
+    source.hidden = false;
+  }
+
+  const PASSED = source.dataset.passed;
+  function checked(data) {
+    source.dataset.state = data.passed ? "passed" : "failed";
+    if (!data.passed) return;
+    const ok = tag("✓ " + PASSED, "ok");
+    ok.title = data.checks.map((c) => c.check).join(", ");
+    source.append(" ", ok);
+  }
+
   function handle(event, data) {
     if (event === "sources") showSources(data.citations);
     else if (event === "started") status.textContent = status.dataset.writing + " (" + data.provider + "/" + data.model + ")";
+    else if (event === "answering") answering(data);
     else if (event === "delta") out.textContent += data.text;
+    else if (event === "checked") checked(data);
     else if (event === "error") status.textContent = status.dataset.failed + ": " + data.message;
     else if (event === "cited") markCited(data.citations);
   }
@@ -73,12 +106,15 @@
     const buttons = tutor.querySelectorAll("button[data-stream]");
     buttons.forEach((b) => { b.disabled = true; });
     out.textContent = "";
+    source.hidden = true;
+    source.replaceChildren();
     status.textContent = status.dataset.waiting;
     const init = { method: "POST", headers: { Accept: "text/event-stream" }, credentials: "same-origin" };
     if (kind === "hint") {
       const attempt = document.getElementById("student-answer").value.trim();
       init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify({ student_answer: attempt || null });
+      level += 1;
+      init.body = JSON.stringify({ student_answer: attempt || null, level: level });
     }
     let broken = false;
     try {
@@ -108,6 +144,7 @@
         }
       }
       if (!broken) status.textContent = status.dataset.done;
+      if (kind === "hint") tutor.querySelector('button[data-stream="hint"]').textContent = status.dataset.more;
       typeset(out);
     } catch (err) {
       status.textContent = status.dataset.failed + ": " + err.message;
