@@ -24,6 +24,7 @@ WORDS = {
         "concept": "「{c}」{p} 이용하는 문제예요.",
         "look": "{clause} 어떻게 되는지부터 살펴보세요.",
         "start": "풀이의 첫 단계부터 차근차근 해 보세요.",
+        "method": "먼저 이렇게 시작해요: {s}",
         "first": "첫 단계: {s}",
         "next": "다음 단계: {s}",
         "own": "마지막 계산은 직접 해 보세요.",
@@ -37,6 +38,7 @@ WORDS = {
         "concept": "This question uses {c}.",
         "look": "Start by looking at what happens when {clause}.",
         "start": "Work through the first step of the solution carefully.",
+        "method": "Start like this: {s}",
         "first": "First step: {s}",
         "next": "Next step: {s}",
         "own": "Do the last calculation yourself.",
@@ -47,7 +49,7 @@ WORDS = {
         "none": "No answer that passed the checks is available right now. Please ask your teacher.",
     },
 }
-_CLAUSE_KO = re.compile(r"^(.*?면)(?:\s|$)")  # a condition: 두 식을 변끼리 더하면
+_CLAUSE_KO = re.compile(r"^([^.]*?면)(?:\s|$)")  # a condition: 두 식을 변끼리 더하면
 _CLAUSE_EN = re.compile(r"^(?:if|when)\s+(.*?)(?:,|$)", re.IGNORECASE)
 MAX_STEPS = 4  # steps a ladder shows at most (a long solution's later steps are the student's own work)
 _CONCLUDES = re.compile(r"^(따라서|그러므로|그래서|즉|therefore|thus|hence|so)\b", re.IGNORECASE)
@@ -127,10 +129,11 @@ def steps(case: Case) -> list[str]:
 
 
 def _clause(step: str, language: str) -> str:
-    """The method part of a step: its words before the first result (``두 식을 더하면``), no formula."""
-    head = re.split(r"\$|\\\(|=", step, maxsplit=1)[0].strip()
-    m = (_CLAUSE_KO if language == "ko" else _CLAUSE_EN).match(head)
-    return (m.group(1) if m else "").strip(" ,")
+    """The method part of a step: its condition before any result (``두 식을 변끼리 더하면``, ``닭을 $x$마리라
+    하면``), or "" when the step has none."""
+    m = (_CLAUSE_KO if language == "ko" else _CLAUSE_EN).match(step.strip())
+    clause = (m.group(1) if m else "").strip(" ,")
+    return "" if "=" in clause or "\\square" in clause or "□" in clause else clause
 
 
 def _concept_line(case: Case) -> str:
@@ -160,7 +163,10 @@ def ladder(case: Case) -> list[str]:
     found = steps(case)
     lines = [_concept_line(case)]
     clause = _clause(found[0], case.language) if found else ""
-    lines.append(w["look"].format(clause=clause) if clause else w["start"])
+    if found and not clause and not re.search(r"\d|\$|\\\(|\\\[", found[0]):
+        lines.append(w["method"].format(s=found.pop(0)))  # a first step of words only is the method itself
+    else:
+        lines.append(w["look"].format(clause=clause) if clause else w["start"])
     out = [" ".join(x for x in lines if x)]
     found = found[:MAX_STEPS]
     for i, s in enumerate(found):
