@@ -187,6 +187,14 @@ class LlamaCppSettings(BaseModel):
         description="Disk for prefix states under $JINDAN_HOME/prefix-cache (kept across restarts, filled by "
         "`jindan warm`); 0: memory only.",
     )
+    tool_call_threshold: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="With tools and tool_choice auto: the model calls a tool when it gives a call's opening at "
+        "least this probability at the start of its answer (a small model seldom ranks it first); otherwise "
+        "it answers in text. 0: always call; 1: only when the call is all but certain.",
+    )
 
 
 class OpenAISettings(BaseModel):

@@ -1,6 +1,7 @@
 """The one LLM provider interface: streaming first, usage and timings at the end of every stream.
 
-A provider yields ``Delta`` text pieces and finishes with exactly one ``Usage``. Errors before the first
+A provider yields ``Delta`` text pieces (and ``ToolCallDelta`` pieces when it was given tools and calls them)
+and finishes with exactly one ``Usage`` (``finish_reason`` "tool_calls" when it called). Errors before the first
 delta raise ``ProviderUnavailable`` (safe to fall back to another provider); errors after it raise
 ``StreamInterrupted`` carrying the partial text, because the client has already seen it. A stream that ends
 without the backend saying why it finished (``finish_reason`` / ``done``) was cut, and is one of those errors:
@@ -14,7 +15,26 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
+ToolChoice = Literal["auto", "none", "required"]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A function the model may call: its name, what it does, and its arguments as a JSON Schema object."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A call the model made: ``arguments`` is the JSON text of an object; ``id`` pairs it with its result."""
+
+    id: str
+    name: str
+    arguments: str
 
 
 @dataclass(frozen=True)
@@ -27,6 +47,9 @@ class ChatMessage:
     role: Role
     content: str
     stable_chars: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()  # assistant: the calls it made (content may be empty then)
+    tool_call_id: str | None = None  # tool: the call this message answers
+    name: str | None = None  # tool: the function that answered
 
 
 @dataclass(frozen=True)
@@ -36,11 +59,32 @@ class GenOptions:
     json_schema: dict[str, Any] | None = None  # structured output where the backend supports it
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    tools: tuple[Tool, ...] = ()  # functions the model may call (none: a plain answer)
+    tool_choice: ToolChoice = "auto"  # auto: the model decides; required: at least one call; none: no call
+    allowed: tuple[str, ...] = ()  # with required: only these tools (one name: that function is called)
+    parallel_tool_calls: bool = True  # more than one call in one answer
+
+    def callable_tools(self) -> tuple[Tool, ...]:
+        """The tools the model may call in this answer (none when ``tool_choice`` is none)."""
+        if self.tool_choice == "none":
+            return ()
+        return tuple(t for t in self.tools if not self.allowed or t.name in self.allowed)
 
 
 @dataclass(frozen=True)
 class Delta:
     text: str
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of the ``index``-th tool call of an answer: the first piece of a call carries its ``id`` and
+    ``name``, the following ones the next text of its JSON ``arguments`` (the OpenAI stream's own shape)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass
@@ -55,11 +99,11 @@ class Usage:
     total_ms: float = 0.0
     decode_tokens_per_s: float = 0.0
     load_ms: float | None = None  # model load time when the backend reports it (Ollama)
-    finish_reason: str | None = None  # "stop" (end of answer or a stop sequence) | "length" (max_tokens)
+    finish_reason: str | None = None  # "stop" (end or a stop sequence) | "length" (max_tokens) | "tool_calls"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Event = Delta | Usage
+Event = Delta | ToolCallDelta | Usage
 
 
 class ProviderError(RuntimeError):
@@ -164,6 +208,6 @@ async def collect(events: AsyncIterator[Event]) -> tuple[str, Usage | None]:
     async for ev in events:
         if isinstance(ev, Delta):
             parts.append(ev.text)
-        else:
+        elif isinstance(ev, Usage):
             usage = ev
     return "".join(parts), usage

@@ -25,6 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
+from jindan.llm import grammar, llamacpp_tools, tools
 from jindan.llm import llamacpp_state as state
 from jindan.llm import llamacpp_weights as weights_
 from jindan.llm.base import (
@@ -36,6 +37,7 @@ from jindan.llm.base import (
     ProviderUnavailable,
     Stopwatch,
     StreamInterrupted,
+    ToolCallDelta,
     require,
 )
 from jindan.llm.prefix_cache import PrefixCache
@@ -43,6 +45,7 @@ from jindan.packaged import smollm2_gguf
 from jindan.settings import Settings
 
 _DONE = object()
+Piece = llamacpp_tools.Piece
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -62,6 +65,7 @@ class LlamaCppProvider:
         weights_dir: Path | None = None,
         model: str = "",
         max_queue: int = 8,
+        tool_call_threshold: float = 0.01,
         prefix_cache_bytes: int = 0,
         prefix_cache_dir: Path | None = None,
         prefix_cache_disk_bytes: int = 0,
@@ -79,6 +83,7 @@ class LlamaCppProvider:
         self.weights_dir = weights_dir
         self.n_threads = n_threads or os.cpu_count() or 1
         self.max_queue = max_queue
+        self.tool_call_threshold = tool_call_threshold
         self._llm: Any = None
         self._formatter: Any = None
         # One long-lived worker thread drives the model: generations run one at a time, and llama.cpp's OpenMP
@@ -110,6 +115,7 @@ class LlamaCppProvider:
             weights_dir=c.weights_dir or settings.home / "models",
             model=model,
             max_queue=c.max_queue,
+            tool_call_threshold=c.tool_call_threshold,
             prefix_cache_bytes=c.prefix_cache_mb * MB,
             prefix_cache_dir=settings.home / "prefix-cache",
             prefix_cache_disk_bytes=c.prefix_cache_disk_mb * MB,
@@ -180,52 +186,84 @@ class LlamaCppProvider:
             if seconds is not None:
                 self._generation_s = 0.7 * self._generation_s + 0.3 * seconds
 
-    def _pieces(self, messages: list[ChatMessage], opts: GenOptions, info: dict[str, int]) -> Iterator[tuple[str, Any]]:
-        """(text, finish_reason) pieces of one generation; ``info`` gets the prompt's and the reused tokens."""
+    def _pieces(self, messages: list[ChatMessage], opts: GenOptions, info: dict[str, int]) -> Iterator[Piece]:
+        """(text, finish_reason) pieces of one generation (a tool call's pieces instead of text when it calls,
+        None for a token held back); ``info`` gets the prompt's and the reused tokens."""
         llm = self.load()
+        plain = tools.as_text_chat(messages, opts)
+        if opts.json_schema is not None and not opts.callable_tools():
+            plain = structured_note(plain, opts.json_schema)
         if self._formatter is None:  # a GGUF without a chat template: llama-cpp-python's chat formats
-            yield from self._chat_pieces(llm, messages, opts, info)
+            chat = self._chat_completion(llm, plain, opts, info)
+            yield from llamacpp_tools.answer(chat, None, opts, messages, self.tool_call_threshold)
             return
-        rendered = state.render(llm, self._formatter, messages)
+        rendered = state.render(llm, self._formatter, plain)
         info["prompt"] = len(rendered.tokens)
         info["cached"] = self._prime(llm, rendered)
-        kwargs: dict[str, Any] = {
-            "prompt": rendered.tokens,
-            "temperature": opts.temperature,
-            "max_tokens": opts.max_tokens,
-            "stream": True,
-            "stop": [*rendered.stop, *opts.stop],
-            "seed": opts.seed,
-        }
-        if opts.json_schema is not None:
-            from llama_cpp.llama_grammar import LlamaGrammar
 
-            kwargs["grammar"] = LlamaGrammar.from_json_schema(json.dumps(opts.json_schema), verbose=False)
-        for chunk in llm.create_completion(**kwargs):
-            choice = chunk["choices"][0]
-            yield choice.get("text") or "", choice.get("finish_reason")
+        def complete(rules: str | None) -> Iterator[tuple[str, Any]]:
+            kwargs: dict[str, Any] = {
+                "prompt": rendered.tokens,
+                "temperature": opts.temperature,
+                "max_tokens": opts.max_tokens,
+                "stream": True,
+                "stop": [*rendered.stop, *opts.stop],
+                "seed": opts.seed,
+            }
+            if rules is not None:
+                kwargs["grammar"] = _grammar(rules)
+            for chunk in llm.create_completion(**kwargs):
+                choice = chunk["choices"][0]
+                yield choice.get("text") or "", choice.get("finish_reason")
 
-    def _chat_pieces(
+        if opts.callable_tools():
+            opening = lambda: self._opening(llm, rendered.tokens)  # noqa: E731
+            yield from llamacpp_tools.answer(complete, opening, opts, messages, self.tool_call_threshold)
+        else:
+            schema = opts.json_schema
+            yield from complete(grammar.for_schema(schema, opts.max_tokens) if schema is not None else None)
+
+    def _opening(self, llm: Any, tokens: list[int]) -> float:
+        """The probability the model gives a tool call's opening (``<tool_call>``) as its answer's first token."""
+        import numpy as np
+
+        self._eval_to(llm, tokens, len(tokens) - 1)
+        llm.eval(tokens[-1:])  # fresh logits of the prompt's last position (the next request reuses the KV)
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        starts = {llm.tokenize(b"<", add_bos=False, special=False)[0]}
+        whole = llm.tokenize(tools.OPEN.strip().encode(), add_bos=False, special=True)
+        if len(whole) == 1:  # a model with <tool_call> in its vocabulary (Qwen 2.5, Hermes)
+            starts.add(whole[0])
+        return float(sum(probs[t] for t in starts))
+
+    def _chat_completion(
         self, llm: Any, messages: list[ChatMessage], opts: GenOptions, info: dict[str, int]
-    ) -> Iterator[tuple[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "temperature": opts.temperature,
-            "max_tokens": opts.max_tokens,
-            "stream": True,
-            "stop": list(opts.stop) or None,
-            "seed": opts.seed,
-        }
-        if opts.json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": opts.json_schema}
-        completion = 0
-        for chunk in llm.create_chat_completion(**kwargs):
-            choice = chunk["choices"][0]
-            piece = choice["delta"].get("content") or ""
-            completion += bool(piece)
-            yield piece, choice.get("finish_reason")
-        # n_tokens = prompt tokens + completion tokens fed back into the context (all but the last one)
-        info["prompt"] = max(0, int(llm.n_tokens) - max(completion - 1, 0))
+    ) -> Callable[[str | None], Iterator[tuple[str, Any]]]:
+        def complete(rules: str | None) -> Iterator[tuple[str, Any]]:
+            kwargs: dict[str, Any] = {
+                "messages": [{"role": m.role, "content": m.content} for m in messages],
+                "temperature": opts.temperature,
+                "max_tokens": opts.max_tokens,
+                "stream": True,
+                "stop": list(opts.stop) or None,
+                "seed": opts.seed,
+            }
+            if rules is None and opts.json_schema is not None and not opts.callable_tools():
+                rules = grammar.for_schema(opts.json_schema, opts.max_tokens)
+            if rules is not None:
+                kwargs["grammar"] = _grammar(rules)
+            completion = 0
+            for chunk in llm.create_chat_completion(**kwargs):
+                choice = chunk["choices"][0]
+                piece = choice["delta"].get("content") or ""
+                completion += bool(piece)
+                yield piece, choice.get("finish_reason")
+            # n_tokens = prompt tokens + completion tokens fed back into the context (all but the last one)
+            info["prompt"] = max(0, int(llm.n_tokens) - max(completion - 1, 0))
+
+        return complete
 
     def _prime(self, llm: Any, rendered: state.Rendered, *, count: bool = True) -> int:
         """Bring the KV cache to the longest reusable prefix (live, or restored from the cache); evaluate and
@@ -342,10 +380,12 @@ class LlamaCppProvider:
                         break
                     if reason:
                         finish.append(reason)
-                    if piece:
-                        counts["completion"] += 1
-                        if not post(piece):
-                            break
+                    if piece is None or isinstance(piece, str):  # a token: shown now (text) or held back
+                        counts["completion"] += piece != ""
+                        if not piece:
+                            continue
+                    if not post(piece):
+                        break
                 seconds = time.perf_counter() - started
             except BaseException as exc:  # handed to the consumer, never lost in the thread
                 post(exc)
@@ -369,6 +409,9 @@ class LlamaCppProvider:
                         raise StreamInterrupted(f"llama.cpp failed mid-stream: {item}", "".join(parts)) from item
                     raise ProviderUnavailable(f"llama.cpp failed: {item}") from item
                 watch.token()
+                if isinstance(item, ToolCallDelta):
+                    yield item
+                    continue
                 parts.append(item)
                 yield Delta(item)
         finally:
@@ -393,3 +436,22 @@ class LlamaCppProvider:
         # the worker thread ends now, not at interpreter exit; a provider used again starts a new one on demand
         worker, self._worker = self._worker, ThreadPoolExecutor(max_workers=1, thread_name_prefix="llamacpp")
         worker.shutdown(wait=False)
+
+
+def _grammar(rules: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_string(rules, verbose=False)
+    except Exception as exc:  # a schema the converter accepted but llama.cpp cannot parse
+        raise ProviderUnavailable(f"llama.cpp cannot use the grammar of this schema: {exc}") from exc
+
+
+def structured_note(messages: list[ChatMessage], schema: dict[str, Any]) -> list[ChatMessage]:
+    """The schema stated in the system prompt too: a small model fills the fields far better when it reads
+    what they are (the grammar alone only keeps it inside them)."""
+    note = "Answer with one JSON object that matches this JSON Schema:\n" + json.dumps(schema, ensure_ascii=False)
+    if messages and messages[0].role == "system":
+        first = messages[0]
+        return [ChatMessage("system", f"{first.content}\n\n{note}", first.stable_chars), *messages[1:]]
+    return [ChatMessage("system", note), *messages]

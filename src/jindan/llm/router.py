@@ -27,6 +27,7 @@ from jindan.llm.base import (
     ProviderBusy,
     ProviderError,
     RateLimited,
+    ToolCallDelta,
     Usage,
 )
 from jindan.llm.registry import build_provider
@@ -53,7 +54,7 @@ class StreamError:
     partial: str
 
 
-RouterEvent = Started | Delta | Usage | StreamError
+RouterEvent = Started | Delta | ToolCallDelta | Usage | StreamError
 
 
 class RouterObserver(Protocol):
@@ -183,7 +184,7 @@ class Router:
         """Answer ``messages`` through ``route``'s chain. ``student_text=False`` declares that no text a student
         wrote is in the messages (it decides whether a shadow run to an external provider may see them)."""
         opts = opts or GenOptions(temperature=self.settings.llm.temperature, max_tokens=self.settings.llm.max_tokens)
-        shadow_ok = self.may_shadow(route, student_text)
+        shadow_ok = self.may_shadow(route, student_text) and not opts.tools  # shadows compare text answers
         deadline = time.monotonic() + self.settings.llm.timeout_s
         errors: list[str] = []
         busy: list[float] = []  # retry_after_s of each provider that refused only because it was busy
@@ -299,7 +300,7 @@ class Router:
                         shadow = self.shadow.start(route, messages, opts)
                 if isinstance(event, Delta):
                     parts.append(event.text)
-                else:
+                elif isinstance(event, Usage):
                     self.observer.usage(route, event)
                     if shadow is not None:
                         shadow.done("".join(parts), event)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -19,8 +19,9 @@ from starlette.exceptions import HTTPException
 
 from jindan.api import errors
 from jindan.embed.base import Embedder
-from jindan.llm.base import ChatMessage, Delta, GenOptions, Usage
+from jindan.llm.base import ChatMessage, Delta, GenOptions, ToolCall, ToolCallDelta, Usage
 from jindan.llm.router import ROUTES, Router, RouterEvent, Started, StreamError
+from jindan.llm.tools import ToolCalls
 from jindan.rag.prompt import estimate_tokens
 from jindan.settings import Settings
 
@@ -134,28 +135,35 @@ class Answer:
     model: str = ""
     usage: Usage | None = None
     broken: str | None = None
+    calls: list[ToolCall] = field(default_factory=list)
 
 
 async def collect(events: AsyncIterator[RouterEvent]) -> Answer:
     """A whole answer; one that broke off is an error (a partial answer must not pass for a complete one)."""
-    out, parts = Answer(), []
+    out, parts, calls = Answer(), [], ToolCalls()
     async for event in events:
         if isinstance(event, Started):
             out.provider, out.model = event.provider, event.model
         elif isinstance(event, Delta):
             parts.append(event.text)
+        elif isinstance(event, ToolCallDelta):
+            calls.add(event)
         elif isinstance(event, Usage):
             out.usage = event
         elif isinstance(event, StreamError):
             out.broken = event.message
     out.text = "".join(parts)
+    out.calls = calls.calls()
     if out.broken is not None:
         raise WireError(503, f"the answer broke off ({out.provider}); ask again", "answer_interrupted")
     return out
 
 
-def finish_reason(usage: Usage | None) -> Literal["stop", "length"]:
-    return "length" if usage is not None and usage.finish_reason == "length" else "stop"
+def finish_reason(usage: Usage | None, called: bool = False) -> Literal["stop", "length", "tool_calls"]:
+    """Why an answer ended: cut by ``max_tokens`` (never passed off as complete), calls made, or done."""
+    if usage is not None and usage.finish_reason == "length":
+        return "length"
+    return "tool_calls" if called else "stop"
 
 
 def tokens(messages: list[ChatMessage], usage: Usage | None) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -21,14 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jindan.api.deps import RouterDep, SettingsDep, require
 from jindan.api.gateway import common
+from jindan.api.gateway import tools as gw_tools
 from jindan.api.gateway.common import Failure, WireError
-from jindan.llm.base import ChatMessage, Delta, GenOptions, Usage
+from jindan.llm import structured
+from jindan.llm.base import ChatMessage, Delta, GenOptions, ToolCall, ToolCallDelta, Usage
 from jindan.llm.router import RouterEvent, StreamError
+from jindan.llm.tools import ToolCalls
 from jindan.settings import Settings
 
 STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
           409: "ABORTED", 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}  # fmt: skip
-FINISH = {"stop": "STOP", "length": "MAX_TOKENS"}
+FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}
 Version = Literal["v1", "v1beta"]
 
 
@@ -52,17 +55,31 @@ router = APIRouter(
 
 
 class Part(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow")  # thought, thoughtSignature, ... accepted
     text: str | None = None
+    functionCall: dict[str, Any] | None = None
+    functionResponse: dict[str, Any] | None = None
+
+    def kind(self) -> str:
+        """What the part carries: text, functionCall, functionResponse, or the name of what is not supported."""
+        if self.functionCall is not None:
+            return "functionCall"
+        if self.functionResponse is not None:
+            return "functionResponse"
+        if self.text is not None:
+            return "text"
+        other = [k for k, v in (self.model_extra or {}).items() if v is not None and not k.startswith("thought")]
+        return other[0] if other else "empty"
 
     def only_text(self) -> str:
-        if self.text is None or self.model_extra:
-            raise WireError(400, "only text parts are supported by this gateway")
-        return self.text
+        if self.kind() != "text":
+            raise WireError(400, f"{self.kind()} parts are not supported here: only text parts")
+        return self.text or ""
 
 
 class Content(BaseModel):
-    role: Literal["user", "model"] | None = None
+    model_config = ConfigDict(extra="allow")
+    role: Literal["user", "model", "function", "tool"] | None = None
     parts: list[Part] = Field(min_length=1, max_length=100)
 
     def text(self) -> str:
@@ -87,6 +104,7 @@ class GenerateIn(BaseModel):
     systemInstruction: Content | None = None
     generationConfig: GenerationConfig | None = None
     tools: list[Any] | None = None
+    toolConfig: dict[str, Any] | None = None
 
 
 class EmbedOne(BaseModel):
@@ -100,39 +118,44 @@ class BatchEmbedIn(BaseModel):
     requests: list[EmbedOne] = Field(min_length=1, max_length=2048)
 
 
-def lower_types(schema: Any) -> Any:
-    """Gemini's OpenAPI-style ``responseSchema`` (type "OBJECT") as JSON Schema (type "object")."""
-    if isinstance(schema, dict):
-        return {k: v.lower() if k == "type" and isinstance(v, str) else lower_types(v) for k, v in schema.items()}
-    if isinstance(schema, list):
-        return [lower_types(v) for v in schema]
-    return schema
-
-
 def to_router(body: GenerateIn, model: str, settings: Settings) -> tuple[str, list[ChatMessage], GenOptions]:
     route = common.chat_route(settings, model)
-    if body.tools:
-        raise WireError(400, "tools / function calling are not supported by this gateway")
+    tools = gw_tools.gemini_tools(body.tools)
+    choice, allowed = gw_tools.gemini_choice(body.toolConfig, tools)
     messages = [ChatMessage("system", body.systemInstruction.text())] if body.systemInstruction else []
-    messages += [ChatMessage("assistant" if c.role == "model" else "user", c.text()) for c in body.contents]
+    messages += gw_tools.gemini_history([(c.role, c.parts) for c in body.contents])
     cfg = body.generationConfig or GenerationConfig()
-    schema = cfg.responseJsonSchema or (lower_types(cfg.responseSchema) if cfg.responseSchema else None)
+    schema = cfg.responseJsonSchema or (structured.from_gemini(cfg.responseSchema) if cfg.responseSchema else None)
     if schema is None and cfg.responseMimeType == "application/json":
         schema = {"type": "object"}
+    if schema is not None:
+        try:
+            structured.check(schema)
+        except structured.SchemaError as exc:
+            raise WireError(400, f"generationConfig.responseSchema: {exc}") from None
     opts = GenOptions(
         temperature=settings.llm.temperature if cfg.temperature is None else cfg.temperature,
         max_tokens=cfg.maxOutputTokens or settings.llm.max_tokens,
         json_schema=schema,
         stop=tuple(cfg.stopSequences or ()),
         seed=cfg.seed,
+        tools=tools,
+        tool_choice=choice,
+        allowed=allowed,
     )
     return route, messages, opts
 
 
-def candidate(text: str, usage: Usage | None = None, *, last: bool = False) -> dict[str, Any]:
-    c: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+def candidate(
+    text: str, calls: Sequence[ToolCall] = (), usage: Usage | None = None, *, last: bool = False
+) -> dict[str, Any]:
+    """One candidate: its text, the calls whose arguments parse (a call cut by the token limit is never sent as
+    one: the finish reason says MAX_TOKENS), and on the last event why the answer ended."""
+    parts: list[dict[str, Any]] = [{"text": text}] if text or not calls else []
+    parts += [gw_tools.gemini_part(c) for c in calls if gw_tools.parsed(c)]
+    c: dict[str, Any] = {"content": {"parts": parts or [{"text": ""}], "role": "model"}, "index": 0}
     if last:
-        c["finishReason"] = FINISH[common.finish_reason(usage)]
+        c["finishReason"] = FINISH[common.finish_reason(usage, bool(calls))]
     return c
 
 
@@ -143,7 +166,7 @@ def usage_body(messages: list[ChatMessage], usage: Usage | None) -> dict[str, in
 
 def response(model: str, answer: common.Answer, messages: list[ChatMessage]) -> dict[str, Any]:
     return {
-        "candidates": [candidate(answer.text, answer.usage, last=True)],
+        "candidates": [candidate(answer.text, answer.calls, answer.usage, last=True)],
         "usageMetadata": usage_body(messages, answer.usage),
         "modelVersion": model,
         "responseId": uuid.uuid4().hex,
@@ -157,15 +180,19 @@ async def events_sse(model: str, events: AsyncIterator[RouterEvent], messages: l
     def line(body: dict[str, Any]) -> str:
         return f"data: {json.dumps({**body, 'modelVersion': model, 'responseId': rid}, ensure_ascii=False)}\r\n\r\n"
 
+    calls = ToolCalls()  # sent whole, in the last event (Gemini streams a call as one part)
     async for event in events:
         if isinstance(event, Delta):
             yield line({"candidates": [candidate(event.text)]})
+        elif isinstance(event, ToolCallDelta):
+            calls.add(event)
         elif isinstance(event, StreamError):
             broken = Failure(503, f"the answer broke off ({event.provider}); ask again")
             yield f"data: {json.dumps(error_body(broken))}\r\n\r\n"
             return
         elif isinstance(event, Usage):
-            yield line({"candidates": [candidate("", event, last=True)], "usageMetadata": usage_body(messages, event)})
+            last = candidate("", calls.calls(), event, last=True)
+            yield line({"candidates": [last], "usageMetadata": usage_body(messages, event)})
 
 
 def _version(version: str) -> None:

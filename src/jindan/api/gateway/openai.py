@@ -22,8 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jindan.api.deps import RouterDep, SettingsDep, require
 from jindan.api.gateway import common
+from jindan.api.gateway import tools as gw_tools
 from jindan.api.gateway.common import Failure, WireError
-from jindan.llm.base import ChatMessage, Delta, GenOptions, Usage
+from jindan.llm import structured
+from jindan.llm.base import ChatMessage, Delta, GenOptions, ToolCallDelta, Usage
 from jindan.llm.router import RouterEvent, StreamError
 from jindan.rag.prompt import estimate_tokens
 from jindan.settings import Settings
@@ -68,11 +70,18 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[Part] | None = None
+    name: str | None = None
+    tool_calls: list[Any] | None = None  # assistant: the calls it made
+    tool_call_id: str | None = None  # tool: the call this result answers
+    function_call: Any = None  # assistant, older form
 
-    def text(self) -> str:
+    def text(self, i: int) -> str:
         if isinstance(self.content, list):
-            if any(p.type != "text" for p in self.content):
-                raise WireError(400, "only text content parts are supported", "unsupported_content", "messages")
+            for j, p in enumerate(self.content):
+                if p.type not in ("text", "input_text"):
+                    where = f"messages[{i}].content[{j}]"
+                    raise WireError(400, f"{where}: {p.type} parts are not supported by this gateway: send text",
+                                    "unsupported_content", where)  # fmt: skip
             return "".join(p.text or "" for p in self.content)
         return self.content or ""
 
@@ -81,6 +90,7 @@ class SchemaSpec(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
     name: str = "answer"
     schema_: dict[str, Any] | None = Field(None, alias="schema")
+    strict: bool | None = None
 
 
 class ResponseFormat(BaseModel):
@@ -94,7 +104,7 @@ class StreamOptions(BaseModel):
 
 
 class ChatIn(BaseModel):
-    model_config = ConfigDict(extra="allow")  # accepted and ignored: user, top_p, logit_bias, ...
+    model_config = ConfigDict(extra="allow")  # accepted and ignored: user, metadata, store, reasoning_effort, ...
     model: str = Field(min_length=1, max_length=200)
     messages: list[Message] = Field(min_length=1, max_length=200)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -105,8 +115,14 @@ class ChatIn(BaseModel):
     response_format: ResponseFormat | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: int = Field(1, ge=1, le=1, description="Only one choice per request.")
+    n: int | None = Field(None, ge=1, description="Only one choice per request.")
+    logprobs: bool | None = Field(None, description="Not available: true is refused.")
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     tools: list[Any] | None = None
+    tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    functions: list[Any] | None = None  # the older form of tools
+    function_call: Any = None
 
 
 class EmbedIn(BaseModel):
@@ -120,33 +136,69 @@ class EmbedIn(BaseModel):
 def to_router(body: ChatIn, settings: Settings) -> tuple[str, list[ChatMessage], GenOptions]:
     """The route, messages and options an OpenAI chat request asks for."""
     route = common.chat_route(settings, body.model)
-    if body.tools:
-        raise WireError(400, "tools / function calling are not supported by this gateway", "unsupported", "tools")
-    messages = []
-    for m in body.messages:
-        if m.role in ("tool", "function"):
-            raise WireError(400, "tool messages are not supported by this gateway", "unsupported", "messages")
-        messages.append(ChatMessage("system" if m.role == "developer" else m.role, m.text()))  # type: ignore[arg-type]
+    if body.n not in (None, 1):
+        raise WireError(400, "n: one choice per request here (n=1); send several requests for more",
+                        "invalid_value", "n")  # fmt: skip
+    if body.logprobs or body.top_logprobs:
+        raise WireError(400, "logprobs are not available from this gateway: leave logprobs unset",
+                        "unsupported_parameter", "logprobs")  # fmt: skip
+    tools = gw_tools.openai_tools(body.tools, body.functions)
+    choice, allowed = gw_tools.openai_choice(body.tool_choice, body.function_call, tools)
+    messages = history(body.messages)
     stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     if len(stop) > 4:
         raise WireError(400, "at most 4 stop sequences", "invalid_value", "stop")
-    schema: dict[str, Any] | None = None
-    if body.response_format and body.response_format.type == "json_object":
-        schema = {"type": "object"}
-    elif body.response_format and body.response_format.type == "json_schema":
-        spec = body.response_format.json_schema
-        if spec is None or spec.schema_ is None:
-            raise WireError(400, "response_format json_schema needs json_schema.schema", "invalid_value",
-                            "response_format")  # fmt: skip
-        schema = spec.schema_
     opts = GenOptions(
         temperature=settings.llm.temperature if body.temperature is None else body.temperature,
         max_tokens=body.max_completion_tokens or body.max_tokens or settings.llm.max_tokens,
-        json_schema=schema,
+        json_schema=schema_of(body.response_format),
         stop=tuple(stop),
         seed=body.seed,
+        tools=tools,
+        tool_choice=choice,
+        allowed=allowed,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
     )
     return route, messages, opts
+
+
+def history(wire: list[Message]) -> list[ChatMessage]:
+    """The conversation in the internal form: tool calls on assistant turns, results as ``tool`` turns."""
+    messages: list[ChatMessage] = []
+    names: dict[str, str] = {}  # call id -> function name, for results that do not repeat it
+    for i, m in enumerate(wire):
+        text = m.text(i)
+        if m.role == "assistant":
+            calls = gw_tools.openai_calls(m.tool_calls, m.function_call, f"messages[{i}]")
+            names.update((c.id, c.name) for c in calls)
+            messages.append(ChatMessage("assistant", text, tool_calls=calls))
+        elif m.role == "tool":
+            if not m.tool_call_id:
+                raise WireError(400, f"messages[{i}].tool_call_id: a tool result names the call it answers",
+                                "invalid_value", f"messages[{i}].tool_call_id")  # fmt: skip
+            messages.append(ChatMessage("tool", text, tool_call_id=m.tool_call_id,
+                                        name=m.name or names.get(m.tool_call_id)))  # fmt: skip
+        elif m.role == "function":  # the older form of a tool result
+            messages.append(ChatMessage("tool", text, tool_call_id=f"call_{m.name}", name=m.name))
+        else:
+            messages.append(ChatMessage("system" if m.role == "developer" else m.role, text))
+    return messages
+
+
+def schema_of(fmt: ResponseFormat | None) -> dict[str, Any] | None:
+    if fmt is None or fmt.type == "text":
+        return None
+    if fmt.type == "json_object":
+        return {"type": "object"}
+    if fmt.json_schema is None or fmt.json_schema.schema_ is None:
+        raise WireError(400, "response_format json_schema needs json_schema.schema", "invalid_value",
+                        "response_format")  # fmt: skip
+    schema = fmt.json_schema.schema_
+    try:
+        structured.check(schema)
+    except structured.SchemaError as exc:
+        raise WireError(400, f"response_format.json_schema.schema: {exc}", "invalid_value", "response_format") from None
+    return schema
 
 
 def usage_body(messages: list[ChatMessage], usage: Usage | None) -> dict[str, int]:
@@ -154,45 +206,70 @@ def usage_body(messages: list[ChatMessage], usage: Usage | None) -> dict[str, in
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def completion(model: str, answer: common.Answer, messages: list[ChatMessage]) -> dict[str, Any]:
+def completion(model: str, answer: common.Answer, messages: list[ChatMessage], legacy: bool) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text if answer.text or not answer.calls else None}
+    reason: str = common.finish_reason(answer.usage, bool(answer.calls))
+    if answer.calls:
+        message.update(gw_tools.openai_out(answer.calls, legacy))
+        reason = "function_call" if legacy and reason == "tool_calls" else reason
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": f"jindan:{answer.provider}/{answer.model}",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer.text},
-                "logprobs": None,
-                "finish_reason": common.finish_reason(answer.usage),
-            }
-        ],
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reason}],
         "usage": usage_body(messages, answer.usage),
     }
 
 
+def call_delta(event: ToolCallDelta, legacy: bool) -> dict[str, Any]:
+    """A streamed piece of a tool call, as the SDK assembles it (by index; id and name in the first piece)."""
+    function: dict[str, Any] = {"arguments": event.arguments}
+    if event.name is not None:
+        function["name"] = event.name
+    if legacy:
+        return {"function_call": function}
+    piece: dict[str, Any] = {"index": event.index, "function": function}
+    if event.id is not None:
+        piece.update(id=event.id, type="function")
+    return {"tool_calls": [piece]}
+
+
 async def chunks(
-    model: str, events: AsyncIterator[RouterEvent], messages: list[ChatMessage], include_usage: bool
+    model: str, events: AsyncIterator[RouterEvent], messages: list[ChatMessage], include_usage: bool, legacy: bool
 ) -> AsyncIterator[str]:
-    """SSE lines: a role chunk, one chunk per delta, the finish chunk, the usage chunk when asked, [DONE]."""
+    """SSE lines: the first delta with the role, one chunk per text or call piece, the finish chunk, the usage
+    chunk when asked, [DONE]."""
     head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": model}  # fmt: skip
+    role: dict[str, Any] = {"role": "assistant"}  # sent with the first piece, then never again
+    called = False
 
     def line(choices: list[dict[str, Any]], **extra: Any) -> str:
         return "data: " + json.dumps({**head, "choices": choices, **extra}, ensure_ascii=False) + "\n\n"
 
-    yield line([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+    def delta(body: dict[str, Any]) -> str:
+        nonlocal role
+        body, role = {**role, **body}, {}
+        return line([{"index": 0, "delta": body, "logprobs": None, "finish_reason": None}])
+
     async for event in events:
         if isinstance(event, Delta):
-            yield line([{"index": 0, "delta": {"content": event.text}, "finish_reason": None}])
+            yield delta({"content": event.text})
+        elif isinstance(event, ToolCallDelta):
+            called = True
+            yield delta({"content": None, **call_delta(event, legacy)} if role else call_delta(event, legacy))
         elif isinstance(event, StreamError):
             failure = Failure(503, f"the answer broke off ({event.provider}); ask again", "answer_interrupted")
             yield "data: " + json.dumps(error_body(failure)) + "\n\n"
             break
         elif isinstance(event, Usage):
-            yield line([{"index": 0, "delta": {}, "finish_reason": common.finish_reason(event)}])
+            if role:
+                yield delta({"content": ""})
+            reason: str = common.finish_reason(event, called)
+            reason = "function_call" if legacy and reason == "tool_calls" else reason
+            yield line([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}])
             if include_usage:
                 yield line([], usage=usage_body(messages, event))
     yield "data: [DONE]\n\n"
@@ -202,11 +279,12 @@ async def chunks(
 async def chat_completions(body: ChatIn, settings: SettingsDep, llm: RouterDep) -> Any:
     """OpenAI chat completions, answered by the jindan route the model name maps to."""
     route, messages, opts = to_router(body, settings)
+    legacy = bool(body.functions) and not body.tools
     events = await common.start(llm, route, messages, opts)
     if body.stream:
         include = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(chunks(body.model, events, messages, include), media_type="text/event-stream")
-    return completion(body.model, await common.collect(events), messages)
+        return StreamingResponse(chunks(body.model, events, messages, include, legacy), media_type="text/event-stream")
+    return completion(body.model, await common.collect(events), messages, legacy)
 
 
 def inputs(body: EmbedIn) -> list[str]:

@@ -13,7 +13,7 @@ from jindan.api.deps import RouterDep, require
 from jindan.api.schemas import ERRORS
 from jindan.api.sse import respond
 from jindan.llm.base import ChatMessage, Delta, GenOptions, Usage
-from jindan.llm.router import RouterEvent, Started
+from jindan.llm.router import RouterEvent, Started, StreamError
 
 router = APIRouter(prefix="/llm", tags=["llm"], responses=ERRORS, dependencies=[require("ai.chat")])
 
@@ -56,7 +56,7 @@ async def chat(body: ChatIn, llm: RouterDep) -> object:
             out.text += event.text
         elif isinstance(event, Usage):
             out.usage = dataclasses.asdict(event)
-        else:
+        elif isinstance(event, StreamError):
             out.error = event.message
     return out
 
