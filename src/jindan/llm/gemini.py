@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from jindan.llm import tool_wire
 from jindan.llm.base import (
     ChatMessage,
     Delta,
@@ -13,9 +15,11 @@ from jindan.llm.base import (
     ProviderUnavailable,
     Stopwatch,
     StreamInterrupted,
+    ToolCallDelta,
     cut_stream,
     require,
 )
+from jindan.llm.tools import new_id
 from jindan.settings import Settings
 
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}  # Gemini's finishReason -> the OpenAI-style reason
@@ -48,11 +52,7 @@ class GeminiProvider:
 
     def request(self, messages: list[ChatMessage], opts: GenOptions) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in messages if m.role == "system") or None
-        contents = [
-            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-            for m in messages
-            if m.role != "system"
-        ]
+        contents = tool_wire.gemini_contents(messages)
         config: dict[str, Any] = {
             "system_instruction": system,
             "temperature": opts.temperature,
@@ -65,6 +65,7 @@ class GeminiProvider:
         if opts.json_schema is not None:
             config["response_mime_type"] = "application/json"
             config["response_json_schema"] = opts.json_schema
+        config.update(tool_wire.gemini_tools(opts))
         return {
             "model": self.model,
             "contents": contents,
@@ -76,6 +77,7 @@ class GeminiProvider:
         parts: list[str] = []
         prompt_tokens = completion_tokens = 0
         finish: str | None = None
+        calls = 0
         try:
             stream = await self.client.aio.models.generate_content_stream(**self.request(messages, opts))
             async for chunk in stream:
@@ -86,17 +88,27 @@ class GeminiProvider:
                 reason = chunk.candidates[0].finish_reason if chunk.candidates else None
                 if reason:
                     finish = FINISH.get(str(getattr(reason, "value", reason)), "other")
-                piece = chunk.text
-                if piece:
-                    watch.token()
-                    parts.append(piece)
-                    yield Delta(piece)
+                content = chunk.candidates[0].content if chunk.candidates else None
+                for part in (content.parts or []) if content else []:
+                    if part.function_call is not None:
+                        watch.token()
+                        fc = part.function_call
+                        args = json.dumps(fc.args or {}, ensure_ascii=False)
+                        yield ToolCallDelta(calls, fc.id or new_id(), fc.name or "", "")
+                        yield ToolCallDelta(calls, arguments=args)
+                        calls += 1
+                    elif part.text and not part.thought:
+                        watch.token()
+                        parts.append(part.text)
+                        yield Delta(part.text)
         except Exception as exc:
-            if parts:
+            if parts or calls:
                 raise StreamInterrupted(f"Gemini failed mid-stream: {exc}", "".join(parts)) from exc
             raise ProviderUnavailable(f"Gemini: {type(exc).__name__}: {exc}") from exc
         if finish is None:
-            raise cut_stream("Gemini", parts)
+            raise cut_stream("Gemini", parts or ([""] if calls else []))
+        if calls and finish == "stop":
+            finish = "tool_calls"
         yield watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts), finish)
 
     async def health(self) -> tuple[bool, str]:

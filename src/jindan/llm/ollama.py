@@ -7,11 +7,13 @@ own counters (load, prompt eval, eval). Several hosts scale out through ``HostPo
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 
+from jindan.llm import tool_wire
 from jindan.llm.base import (
     ChatMessage,
     Delta,
@@ -20,11 +22,13 @@ from jindan.llm.base import (
     ProviderUnavailable,
     Stopwatch,
     StreamInterrupted,
+    ToolCallDelta,
     Usage,
     require,
 )
 from jindan.llm.catalog import context_length
 from jindan.llm.hosts import HostPool, HostState, Policy, routing_key
+from jindan.llm.tools import call_schema, new_id, spec
 from jindan.settings import Settings
 
 NS = 1e-9 * 1000  # Ollama reports nanoseconds; we report milliseconds
@@ -83,35 +87,64 @@ class OllamaProvider:
             options["stop"] = list(opts.stop)
         if opts.seed is not None:
             options["seed"] = opts.seed
+        tools = opts.callable_tools()
+        forced = opts.tool_choice == "required" and bool(tools)  # Ollama has no tool_choice: a format does it
         return {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [tool_wire.ollama_message(m) for m in messages],
+            "tools": [spec(t) for t in tools],
             "stream": True,
-            "format": opts.json_schema,
+            "format": call_schema(tools) if forced else opts.json_schema,
             "options": options,
             "keep_alive": self.keep_alive,
         }
 
+    async def _open(self, host: HostState, req: dict[str, Any]) -> Any:
+        """POST /api/chat. Tools go out as given: ollama-python's ``Tool`` model keeps only the top level of a
+        parameters schema (nested objects, ``anyOf``, bounds are dropped), so the body is built here."""
+        client = self.client(host)
+        if not req["tools"]:
+            return await client.chat(**req)
+        body = self.ollama._types.ChatRequest(**{**req, "tools": None}).model_dump(exclude_none=True)
+        body["tools"] = req["tools"]
+        return await client._request(self.ollama.ChatResponse, "POST", "/api/chat", json=body, stream=True)
+
     async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
         errors: list[str] = []
+        req = self.request(messages, opts)
+        forced = bool(req["tools"]) and opts.tool_choice == "required"
         for host in self.pool.order(routing_key(messages)):  # a question's prompts meet its cached prefix
             with self.pool.lease(host):
                 watch = Stopwatch()
                 parts: list[str] = []
+                calls = 0
                 try:
-                    stream = await self.client(host).chat(**self.request(messages, opts))
+                    stream = await self._open(host, req)
                     async for chunk in stream:
-                        piece = chunk.message.content if chunk.message else ""
+                        message = chunk.message
+                        piece = message.content if message else ""
+                        for call in (message.tool_calls or []) if message else []:
+                            watch.token()
+                            args = json.dumps(dict(call.function.arguments or {}), ensure_ascii=False)
+                            yield ToolCallDelta(calls, new_id(), call.function.name, "")
+                            yield ToolCallDelta(calls, arguments=args)
+                            calls += 1
                         if piece:
                             watch.token()
                             parts.append(piece)
-                            yield Delta(piece)
+                            if not forced:  # a forced call arrives as JSON text: turned into a call at the end
+                                yield Delta(piece)
                         if chunk.done:
                             self.pool.succeeded(host)
-                            yield self._usage(chunk, watch)
+                            if forced and not calls:
+                                found = forced_call("".join(parts))
+                                calls = len(found) // 2
+                                for event in found:
+                                    yield event
+                            yield self._usage(chunk, watch, called=calls > 0)
                             return
                 except Exception as exc:
-                    if parts:
+                    if parts or calls:
                         self.pool.failed(host)
                         raise StreamInterrupted(f"Ollama {host.url} failed mid-stream: {exc}", "".join(parts)) from exc
                     if self._is_model_error(exc):
@@ -127,12 +160,14 @@ class OllamaProvider:
     def _is_model_error(self, exc: Exception) -> bool:
         return isinstance(exc, self.ollama.ResponseError) and getattr(exc, "status_code", 0) == 404
 
-    def _usage(self, chunk: Any, watch: Stopwatch) -> Usage:
+    def _usage(self, chunk: Any, watch: Stopwatch, called: bool = False) -> Usage:
         usage = watch.usage(self.name, self.model, chunk.prompt_eval_count or 0, chunk.eval_count or 0)
         if chunk.eval_count and chunk.eval_duration:
             usage.decode_tokens_per_s = chunk.eval_count / (chunk.eval_duration * 1e-9)
         usage.load_ms = (chunk.load_duration or 0) * NS
         usage.finish_reason = getattr(chunk, "done_reason", None) or "stop"
+        if called and usage.finish_reason == "stop":
+            usage.finish_reason = "tool_calls"
         usage.extra = {
             "prompt_eval_ms": (chunk.prompt_eval_duration or 0) * NS,
             "eval_ms": (chunk.eval_duration or 0) * NS,
@@ -172,3 +207,16 @@ class OllamaProvider:
 
     async def aclose(self) -> None:
         self._clients.clear()
+
+
+def forced_call(text: str) -> list[ToolCallDelta]:
+    """The call a forced answer wrote as ``{"name": ..., "arguments": {...}}`` (none when it was cut)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return []
+    args = value.get("arguments") if isinstance(value.get("arguments"), dict) else {}
+    arguments = json.dumps(args, ensure_ascii=False)
+    return [ToolCallDelta(0, new_id(), value["name"], ""), ToolCallDelta(0, arguments=arguments)]

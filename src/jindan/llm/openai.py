@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from jindan.llm import tool_wire
 from jindan.llm.base import (
     ChatMessage,
     Delta,
@@ -16,6 +17,7 @@ from jindan.llm.base import (
     RateLimited,
     Stopwatch,
     StreamInterrupted,
+    ToolCallDelta,
     cut_stream,
     require,
 )
@@ -67,7 +69,7 @@ class OpenAIProvider:
     def request(self, messages: list[ChatMessage], opts: GenOptions) -> dict[str, Any]:
         req: dict[str, Any] = {
             "model": self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": [tool_wire.openai_message(m) for m in messages],
             "temperature": opts.temperature,
             "max_tokens": opts.max_tokens,
             "stream": True,
@@ -77,6 +79,7 @@ class OpenAIProvider:
             req["stop"] = list(opts.stop)
         if opts.seed is not None:
             req["seed"] = opts.seed
+        req.update(tool_wire.openai_tools(opts))
         if opts.json_schema is not None and self.json_mode == "json_schema":
             req["response_format"] = {
                 "type": "json_schema",
@@ -101,6 +104,7 @@ class OpenAIProvider:
         parts: list[str] = []
         prompt_tokens = completion_tokens = cached = 0
         finish: str | None = None
+        called = False
         where = self.base_url or "api.openai.com"
         try:
             stream = await self._open(messages, opts)
@@ -112,13 +116,18 @@ class OpenAIProvider:
                     cached = int(getattr(details, "cached_tokens", None) or 0)
                 if chunk.choices:
                     finish = chunk.choices[0].finish_reason or finish
+                    for call in chunk.choices[0].delta.tool_calls or []:
+                        watch.token()
+                        called = True
+                        name, args = (call.function.name, call.function.arguments) if call.function else (None, "")
+                        yield ToolCallDelta(call.index, call.id, name, args or "")
                     piece = chunk.choices[0].delta.content
                     if piece:
                         watch.token()
                         parts.append(piece)
                         yield Delta(piece)
         except Exception as exc:
-            if parts:
+            if parts or called:
                 raise StreamInterrupted(f"OpenAI-compatible {where} failed mid-stream: {exc}", "".join(parts)) from exc
             response = getattr(exc, "response", None)
             wait = retry_after(response.status_code, response.headers) if response is not None else None
@@ -126,7 +135,9 @@ class OpenAIProvider:
                 raise RateLimited(f"OpenAI-compatible {where}: {exc}; retry after {wait:.1f} s", wait) from exc
             raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
         if finish is None:
-            raise cut_stream(f"OpenAI-compatible {where}", parts)
+            raise cut_stream(f"OpenAI-compatible {where}", parts or ([""] if called else []))
+        if called and finish == "stop":  # some servers end tool calls with "stop"
+            finish = "tool_calls"
         usage = watch.usage(self.name, self.model, prompt_tokens, completion_tokens or len(parts), finish)
         if not prompt_tokens:  # some compatible servers ignore stream_options.include_usage
             usage.prompt_tokens = max(1, sum(len(m.content) for m in messages) // 4)

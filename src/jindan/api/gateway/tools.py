@@ -49,11 +49,13 @@ def openai_tools(raw: list[Any] | None, legacy: list[Any] | None) -> tuple[Tool,
     out: list[Tool] = []
     for i, t in enumerate(raw or []):
         param = f"tools[{i}]"
-        function = t.get("function") if isinstance(t, dict) else None
-        if not isinstance(function, dict) or t.get("type", "function") != "function":
-            kind = t.get("type") if isinstance(t, dict) else type(t).__name__
+        kind = t.get("type", "function") if isinstance(t, dict) else type(t).__name__
+        if kind != "function":
             raise WireError(400, f"{param}: only function tools are supported (got {kind!r})", "unsupported_tool",
                             param)  # fmt: skip
+        function = t.get("function")
+        if not isinstance(function, dict):
+            raise WireError(400, f"{param}.function: a function tool needs function.name", "invalid_value", param)
         out.append(tool(function.get("name"), function.get("description"), function.get("parameters"), param))
     for i, f in enumerate(legacy or []):
         param = f"functions[{i}]"
