@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from jindan.llm.base import (
     ChatMessage,
@@ -13,6 +13,8 @@ from jindan.llm.base import (
     ProviderBusy,
     ProviderUnavailable,
     StreamInterrupted,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
@@ -53,6 +55,44 @@ class Scripted:
 
     async def health(self) -> tuple[bool, str]:
         return True, "scripted"
+
+    async def aclose(self) -> None:
+        return None
+
+
+Reply = str | ToolCall | Usage
+
+
+class Answering:
+    """Answers each call with what ``reply(messages, opts)`` returns: text pieces, whole tool calls (streamed as
+    their name, then their arguments in two pieces, as the OpenAI wire does) and optionally a last ``Usage``.
+    Records every request, so a test can assert what the gateway asked for."""
+
+    def __init__(self, name: str, reply: Callable[[list[ChatMessage], GenOptions], list[Reply]]) -> None:
+        self.name = name
+        self.model = f"{name}-model"
+        self.reply = reply
+        self.requests: list[tuple[list[ChatMessage], GenOptions]] = []
+
+    async def stream(self, messages: list[ChatMessage], opts: GenOptions) -> AsyncIterator[Event]:
+        self.requests.append((list(messages), opts))
+        calls = 0
+        usage: Usage | None = None
+        for item in self.reply(messages, opts):
+            if isinstance(item, str):
+                yield Delta(item)
+            elif isinstance(item, ToolCall):
+                half = len(item.arguments) // 2
+                yield ToolCallDelta(calls, item.id, item.name, "")
+                yield ToolCallDelta(calls, arguments=item.arguments[:half])
+                yield ToolCallDelta(calls, arguments=item.arguments[half:])
+                calls += 1
+            else:
+                usage = item
+        yield usage or Usage(self.name, self.model, 10, 5, 1, 2, finish_reason="tool_calls" if calls else "stop")
+
+    async def health(self) -> tuple[bool, str]:
+        return True, "answering"
 
     async def aclose(self) -> None:
         return None
