@@ -150,7 +150,7 @@ def gemini_tools(raw: list[Any] | None) -> tuple[Tool, ...]:
             where = f"{param}.functionDeclarations[{j}]"
             if not isinstance(f, dict):
                 raise WireError(400, f"{where}: a declaration is an object")
-            schema = f.get("parametersJsonSchema")
+            schema = f.get("parametersJsonSchema", f.get("parameters_json_schema"))  # the SDK sends the latter
             if schema is None and f.get("parameters") is not None:
                 schema = structured.from_gemini(f["parameters"])
             out.append(tool(f.get("name"), f.get("description"), schema, where))
