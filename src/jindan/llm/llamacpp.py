@@ -14,6 +14,7 @@ keeps the previous prompt's KV and re-evaluates only what follows the longest co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, TypeVar
 
-from jindan.llm import grammar, llamacpp_tools, tools
+from jindan.llm import grammar, llamacpp_tools, structured, tools
 from jindan.llm import llamacpp_state as state
 from jindan.llm import llamacpp_weights as weights_
 from jindan.llm.base import (
@@ -191,7 +192,10 @@ class LlamaCppProvider:
         None for a token held back); ``info`` gets the prompt's and the reused tokens."""
         llm = self.load()
         plain = tools.as_text_chat(messages, opts)
-        if opts.json_schema is not None and not opts.callable_tools():
+        if opts.json_schema == {"type": "object"}:  # json_object: follow a schema the prompt spells out, if any
+            found = structured.in_prompt([m.content for m in messages if m.role in ("system", "user")])
+            opts = dataclasses.replace(opts, json_schema=found) if found else opts
+        elif opts.json_schema is not None and not opts.callable_tools():
             plain = structured_note(plain, opts.json_schema)
         if self._formatter is None:  # a GGUF without a chat template: llama-cpp-python's chat formats
             chat = self._chat_completion(llm, plain, opts, info)

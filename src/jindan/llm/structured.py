@@ -10,6 +10,7 @@ validates against the caller's schema). The grammars built from them live in ``l
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -215,3 +216,37 @@ def _bound(node: Any, share: int, depth: int) -> None:
     for key in SCHEMA_LISTS:
         for one in node.get(key) or []:
             _bound(one, share, depth + 1)
+
+
+def in_prompt(messages: list[str], limit: int = 64) -> dict[str, Any] | None:
+    """The JSON Schema of an object that a prompt spells out (instructor's JSON mode and many hand-written
+    prompts put it there and ask for ``json_object``): the first JSON object in ``messages`` with ``properties``
+    that ``check`` accepts, or None. At most ``limit`` candidate braces are tried."""
+    decoder = json.JSONDecoder()
+    tried = 0
+    for text in messages:
+        at = text.find("{")
+        while at != -1 and tried < limit:
+            tried += 1
+            try:
+                value, end = decoder.raw_decode(text, at)
+            except ValueError:
+                at = text.find("{", at + 1)
+                continue
+            if (
+                isinstance(value, dict)
+                and isinstance(value.get("properties"), dict)
+                and value.get("type")
+                in (
+                    None,
+                    "object",
+                )
+            ):
+                try:
+                    check(value)
+                except SchemaError:
+                    pass
+                else:
+                    return {"type": "object", **value}
+            at = text.find("{", end)
+    return None
