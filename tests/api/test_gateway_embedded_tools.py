@@ -109,9 +109,9 @@ def test_gemini_function_call_and_schema_on_the_embedded_model(
         return "21 degrees and sunny"
 
     app, _ = gateway_app(settings, db, smol)
-    calling = types.ToolConfig(
-        function_calling_config=types.FunctionCallingConfig(mode=types.FunctionCallingConfigMode.ANY)
-    )
+    any_mode = types.FunctionCallingConfig(mode=types.FunctionCallingConfigMode.ANY)
+    calling = types.ToolConfig(function_calling_config=any_mode)
+    manual = types.AutomaticFunctionCallingConfig(disable=True)
     with TestClient(app) as client:
         api = gemini_sdk(client, key_of(school.headers["service"]))
         forced = api.models.generate_content(model="gemini-1.5-flash", contents="Weather in Seoul?",
