@@ -133,7 +133,8 @@ class OpenAIProvider:
             wait = retry_after(response.status_code, response.headers) if response is not None else None
             if wait is not None:  # rate limited or overloaded: not broken, asked to come back later
                 raise RateLimited(f"OpenAI-compatible {where}: {exc}; retry after {wait:.1f} s", wait) from exc
-            raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}: {exc}") from exc
+            status = f" {response.status_code}" if response is not None else ""  # not every SDK version says it
+            raise ProviderUnavailable(f"OpenAI-compatible {where}: {type(exc).__name__}{status}: {exc}") from exc
         if finish is None:
             raise cut_stream(f"OpenAI-compatible {where}", parts or ([""] if called else []))
         if called and finish == "stop":  # some servers end tool calls with "stop"
