@@ -8,6 +8,7 @@ import typer
 
 from jindan import __version__
 from jindan.cli import (
+    answers,
     auth,
     bench,
     compare,
@@ -49,6 +50,7 @@ app.command("ask")(rag.ask)
 app.add_typer(diagnosis.app, name="diagnosis")
 app.add_typer(migrate.app, name="migrate")
 search.eval_app.command("diagnosis")(diagnosis.eval_diagnosis)
+search.eval_app.command("answers")(answers.eval_answers)
 app.command("serve")(serve.serve)
 app.command("warm")(warm.warm)
 app.command("chat")(llm.chat)
