@@ -285,15 +285,18 @@ def test_operator_page_reads_every_source(client: TestClient, console_world: Wor
     assert status == 200
     section = {
         name: body[body.index(f'data-testid="{name}"') :]
-        for name in ("readiness", "providers", "ollama", "migration", "shadow", "compare")
+        for name in ("readiness", "providers", "ollama", "migration", "answers", "shadow", "compare")
     }
     assert "database" in section["readiness"] and "llm:llamacpp" in section["readiness"]
-    assert re.search(r"llamacpp.*?정상\(닫힘\).*?ok \d+", section["providers"], re.S)  # the hint above
+    assert re.search(r"llamacpp.*?정상\(닫힘\)", section["providers"], re.S)
     assert "http://127.0.0.1:11434" in section["ollama"] and "qwen2.5:7b" in section["ollama"]
     assert "pgvector:questions → questions__v2" in section["migration"] and "5000" in section["migration"]
     assert "recall" in section["migration"] and "cutover" in section["migration"] and "rollback" in section["migration"]
     assert "<svg" in section["shadow"] and "llamacpp/smol / ollama/qwen" in section["shadow"]
     assert "완료된 비교 실행이 없습니다" in section["compare"]
+    answers = section["answers"].split('data-testid="shadow"')[0]  # the hint above, checked and counted
+    row = r'<th scope="row">hint</th><td>llamacpp/[^<]+</td><td>1</td>\s*<td>100%</td>\s*<td data-testid="model-pass">'
+    assert re.search(row, answers), answers  # the Korean question: the bank's hint, the model not asked
     _, bench, _ = get(client, w, "admin", "/console/ops/benchmarks")
     assert "<table>" in bench and "<script" not in bench.split("</header>", 1)[1].split("</main>")[0]
 

@@ -54,3 +54,20 @@ def test_model_fit_counts_weights_and_kv_cache() -> None:
 def test_detect_on_this_machine() -> None:
     hw = hardware.detect()
     assert hw.ram_gb > 0 and hw.cores_logical >= 1 and hw.disk_free_gb > 0
+
+
+def test_korean_advice_names_the_best_korean_model_that_fits() -> None:
+    from jindan.cli.doctor import korean_advice
+    from jindan.llm.catalog import cannot_write, known, korean_models
+    from jindan.settings import Settings
+
+    assert [m.name for m in korean_models()][:1] == ["qwen2.5:7b"]
+    assert known("SmolLM2-135M-Instruct.Q4_1") is known("smollm2-135m") is not None  # a GGUF file's stem
+    assert cannot_write("SmolLM2-135M-Instruct.Q4_1", "ko") and not cannot_write("qwen2.5:7b", "ko")
+    assert known("my-own-model") is None and not cannot_write("my-own-model", "ko")  # unknown: asked, then checked
+    embedded = Settings()
+    gpu = korean_advice(embedded, hardware.recommend(machine(16, 12)))
+    assert "writes Korean: none" in gpu and "bank" in gpu and "qwen2.5:7b" in gpu
+    assert "No local Korean-capable model fits" in korean_advice(embedded, hardware.recommend(machine(4, 0, False)))
+    qwen = Settings(profile="local", llm={"provider": "ollama", "model": "qwen2.5:7b"})  # type: ignore[arg-type]
+    assert korean_advice(qwen, hardware.recommend(machine(16, 12))) == "qwen2.5:7b writes Korean: good."

@@ -145,6 +145,7 @@ def symbolic(key: str, answer: str) -> bool | None:
         from math_verify import parse, verify  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return None
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns on every call that timeouts are off
     try:
         gold = parse(key if "$" in key else f"${key}$", parsing_timeout=None)  # no signals: off the main thread
         given = parse(answer if "$" in answer or "\\boxed" in answer else f"${answer}$", parsing_timeout=None)

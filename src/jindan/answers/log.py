@@ -94,3 +94,63 @@ class AnswerLog:
                 del self._examples[:-KEEP_EXAMPLES]
             raise
         return len(counts) + len(examples)
+
+
+def summary(db: Database, since: date, examples: int = 5) -> dict[str, Any]:
+    """Answers since ``since`` per route and model, as the operator page shows them: what students were shown
+    (``presentable_rate``), how the model's own answers fared (``model_pass_rate``, each check's failure rate)
+    and the latest failing examples (student text already taken out)."""
+    with db.session() as s:
+        counts = s.execute(
+            select(
+                AnswerCheck.route,
+                AnswerCheck.provider,
+                AnswerCheck.model,
+                AnswerCheck.check,
+                func.sum(AnswerCheck.total),
+                func.sum(AnswerCheck.failed),
+            )
+            .where(AnswerCheck.day >= since)
+            .group_by(AnswerCheck.route, AnswerCheck.provider, AnswerCheck.model, AnswerCheck.check)
+        ).all()
+        latest = list(
+            s.scalars(
+                select(AnswerExample).where(AnswerExample.at >= since).order_by(AnswerExample.id.desc()).limit(examples)
+            )
+        )
+        shown = [
+            {
+                "route": e.route,
+                "model": f"{e.provider}/{e.model}" if e.provider else "-",
+                "question_id": e.question_id,
+                "check": e.check,
+            }
+            | {"reason": e.reason, "text": e.text[:300], "at": e.at}
+            for e in latest
+        ]
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for route, provider, model, check, total, failed in counts:
+        name = f"{provider}/{model}" if provider else "-"
+        row = rows.setdefault((route, name), {"route": route, "model": name})
+        row.setdefault("failures", {})
+        if check in ("answer", "model"):
+            row[f"{check}_n"] = int(total)
+            row[f"{check}_rate"] = round(1 - int(failed) / int(total), 3) if total else None
+        else:
+            row["failures"][check] = int(failed)
+    out = []
+    for row in sorted(rows.values(), key=lambda r: (r["route"], r["model"])):
+        judged = row.get("model_n", 0)  # a check's failures among all the model's answers (as `rates` counts)
+        failures = sorted(((k, v) for k, v in row.pop("failures").items() if v and judged), key=lambda kv: -kv[1])
+        out.append(
+            {
+                "route": row["route"],
+                "model": row["model"],
+                "n": row.get("answer_n", 0),
+                "presentable_rate": row.get("answer_rate"),
+                "model_n": row.get("model_n", 0),
+                "model_pass_rate": row.get("model_rate"),
+                "failures": {k: round(v / judged, 3) for k, v in failures},
+            }
+        )
+    return {"since": since, "routes": out, "examples": shown}

@@ -13,7 +13,10 @@ Quality rides along so speed is never bought by a worse answer unseen: ``leak_ra
 that give the bank's answer away (``reports.grading.leaked``, the rule `jindan compare` uses: the hint commits
 to the key, or states a key of 3+ characters verbatim), ``cited_rate`` the share of answers citing at least
 one source, ``length_rate`` the share stopped by the token limit rather than by the model (a small model that
-starts repeating itself runs to the limit).
+starts repeating itself runs to the limit). The answer checks' numbers (``answers.rates``) ride along too:
+``presentable_rate`` (what the student read passed every check), ``model_pass_rate`` (the model's own answer
+passed), ``fallback_rate`` (the bank answered) and ``model_failures`` (each check's failure rate); the text
+timed is what the student finally reads (a model answer replaced by the bank's is taken back).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
+from jindan.answers.gate import Answering, Checked
 from jindan.answers.grading import leaked
+from jindan.answers.rates import rates
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import Question
@@ -56,6 +61,7 @@ class Sample:
     cited: bool
     leak: bool | None  # None: not judged (explanations, questions without an answer key)
     cut: bool = False  # stopped by the token limit, not by the model (a loop, or an answer too long)
+    checked: Checked | None = None  # the answer checks' verdicts (None: the path does not check)
 
 
 def _leak(text: str, q: Question) -> bool | None:
@@ -70,8 +76,13 @@ async def timed(events: AsyncIterator[RagEvent], q: Question, judge: bool) -> Sa
     usage: Usage | None = None
     prompt_estimate = 0
     cited = False
+    checked: Checked | None = None
     async for ev in events:
-        if isinstance(ev, Sources):
+        if isinstance(ev, Answering) and ev.source != "model":
+            parts.clear()  # the bank's answer replaces what the model had shown
+        elif isinstance(ev, Checked):
+            checked = ev
+        elif isinstance(ev, Sources):
             sources = time.perf_counter()
             prompt_estimate = ev.prompt_tokens
         elif isinstance(ev, Delta):
@@ -93,6 +104,7 @@ async def timed(events: AsyncIterator[RagEvent], q: Question, judge: bool) -> Sa
         cited=cited,
         leak=_leak(text, q) if judge else None,
         cut=usage is not None and usage.finish_reason == "length",
+        checked=checked,
     )
 
 
@@ -111,6 +123,11 @@ def summarize(samples: list[Sample], failed: int = 0) -> dict[str, Any]:
         "cited_rate": round(sum(s.cited for s in samples) / len(samples), 3) if samples else None,
         "length_rate": round(sum(s.cut for s in samples) / len(samples), 3) if samples else None,
     }
+    checked = [s.checked for s in samples if s.checked is not None]
+    if checked:
+        quality = rates(checked)
+        out |= {k: quality[k] for k in ("presentable_rate", "model_pass_rate", "fallback_rate")}
+        out["model_failures"] = quality["failures"]
     if failed:
         out["failed"] = failed
     return out

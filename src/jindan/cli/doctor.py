@@ -36,16 +36,37 @@ def doctor(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
                             "where": f.where,
                             "note": f.note,
                             "pull": f.model.pull,
+                            "korean": f.model.korean,
                         }
                         for f in fits
                     ],
+                    "korean_answers": korean_advice(settings, fits),
                     "components": [dataclasses.asdict(s) for s in statuses],
                 }
             )
         )
     else:
         _print(hw, tier, fits, statuses, n_ctx)
+        console.print(f"[bold]Korean answers[/bold]: {korean_advice(settings, fits)}")
     raise typer.Exit(0 if all(s.ok for s in statuses) else 1)
+
+
+def korean_advice(settings: Settings, fits: list[hardware.Fit]) -> str:
+    """How well the configured model writes Korean, and the best Korean model that runs on this machine."""
+    from jindan.llm.catalog import known, korean_models
+
+    info = known(settings.llm.model)
+    level = info.korean if info else "unknown"
+    runs = {f.model.name for f in fits if f.where != "no"}
+    best = next((m for m in korean_models() if m.name in runs), None)
+    now = f"{settings.llm.model} writes Korean: {level}"
+    if level == "none":
+        now += " (Korean hints and explanations come from the bank's own solutions; the checks keep its answers out)"
+    if best is None:
+        return f"{now}. No local Korean-capable model fits this machine; use a model host with a GPU."
+    if best.name == settings.llm.model:
+        return f"{now}."
+    return f"{now}. Best Korean model that fits here: {best.name} (Korean: {best.korean}; {best.pull})."
 
 
 def _components(settings: Settings) -> list[Status]:
@@ -99,11 +120,12 @@ def _print(hw, tier, fits, statuses, n_ctx) -> None:  # type: ignore[no-untyped-
             "CPU-only; use the light model or an API fallback.[/yellow]"
         )
     table = Table(title=f"Models (context {n_ctx} tokens)")
-    for col in ("model", "needs", "runs on", "note", "get it"):
+    for col in ("model", "Korean", "needs", "runs on", "note", "get it"):
         table.add_column(col)
     for f in fits:
         table.add_row(
             f.model.name + (" (default)" if f.model.default else ""),
+            f.model.korean,
             f"{f.need_gb:.1f} GB",
             f.where,
             f.note,

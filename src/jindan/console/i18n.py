@@ -172,6 +172,19 @@ KO: dict[str, str] = {
     "correct": "정답률",
     "leaked": "정답 노출",
     "in_language": "언어 일치",
+    "answers_title": "오늘의 답변 검사",
+    "answers_help": (
+        "학생에게 보인 답은 모두 검사를 통과한 것입니다. 모델이 쓴 답이 검사에 떨어지면 문제집의 답(단계별 힌트, "
+        "공식 풀이)이 대신 나갑니다. 모델 통과율은 모델이 직접 쓴 답 기준입니다."
+    ),
+    "model": "모델",
+    "presentable": "보여 준 답 통과",
+    "model_pass": "모델 답 통과",
+    "model_failures": "모델 답이 떨어진 검사",
+    "model_not_asked": "모델에 묻지 않음",
+    "answer_examples": "최근 떨어진 모델 답 (학생 글은 지움)",
+    "answers_none": "오늘 검사한 답이 아직 없습니다.",
+    "checks_passed_col": "검사 통과",
     "krw_per_1000": "1,000건당 원",
     "benchmarks_title": "최근 벤치마크",
     "benchmarks_none": "이 설치에는 벤치마크 문서(docs/benchmarks.md)가 없습니다.",
@@ -342,6 +355,19 @@ EN: dict[str, str] = {
     "correct": "Correct",
     "leaked": "Leaked",
     "in_language": "In language",
+    "answers_title": "Today's answer checks",
+    "answers_help": (
+        "Every answer a student was shown passed the checks. When the model's answer fails, the bank's answer "
+        "(hint ladder, official solution) is shown instead. The model pass rate counts the model's own answers."
+    ),
+    "model": "Model",
+    "presentable": "Shown answers passed",
+    "model_pass": "Model answers passed",
+    "model_failures": "Checks the model failed",
+    "model_not_asked": "model not asked",
+    "answer_examples": "Latest failing model answers (student text removed)",
+    "answers_none": "No answer checked today yet.",
+    "checks_passed_col": "Checks passed",
     "krw_per_1000": "KRW per 1,000",
     "benchmarks_title": "Latest benchmarks",
     "benchmarks_none": "This installation has no benchmark document (docs/benchmarks.md).",

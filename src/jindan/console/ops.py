@@ -1,5 +1,6 @@
 """The operator page: readiness, providers and their breakers, fallbacks and latency, Ollama hosts, the
-migration's runs, checks and cutovers, shadow and comparison results, and the latest benchmarks.
+migration's runs, checks and cutovers, shadow and comparison results, today's answer checks (what students
+were shown, how the model's own answers fared, failing examples), and the latest benchmarks.
 
 Each section reads what its CLI or JSON twin reads (``readiness.check_all``, the router, the app's metrics
 registry, ``reports.shadow.build``, ``reports.compare.build``) and says so plainly when there is nothing yet.
@@ -8,13 +9,16 @@ registry, ``reports.shadow.build``, ``reports.compare.build``) and says so plain
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
+from jindan.answers import log as answer_log
 from jindan.api.deps import DatabaseDep, RouterDep, SettingsDep, require
 from jindan.console.web import ConsoleRoute, page
 from jindan.db.engine import Database
@@ -28,6 +32,7 @@ from jindan.security import privacy
 from jindan.security.principal import Principal
 from jindan.settings import Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 OLLAMA_TIMEOUT_S = 3.0
 BENCHMARKS = REPO_ROOT / "docs" / "benchmarks.md"
@@ -153,6 +158,17 @@ def bars(rows: list[dict[str, Any]], label: str, *values: str) -> dict[str, Any]
     return {"groups": groups, "keys": list(values)}
 
 
+def answers(request: Request, db: Database) -> dict[str, Any]:
+    """Today's answer checks, with what this replica counted in the last minute written first."""
+    pending = getattr(request.app.state.metrics, "answer_log", None)
+    if pending is not None:
+        try:
+            pending.flush()
+        except Exception as exc:  # the page still shows what was written before
+            log.warning("answer checks could not be written: %s", type(exc).__name__)
+    return answer_log.summary(db, datetime.now(UTC).date())
+
+
 @router.get("/ops")
 async def ops(
     request: Request, settings: SettingsDep, db: DatabaseDep, llm: RouterDep, _: Principal = require("ops.read")
@@ -165,6 +181,7 @@ async def ops(
         ollama_models(llm),
         asyncio.to_thread(index_status, settings, db),
     )
+    checked = await asyncio.to_thread(answers, request, db)
     thread = getattr(request.app.state, "index_thread", None)
     registry: CollectorRegistry = request.app.state.metrics.registry
     context = {
@@ -180,6 +197,7 @@ async def ops(
         "migration": migration,
         "shadow": shadows,
         "shadow_chart": bars(shadows, "route", "primary_total_ms_p50", "shadow_total_ms_p50"),
+        "answers": checked,
         "compare": compared,
         "compare_chart": bars(compared["providers"], "provider", "total_ms_p50", "ttft_ms_p50") if compared else None,
     }

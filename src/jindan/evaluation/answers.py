@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,8 @@ from sqlalchemy import select
 
 from jindan.answers.checks import Verdict
 from jindan.answers.gate import Answering, Checked, Example
+from jindan.answers.rates import rate
+from jindan.answers.rates import rates as quality
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import Question
@@ -78,35 +79,10 @@ async def read(events: AsyncIterator[RagEvent]) -> Read:
     return out
 
 
-def _failed(verdicts: tuple[Verdict, ...], check: str) -> bool | None:
-    """Did ``check`` fail (None: it did not judge this answer)."""
-    found = [v for v in verdicts if v.check == check]
-    return (not found[0].passed) if found else None
-
-
-def _rate(values: list[bool | None]) -> float | None:
-    judged = [v for v in values if v is not None]
-    return round(sum(judged) / len(judged), 3) if judged else None
-
-
 def rates(reads: list[Read], own: list[tuple[Verdict, ...]] | None = None) -> dict[str, Any]:
-    """The answer-quality numbers of a list of answers (``own``: the model's own verdicts per answer when they
-    were measured apart, else those each answer's ``Checked`` carries)."""
+    """The answer-quality numbers (``answers.rates``) and how often the shipped path asked the model."""
     checked = [r.checked for r in reads if r.checked is not None]
-    model = own if own is not None else [c.model_checks for c in checked]
-    judged = [m for m in model if m]
-    failures: Counter[str] = Counter(v.check for m in judged for v in m if not v.passed)
-    return {
-        "presentable_rate": _rate([c.passed for c in checked]),
-        "model_pass_rate": _rate([all(v.passed for v in m) for m in judged]),
-        "model_asked_rate": _rate([r.asked for r in reads]),
-        "fallback_rate": _rate([c.source != "model" for c in checked]),
-        "failures": {k: round(n / len(judged), 3) for k, n in failures.most_common()} if judged else {},
-        "leak_rate": _rate([_failed(c.checks, "leak") for c in checked]),
-        "model_leak_rate": _rate([_failed(m, "leak") for m in judged]),
-        "correct_rate": _rate([None if (f := _failed(c.checks, "correct")) is None else not f for c in checked]),
-        "model_correct_rate": _rate([None if (f := _failed(m, "correct")) is None else not f for m in judged]),
-    }
+    return {"model_asked_rate": rate([r.asked for r in reads]), **quality(checked, own)}
 
 
 class Examples:

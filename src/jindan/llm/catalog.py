@@ -108,9 +108,16 @@ CATALOG: dict[str, ModelInfo] = {
 DEFAULT_CONTEXT = 8192
 
 
+def known(model: str) -> ModelInfo | None:
+    """The catalog's entry for a model name as a provider reports it (``smollm2-135m``, or a GGUF file's stem
+    such as ``SmolLM2-135M-Instruct.Q4_1``)."""
+    low = model.lower()
+    return CATALOG.get(model) or next((m for name, m in CATALOG.items() if name in low), None)
+
+
 def cannot_write(model: str, language: str) -> bool:
     """Does the catalog know this model cannot write ``language`` at all (checked, not guessed)?"""
-    info = CATALOG.get(model)
+    info = known(model)
     return info is not None and language in info.cannot_write
 
 

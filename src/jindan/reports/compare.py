@@ -7,20 +7,27 @@ after another (never at once, so one cannot slow the other down); every answer i
 as soon as it is scored, so an interrupted run keeps what it measured. After the last request, agreement with
 the reference provider (embedding cosine of the two answers) is added and the per-provider summary is stored
 on the run. An answer that failed, was cut or is empty counts as failed and is left out of every score.
+Hints and explanations also go through the answer checks a student's answer passes (``answers.checks``):
+``checks_passed`` is the share of a model's answers that could be shown as they are, ``check_failures`` each
+check's failure rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from jindan.answers import grading
+from jindan.answers.checks import Case, judge
+from jindan.answers.text import language_of
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import CompareResult, CompareRun, Question
@@ -54,6 +61,7 @@ class Item:
     key: str | None
     messages: list[ChatMessage]
     opts: GenOptions
+    case: Case | None = None  # what the answer checks judge it against (hints and explanations)
 
 
 def priced(model: str, prices: dict[str, tuple[float, float]]) -> bool:
@@ -73,7 +81,11 @@ def sample_questions(
 ) -> list[Question]:
     """``n`` questions with an answer key, the same ones for the same seed (ordered by a hash of id and seed)."""
     with db.session() as s:
-        q = select(Question).where(Question.answer.is_not(None), Question.answer != "")
+        q = (
+            select(Question)
+            .options(selectinload(Question.concepts))
+            .where(Question.answer.is_not(None), Question.answer != "")
+        )
         if source:
             q = q.where(Question.source == source)
         if subject:
@@ -107,7 +119,17 @@ def request(route: str, q: Question, settings: Settings, language: str, max_toke
             context_window=max(context_window(settings), max_tokens + 1024),
             max_tokens=max_tokens,
         )
-        return Item(q.id, q.answer, p.messages, opts)
+        case = Case(
+            route,
+            language_of(q.body, language),
+            question=_target(q, with_solution=False),
+            key=q.answer,
+            explanation=q.explanation,
+            concepts=tuple(c.name for c in q.concepts),
+            prompt=prompt.instructions(route, language),
+            choices=tuple(q.choices or ()),
+        )
+        return Item(q.id, q.answer, p.messages, opts, case)
     if route == "chat":
         return Item(q.id, q.answer, [ChatMessage("system", SOLVE[lang]), ChatMessage("user", _target(q, False))], opts)
     if route == "diagnosis":
@@ -116,8 +138,11 @@ def request(route: str, q: Question, settings: Settings, language: str, max_toke
     raise ValueError(f"unknown route {route!r}; compare knows {', '.join(ROUTES)}")
 
 
-def score(route: str, language: str, key: str | None, text: str) -> dict[str, Any]:
-    """Correctness (not for hints), leak (hints), language and JSON validity (structured route)."""
+def score(
+    route: str, language: str, key: str | None, text: str, case: Case | None = None, finish: str | None = None
+) -> dict[str, Any]:
+    """Correctness (not for hints), leak (hints), language and JSON validity (structured route); with a
+    ``case``, the answer checks' verdicts."""
     scores: dict[str, Any] = {"hangul_share": round(grading.hangul_share(text), 3)}
     body = text
     if route == "diagnosis":
@@ -131,6 +156,10 @@ def score(route: str, language: str, key: str | None, text: str) -> dict[str, An
     else:
         scores["correct"] = grading.correct(text, key)
     scores["in_language"] = grading.in_language(body, language)
+    if case is not None:
+        verdicts = judge(case, text, finish)
+        scores["checks_passed"] = all(v.passed for v in verdicts)
+        scores["failed_checks"] = [v.check for v in verdicts if not v.passed]
     return scores
 
 
@@ -222,7 +251,7 @@ def _result(
         prompt_tokens=u.prompt_tokens,
         completion_tokens=u.completion_tokens,
         cost_usd=cost_usd(provider.model, u.prompt_tokens, u.completion_tokens, settings.llm.prices),
-        scores={} if error else score(route, lang, item.key, text),
+        scores={} if error else score(route, lang, item.key, text, item.case, u.finish_reason),
     )
 
 
@@ -257,6 +286,12 @@ def _agree(db: Database, run_id: int, reference: str, embedder: Embedder | None)
 def _share(values: list[bool | None]) -> float | None:
     known = [v for v in values if v is not None]
     return round(sum(known) / len(known), 3) if known else None
+
+
+def _failures(ok: list[CompareResult]) -> dict[str, float]:
+    judged = [r.scores["failed_checks"] for r in ok if "failed_checks" in r.scores]
+    counts: Counter[str] = Counter(c for failed in judged for c in failed)
+    return {k: round(n / len(judged), 3) for k, n in counts.most_common()}
 
 
 def _stat(values: list[float], q: float) -> float | None:
@@ -305,6 +340,8 @@ def build(db: Database, run_id: int, settings: Settings) -> dict[str, Any]:
                 "leaked": _share([r.scores.get("leaked") for r in ok]),
                 "in_language": _share([r.scores.get("in_language") for r in ok]),
                 "json_valid": _share([r.scores.get("json_valid") for r in ok]),
+                "checks_passed": _share([r.scores.get("checks_passed") for r in ok]),
+                "check_failures": _failures(ok),
                 "agreement_p50": round(pct(agreement, 50), 3) if agreement else None,
                 "cost_basis": "API prices" if api else f"machine time ({settings.cost.tier})",
                 "cost_usd": round(api_usd, 6),
