@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
 from jindan.llm import tool_wire
 from jindan.llm.base import (
     ChatMessage,
@@ -45,7 +43,7 @@ class OpenAIProvider:
         self.client = openai.AsyncOpenAI(
             api_key=api_key or "not-needed",  # local OpenAI-compatible servers ignore it
             base_url=base_url,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),  # the SDK's own HTTP library
             max_retries=0,  # the router owns retries, so timeouts never stack
         )
         self._errors = openai
