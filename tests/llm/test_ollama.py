@@ -112,7 +112,7 @@ def test_json_schema_goes_in_format_and_num_ctx_follows_the_model(httpserver: HT
 def test_unreachable_host_is_skipped_for_a_healthy_one(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/api/chat").respond_with_data(ndjson(["ok"]))
     dead = closed_port()
-    p = provider(dead, httpserver.url_for(""))
+    p = provider(dead, httpserver.url_for(""), routing="load")  # the dead host first (by prefix: 50/50)
     text, usage = asyncio.run(collect(p.stream(MESSAGES, GenOptions(max_tokens=64))))
     assert text == "ok" and usage is not None
     assert p.pool.order()[0].url == httpserver.url_for("").rstrip("/")  # dead host cools down

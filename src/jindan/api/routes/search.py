@@ -127,7 +127,8 @@ async def _sse(events: AsyncIterator[RagEvent]) -> StreamingResponse:
     dependencies=[require("ai.explain")],
 )
 async def explain(question_id: QuestionId, stack: StackDep) -> StreamingResponse:
-    """Step-by-step explanation grounded in similar questions and materials (SSE: sources, delta..., cited)."""
+    """A checked explanation (the model's while it passes the answer checks, else the bank's solution), grounded in
+    similar questions and materials. SSE: sources, started, answering, delta..., usage, checked, cited."""
     return await _sse(stack.rag.explain(question_id))
 
 
