@@ -53,7 +53,7 @@ def eval_adaptive(
     test_fold: int | None = typer.Option(None, help="Same file for both: this fold is TEST, the rest TRAIN."),
     sample: int | None = typer.Option(None, min=1, help="Replay this many test students (seeded sample)."),
     target: list[float] = typer.Option(
-        [0.3, 0.4, 0.5], min=0.05, max=0.99, help="Target confidence(s) for questions-to-target (repeatable)."
+        [0.2, 0.3, 0.4], min=0.05, max=0.99, help="Target confidence(s) for questions-to-target (repeatable)."
     ),
     seed: int = typer.Option(0),
     as_json: bool = typer.Option(False, "--json"),
@@ -81,10 +81,13 @@ def eval_adaptive(
     table.add_column("policy")
     for k in result["policies"]["adaptive"]["by_k"]:
         table.add_column(f"k={k}")
-    for t in target:
-        table.add_column(f"questions to {t}")
     for name, p in result["policies"].items():
-        cells = [f"{v['auc']:.3f} / {v['logloss']:.3f}" for v in p["by_k"].values()]
-        reach = [f"{v['mean_questions']} ({v['reached']:.0%} reached)" for v in p["to_target"].values()]
-        table.add_row(name, *cells, *reach)
+        table.add_row(name, *(f"{v['auc']:.3f}/{v['logloss']:.3f}" for v in p["by_k"].values()))
     out.print(table)
+    reach = Table(title="questions until every concept reaches the target confidence (share that reached it)")
+    reach.add_column("policy")
+    for t in target:
+        reach.add_column(f"target {t}")
+    for name, p in result["policies"].items():
+        reach.add_row(name, *(f"{v['mean_questions']} ({v['reached']:.0%})" for v in p["to_target"].values()))
+    out.print(reach)
