@@ -119,9 +119,11 @@ def test_only_the_pending_question_counts_and_bad_scopes_are_4xx(
     state = client.post(url, json={"unit": UNIT}, headers=h).json()
     other = next(q for q in bank if q != state["question"]["id"])
     wrong = client.post(f"{url}/{state['id']}/answers", json={"question_id": other, "correct": True}, headers=h)
-    assert wrong.status_code == 422 and str(state["question"]["id"]) in wrong.json()["detail"]
+    assert wrong.status_code == 409 and str(state["question"]["id"]) in wrong.json()["detail"]
     empty = client.post(f"{url}/{state['id']}/answers", json={"question_id": state["question"]["id"]}, headers=h)
-    assert empty.status_code == 422 and "answer" in empty.json()["detail"]  # neither an answer nor a verdict
+    assert empty.status_code == 422 and "answer" in str(empty.json()["detail"])  # neither an answer nor a verdict
+    null = client.post(f"{url}/{state['id']}/answers", json={"question_id": 1, "correct": None}, headers=h)
+    assert null.status_code == 422
     assert client.post(url, json={}, headers=h).status_code == 422
     assert client.post(url, json={"unit": "없는 단원"}, headers=h).status_code == 404
     assert client.get(f"{url}/999999", headers=h).status_code == 404

@@ -84,6 +84,8 @@ def test_a_student_takes_the_test_one_question_at_a_time(client: TestClient, con
     assert "복습이 필요합니다" in teacher_view
     empty = _as(client, w, "student").post(f"{url}/answers", data={"question_id": seen[0], "chosen": ""})
     assert empty.status_code == 422
+    stale = _as(client, w, "student").post(f"{url}/answers", data={"question_id": seen[0], "chosen": "1"})
+    assert stale.status_code == 303 and stale.headers["location"] == url  # a second tab: back to the result
 
 
 def test_a_teacher_starts_one_for_the_class_and_sees_who_finished(client: TestClient, console_world: World) -> None:

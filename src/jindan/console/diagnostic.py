@@ -115,7 +115,7 @@ async def answer(
     a = sessions.Answer(int(data["question_id"]), answer=chosen)
     try:
         state = await asyncio.to_thread(sessions.answer, db, user_id, session_id, a)
-    except sessions.SessionClosed:
+    except sessions.SessionConflict:  # finished, or a second tab answered first: show where the test stands
         return _redirect(f"/console/students/{user_id}/diagnostic/{session_id}")
     last = "right" if state["correct"] else "wrong"
     return _redirect(f"/console/students/{user_id}/diagnostic/{session_id}?last={last}")

@@ -25,8 +25,12 @@ from jindan.diagnosis.report import diagnosis_of, estimates
 ACTIVE, DONE = "active", "done"
 
 
-class SessionClosed(Exception):
-    """The session has finished: its diagnosis is final (HTTP 409)."""
+class SessionConflict(Exception):
+    """The request does not fit the session's state (HTTP 409); the message says what would."""
+
+
+class SessionClosed(SessionConflict):
+    """The session has finished: its diagnosis is final."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,9 @@ def _grade(s: Session, qid: int, a: Answer) -> bool:
         return same_answer(a.answer, key)
     if a.correct is not None:
         return a.correct
-    raise ValueError("send `answer` (graded against the bank's key) or `correct`: this question has no key")
+    if a.answer is None:
+        raise ValueError("send `answer` (graded against the bank's key) or `correct`")
+    raise SessionConflict(f"question {qid} has no answer key to grade against: send `correct` as well")
 
 
 def answer(db: Database, user_id: int, session_id: int, a: Answer) -> dict[str, Any]:
@@ -144,7 +150,7 @@ def answer(db: Database, user_id: int, session_id: int, a: Answer) -> dict[str, 
             raise SessionClosed(f"diagnostic session {session_id} has finished; start a new one")
         pending = row.state.get("pending")
         if a.question_id != pending:
-            raise ValueError(f"question {a.question_id} is not the one asked: answer question {pending}")
+            raise SessionConflict(f"question {a.question_id} is not the one asked: answer question {pending}")
         ok = _grade(s, a.question_id, a)
         ResponseRepository(s).record(
             user_id,

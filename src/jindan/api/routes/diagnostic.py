@@ -8,23 +8,41 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, SettingsDep, require
-from jindan.api.schemas import ERRORS, Text
+from jindan.api.schemas import ERRORS, NO_NUL, Text
 from jindan.diagnosis import sessions
 from jindan.diagnosis.narrative import write
 from jindan.diagnosis.report import result_of
 from jindan.llm.router import Router
 from jindan.security.principal import Principal
 
-router = APIRouter(tags=["diagnostic"], responses={**ERRORS, 409: {"description": "The session has finished"}})
+router = APIRouter(
+    tags=["diagnostic"],
+    responses={**ERRORS, 409: {"description": "The session has finished, or asked another question"}},
+)
 StudentId = Annotated[int, Path(ge=1, le=MAX_ID, description="The student's id in jindan (users.id).")]
 ClassId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SessionId = Annotated[int, Path(ge=1, le=MAX_ID, description="The diagnostic session's id.")]
 
 
+def _one_of_schema(schema: dict[str, Any]) -> None:
+    """What the validators below enforce, said in the schema: a unit or concepts (or both), never null."""
+    props = schema["properties"]
+    props["unit"] = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL, **_doc(props["unit"])}
+    concepts = props["concepts"]["anyOf"][0]
+    props["concepts"] = {**concepts, **_doc(props["concepts"])}
+    schema["anyOf"] = [{"required": ["unit"]}, {"required": ["concepts"]}]
+
+
+def _doc(prop: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in prop.items() if k in ("description", "title")}
+
+
 class StartIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_one_of_schema)
+
     unit: Text | None = Field(None, min_length=1, max_length=200, description="A unit of the bank (its subject).")
     concepts: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, min_length=1, max_length=200)
     max_questions: int = Field(15, ge=1, le=60, description="Stop after this many questions at the latest.")
@@ -34,6 +52,13 @@ class StartIn(BaseModel):
         le=0.99,
         description="Stop once every concept's confidence (1 - width of its 90% interval) reaches this.",
     )
+
+    @field_validator("unit", "concepts", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave it out instead of null")
+        return value
 
     @model_validator(mode="after")
     def _one_scope(self) -> StartIn:
@@ -45,11 +70,34 @@ class StartIn(BaseModel):
         return sessions.Spec(self.unit, self.concepts, self.max_questions, self.target_confidence)
 
 
+def _answer_schema(schema: dict[str, Any]) -> None:
+    """An answer to grade or a verdict (or both), never null: what ``AnswerIn``'s validators enforce."""
+    props = schema["properties"]
+    props["answer"] = {"type": "string", "maxLength": 4000, "pattern": NO_NUL, **_doc(props["answer"])}
+    props["correct"] = {"type": "boolean", **_doc(props["correct"])}
+    schema["anyOf"] = [{"required": ["answer"]}, {"required": ["correct"]}]
+
+
 class AnswerIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_answer_schema)
+
     question_id: int = Field(ge=1, le=MAX_ID)
     answer: Text | None = Field(None, max_length=4000, description="The student's answer, graded against the key.")
     correct: bool | None = Field(None, description="Already graded by the platform (used when no answer is given).")
     time_taken_ms: int | None = Field(None, ge=0, le=86_400_000)
+
+    @field_validator("answer", "correct", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave it out instead of null")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> AnswerIn:
+        if self.answer is None and self.correct is None:
+            raise ValueError("send `answer` (graded against the bank's key) or `correct`")
+        return self
 
 
 class QuestionOut(BaseModel):
@@ -185,7 +233,7 @@ async def answer(
     a = sessions.Answer(body.question_id, body.answer, body.correct, body.time_taken_ms)
     try:
         data = await asyncio.to_thread(sessions.answer, db, user_id, session_id, a)
-    except sessions.SessionClosed as exc:
+    except sessions.SessionConflict as exc:
         raise HTTPException(409, str(exc)) from exc
     return await _with_narrative(data, db, llm, settings.language)
 
