@@ -217,3 +217,54 @@ def test_phone_layout_keyboard_and_english(browser: Any, console_server: str, co
         assert tab.errors == []
     finally:
         tab.close()
+
+
+def test_student_takes_a_diagnostic_test_and_the_teacher_watches(tab: Tab, browser: Any, console_server: str) -> None:
+    tab.demo("student")
+    page = tab.page
+    page.get_by_role("link", name="진단평가").click()
+    page.wait_for_load_state()
+    page.get_by_test_id("dx-unit").select_option("이차방정식")
+    page.locator("#dx-max").select_option("5")
+    page.get_by_test_id("dx-start").click()
+    page.wait_for_load_state()
+    typeset = 0
+    for n in range(1, 6):
+        expect(page.get_by_test_id("dx-progress")).to_have_text(f"{n} / 최대 5")
+        question = page.get_by_test_id("dx-question")
+        expect(question).not_to_contain_text("$")  # KaTeX has typeset every formula
+        typeset += question.locator(".katex").count()
+        if n == 2:
+            tab.shot("student-diagnostic")
+        if page.locator("label.choice").count():
+            page.locator("label.choice").first.click()
+        else:
+            page.get_by_test_id("dx-answer").fill("3")
+        page.get_by_test_id("dx-submit").click()
+        page.wait_for_load_state()
+    assert typeset > 0
+    expect(page.get_by_test_id("dx-finished")).to_contain_text("5문제로 진단을 마쳤어요")
+    assert page.get_by_test_id("dx-mastery").locator("tbody tr").count() >= 1
+    expect(page.get_by_test_id("dx-narrative")).to_contain_text("차근차근")
+    tab.shot("student-diagnostic-result")
+    assert tab.errors == []
+
+    teacher = Tab(browser, console_server)
+    try:
+        teacher.demo("teacher")
+        t = teacher.page
+        t.get_by_role("link", name="데모 2학년 1반").click()
+        t.wait_for_load_state()
+        t.get_by_test_id("dx-class-link").click()
+        t.wait_for_load_state()
+        t.get_by_test_id("dx-class-unit").select_option("일차방정식")
+        t.get_by_test_id("dx-class-start").click()
+        t.wait_for_load_state()
+        table = t.get_by_test_id("dx-class")
+        assert table.locator("tbody tr").count() == 8
+        expect(table).to_contain_text("진행 중")
+        expect(t.get_by_test_id("dx-class-done")).to_contain_text("전체 8명")
+        teacher.shot("teacher-diagnostic")
+        assert teacher.errors == []
+    finally:
+        teacher.close()

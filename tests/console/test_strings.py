@@ -15,6 +15,7 @@ DYNAMIC = {  # keys the templates build from a value: every value they can take
     "confidence_": ("high", "mid", "low"),
     "breaker_": ("closed", "open", "half_open"),
     "error_": ("403", "404", "409", "429", "other"),
+    "dx_stopped_": ("max_questions", "target_confidence", "no_questions_left"),
 }
 
 

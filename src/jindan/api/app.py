@@ -19,7 +19,7 @@ from jindan.api.gateway import openai as gateway_openai
 from jindan.api.limits import Limiter, build_limiter
 from jindan.api.metrics import Metrics
 from jindan.api.middleware import FrontDoor
-from jindan.api.routes import diagnosis, health, llm, ops, questions, responses, search
+from jindan.api.routes import diagnosis, diagnostic, health, llm, ops, questions, responses, search
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank, start_demo_index
@@ -138,7 +138,7 @@ def create_app(
     app.state.limiter = Limiter(settings.limits)
     errors.install(app)
     app.add_middleware(FrontDoor, max_body=settings.limits.body_bytes, metrics=metrics)
-    for module in (health, ops, questions, responses, llm, search, diagnosis):
+    for module in (health, ops, questions, responses, llm, search, diagnosis, diagnostic):
         app.include_router(module.router)
     app.include_router(gateway_openai.router)  # /v1/...: the openai SDK's calls
     app.include_router(gateway_gemini.router)  # /{v1,v1beta}/models/...: the google-genai SDK's calls

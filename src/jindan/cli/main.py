@@ -8,6 +8,7 @@ import typer
 
 from jindan import __version__
 from jindan.cli import (
+    adaptive,
     answers,
     auth,
     bench,
@@ -51,6 +52,8 @@ app.add_typer(diagnosis.app, name="diagnosis")
 app.add_typer(migrate.app, name="migrate")
 search.eval_app.command("diagnosis")(diagnosis.eval_diagnosis)
 search.eval_app.command("answers")(answers.eval_answers)
+search.eval_app.command("adaptive")(adaptive.eval_adaptive)
+diagnosis.app.command("calibrate")(adaptive.calibrate)
 app.command("serve")(serve.serve)
 app.command("warm")(warm.warm)
 app.command("chat")(llm.chat)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.staticfiles import StaticFiles
 
 from jindan.api.deps import SESSION_COOKIE
-from jindan.console import ops, signin, student, teacher
+from jindan.console import diagnostic, ops, signin, student, teacher
 from jindan.console.web import HERE
 from jindan.security.authenticate import serves_open
 from jindan.settings import Settings
@@ -31,7 +31,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     if app.state.console_demo:
         app.include_router(signin.demo_router)
     private = APIRouter(dependencies=[Depends(signed_in)])
-    for module in (student, teacher, ops):
+    for module in (student, teacher, diagnostic, ops):
         private.include_router(module.router)
     private.include_router(signin.home_router)
     app.include_router(private)

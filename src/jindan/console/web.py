@@ -63,6 +63,7 @@ def nav(p: Principal | None) -> list[tuple[str, str]]:
         items.append(("/console/search", "nav_search"))
     if p is not None and p.role == "student" and p.user_id is not None:
         items.append((f"/console/students/{p.user_id}/diagnosis", "nav_my_diagnosis"))
+        items.append((f"/console/students/{p.user_id}/diagnostic", "nav_my_diagnostic"))
     if can(p, "class.read"):
         items.append(("/console/classes", "nav_classes"))
     if can(p, "ops.read"):

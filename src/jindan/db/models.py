@@ -406,3 +406,34 @@ class EmbeddingCacheRow(Base):
     space: Mapped[str] = mapped_column(String(200), primary_key=True)  # embedder, model, dimension, kind
     text_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+
+
+class DiagnosticSession(Base):
+    """One adaptive diagnostic test (진단평가) of a student: its scope, the belief so far, the questions asked
+    and the pending one (``state``), and the diagnosis once it stops. A restart resumes it from here."""
+
+    __tablename__ = "diagnostic_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id", ondelete="SET NULL"), index=True)
+    started_by: Mapped[str] = mapped_column(String(200))  # the principal's limit key (user:<id> or key:<name>)
+    scope: Mapped[dict[str, Any]] = mapped_column(JSONB)  # unit and concept ids
+    max_questions: Mapped[int] = mapped_column(Integer)
+    target_confidence: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | done
+    state: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DiagnosticCalibration(Base):
+    """Question and concept difficulties (with standard errors) fitted from stored responses; one is active."""
+
+    __tablename__ = "diagnostic_calibrations"
+    version: Mapped[str] = mapped_column(String(100), primary_key=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fit_info: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    created_at: Mapped[datetime] = _now()

@@ -30,6 +30,8 @@ RULES: dict[str, dict[Role, Reach]] = {
     "responses.read": {"student": "own", "teacher": "class", "admin": "all", "service": "all"},
     "diagnosis.read": {"student": "own", "teacher": "class", "admin": "all", "service": "all"},
     "class.read": {"teacher": "class", "admin": "all", "service": "all"},
+    "diagnostic.start": {"student": "own", "teacher": "class", "admin": "all", "service": "all"},
+    "diagnostic.answer": {"student": "own", "admin": "all", "service": "all"},  # teachers never answer for them
     "ops.read": OPS,
 }
 AI_ACTIONS = frozenset(a for a in RULES if a.startswith("ai."))

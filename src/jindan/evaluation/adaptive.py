@@ -1,0 +1,212 @@
+"""`jindan eval adaptive`: replay held-out students' real answers through a diagnostic session.
+
+Each held-out student's *pool* is what they really answered first: their first ``tries`` answers on every
+concept they attempted, in time order within a concept. A session may ask "a question on concept c" only while
+c has an unrevealed try left; the answer revealed is the student's next real one on c, and nothing else about the
+student is looked at. After k questions (5, 10, 15, 20) the belief predicts every unrevealed answer of the pool;
+AUC and log-loss are pooled over students. Students with fewer than ``min_pool`` answers in their pool are left
+out, so every k predicts at least ``min_pool - 20`` answers for every student and all policies see the same
+students.
+
+Policies share the model and the prior and differ only in the order they ask: ``adaptive`` asks the try whose
+answer is expected to shrink the variance of the concepts' untaught states (their first tries) the most;
+``random`` a random concept; ``fixed`` one fixed form for everyone (the concepts most students attempted first,
+first tries before second tries). The prior is a two-factor logistic model fitted on the training students'
+pools (``irt.fit_factors``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from jindan.diagnosis.adaptive import Belief, Item, sigmoid
+from jindan.diagnosis.irt import FactorFit, fit_factors
+from jindan.diagnosis.model import auc
+
+Log = tuple[list[int], list[int]]
+Pool = list[tuple[int, int, int]]  # (concept, try, correct), in the student's time order
+KS = (5, 10, 15, 20)
+POLICIES = ("adaptive", "random", "fixed")
+
+
+def pool_of(concepts: Sequence[int], correct: Sequence[int], tries: int) -> Pool:
+    seen: dict[int, int] = {}
+    out: Pool = []
+    for c, y in zip(concepts, correct, strict=True):
+        j = seen.get(c, 0)
+        if j < tries:
+            out.append((c, j, int(y)))
+            seen[c] = j + 1
+    return out
+
+
+def fit_prior(train: Sequence[Log], tries: int, dims: int) -> tuple[FactorFit, dict[int, int]]:
+    users, items, ys = [], [], []
+    popularity: dict[int, int] = {}
+    for u, (cs, rs) in enumerate(train):
+        for c, j, y in pool_of(cs, rs, tries):
+            users.append(u)
+            items.append(c * tries + j)
+            ys.append(y)
+            if j == 0:
+                popularity[c] = popularity.get(c, 0) + 1
+    n_items = (max(items) + 1) if items else tries
+    fit = fit_factors(
+        np.asarray(users, np.int64),
+        np.asarray(items, np.int64),
+        np.asarray(ys, np.float64),
+        len(train),
+        n_items,
+        dims=dims,
+    )
+    return fit, popularity
+
+
+class Replay:
+    """One student's session under one policy."""
+
+    def __init__(self, pool: Pool, prior: FactorFit, tries: int, residual: float, concept_var: float = 0.0) -> None:
+        self.pool = pool
+        known = len(prior.mean)
+        idx = [c * tries + j for c, j, _ in pool]  # a concept the training students never met: prior 0, no loading
+        mean = np.array([prior.mean[i] if i < known else 0.0 for i in idx])
+        a = np.array([prior.loadings[i] if i < known else np.zeros(prior.loadings.shape[1]) for i in idx])
+        concepts = np.array([c for c, _, _ in pool])
+        same = (concepts[:, None] == concepts[None, :]).astype(np.float64)  # tries of one concept share a part
+        self.belief = Belief(mean, a @ a.T + concept_var * same + residual * np.eye(len(pool)))
+        self.revealed = np.zeros(len(pool), dtype=bool)
+        self.first = [k for k, (_, j, _) in enumerate(pool) if j == 0]
+
+    def candidates(self) -> list[int]:
+        """Per concept, the earliest unrevealed try."""
+        out: dict[int, int] = {}
+        for k, (c, _, _) in enumerate(self.pool):
+            if not self.revealed[k] and c not in out:
+                out[c] = k
+        return list(out.values())
+
+    def ask(self, k: int) -> None:
+        self.revealed[k] = True
+        self.belief.update(Item(k, ((k, 1.0),)), bool(self.pool[k][2]))
+
+    def predictions(self) -> tuple[list[float], list[int]]:
+        b = self.belief
+        ps, ys = [], []
+        for k in np.flatnonzero(~self.revealed):
+            m, v = float(b.mean[k]), float(b.cov[k, k])
+            ps.append(sigmoid(m / math.sqrt(1 + math.pi * v / 8)))
+            ys.append(self.pool[k][2])
+        return ps, ys
+
+    def settled(self, target: float) -> bool:
+        return all(self.belief.estimate(k).confidence >= target for k in self.first)
+
+
+Chooser = Callable[[Replay, list[int]], int]
+
+
+def _adaptive(r: Replay, cands: list[int]) -> int:
+    """The try whose answer shrinks the variance of the concepts' untaught states (first tries) the most."""
+    w = np.zeros(len(r.pool))
+    w[r.first] = 1.0
+    g = r.belief.gains(cands, w)
+    return cands[int(np.argmax(g))]
+
+
+def _random(rng: np.random.Generator) -> Chooser:
+    return lambda r, cands: cands[int(rng.integers(len(cands)))]
+
+
+def _fixed(rank: dict[int, int]) -> Chooser:
+    def pick(r: Replay, cands: list[int]) -> int:
+        return min(cands, key=lambda k: (r.pool[k][1], rank.get(r.pool[k][0], 10**9), r.pool[k][0]))
+
+    return pick
+
+
+def _logloss(p: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> float:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def evaluate(
+    train: Sequence[Log],
+    test: Sequence[Log],
+    *,
+    tries: int = 3,
+    min_pool: int = 25,
+    dims: int = 2,
+    residual: float = 0.5,
+    concept_var: float = 0.5,
+    targets: Sequence[float] = (0.2, 0.3, 0.4),
+    sample: int | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    prior, popularity = fit_prior(train, tries, dims)
+    fit_s = time.perf_counter() - start
+    rank = {c: n for n, c in enumerate(sorted(popularity, key=lambda c: -popularity[c]))}
+    pools = [p for p in (pool_of(cs, ys, tries) for cs, ys in test) if len(p) >= min_pool]
+    eligible = len(pools)
+    rng = np.random.default_rng(seed)
+    if sample is not None and sample < len(pools):
+        pools = [pools[i] for i in sorted(rng.choice(len(pools), sample, replace=False))]
+    choosers: dict[str, Chooser] = {"adaptive": _adaptive, "random": _random(rng), "fixed": _fixed(rank)}
+    preds: dict[tuple[str, int], tuple[list[float], list[int]]] = {(p, k): ([], []) for p in POLICIES for k in (0, *KS)}
+    needed: dict[tuple[str, float], list[int]] = {(p, t): [] for p in POLICIES for t in targets}
+    reached: dict[tuple[str, float], int] = dict.fromkeys(needed, 0)
+    start = time.perf_counter()
+    for n, pool in enumerate(pools):
+        for pol in POLICIES:
+            r = Replay(pool, prior, tries, residual, concept_var)
+            asked, open_targets = 0, sorted(targets)
+            while True:
+                if asked in (0, *KS):
+                    ps, ys = r.predictions()
+                    preds[(pol, asked)][0].extend(ps)
+                    preds[(pol, asked)][1].extend(ys)
+                while open_targets and r.settled(open_targets[0]):
+                    needed[(pol, open_targets[0])].append(asked)
+                    reached[(pol, open_targets.pop(0))] += 1
+                cands = r.candidates()
+                if not cands or (not open_targets and asked >= KS[-1]):
+                    break
+                r.ask(choosers[pol](r, cands))
+                asked += 1
+            for t in open_targets:  # never reached: counted with every question the pool had
+                needed[(pol, t)].append(asked)
+        if progress:
+            progress(n + 1, len(pools))
+    out: dict[str, Any] = {}
+    for pol in POLICIES:
+        rows = {}
+        for k in (0, *KS):
+            p, y = np.asarray(preds[(pol, k)][0]), np.asarray(preds[(pol, k)][1], dtype=np.float64)
+            rows[str(k)] = {"auc": round(auc(y, p), 4), "logloss": round(_logloss(p, y), 4), "n": len(y)}
+        out[pol] = {
+            "by_k": rows,
+            "to_target": {
+                str(t): {
+                    "mean_questions": round(float(np.mean(needed[(pol, t)])), 2) if pools else None,
+                    "reached": round(reached[(pol, t)] / max(len(pools), 1), 3),
+                }
+                for t in targets
+            },
+        }
+    return {
+        "policies": out,
+        "students": len(pools),
+        "eligible_students": eligible,
+        "train_students": len(train),
+        "pool": {"tries_per_concept": tries, "min_pool": min_pool},
+        "prior": {"model": "logistic factors", "dims": dims, "residual_var": residual, "concept_var": concept_var},
+        "target_confidence": list(targets),
+        "fit_s": round(fit_s, 2),
+        "replay_s": round(time.perf_counter() - start, 2),
+    }
