@@ -406,3 +406,14 @@ class EmbeddingCacheRow(Base):
     space: Mapped[str] = mapped_column(String(200), primary_key=True)  # embedder, model, dimension, kind
     text_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+
+
+class SwitchRow(Base):
+    """A switch every replica reads (``legacy``: OpenAI's and Google's own APIs refused), who set it and when."""
+
+    __tablename__ = "switches"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    off: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
