@@ -46,6 +46,7 @@ def test_switched_off_route_answers_503_with_the_reason(settings: Settings, db: 
         with pytest.raises(openai.InternalServerError, match="legacy providers .* are switched off") as info:
             sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK)
         assert info.value.status_code == 503 and "jindan legacy on" in str(info.value.body)
+        assert info.value.response.headers["x-should-retry"] == "false"  # the SDKs do not retry a switch-off
         with pytest.raises(errors.ServerError, match="switched off"):
             gemini_sdk(client, key).models.generate_content(model="gemini-1.5-flash", contents="2+2?")
         local = sdk.chat.completions.create(model="gpt-4", messages=ASK)  # explain: the local model answers

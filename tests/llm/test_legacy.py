@@ -14,7 +14,7 @@ from jindan.db.models import LLMComparison, LLMTraffic
 from jindan.llm.base import ChatMessage
 from jindan.llm.legacy import LegacyGate, legacy_providers, read_state
 from jindan.llm.legacy_usage import StillUsed, status, switch_off, switch_on, today, uses
-from jindan.llm.router import AllProvidersFailed, Router
+from jindan.llm.router import ProvidersSwitchedOff, Router
 from jindan.settings import Settings, ShadowSettings
 from tests.llm.fakes import Scripted
 
@@ -99,7 +99,7 @@ def test_router_skips_switched_off_providers(settings: Settings, db: Database) -
     r = router(settings, db, ["openai", "llamacpp"], {"openai": openai, "llamacpp": local})
     assert asyncio.run(answer(r)) == "answer from llamacpp" and openai.calls == 0
     only = router(settings, db, ["openai"], {"openai": openai})
-    with pytest.raises(AllProvidersFailed, match=r"openai: legacy providers \(gemini, openai\) are switched off.*"
+    with pytest.raises(ProvidersSwitchedOff, match=r"openai: legacy providers \(gemini, openai\) are switched off.*"
                                                   r"`jindan legacy on` restores them"):  # fmt: skip
         asyncio.run(answer(only))
     switch_on(db, by="ops")

@@ -95,6 +95,11 @@ class AllProvidersFailed(ProviderError):
         self.retry_after_s = retry_after_s
 
 
+class ProvidersSwitchedOff(AllProvidersFailed):
+    """Every provider of the chain is switched off (the legacy switch): not transient, the message says why and
+    what restores them."""
+
+
 class CircuitBreaker:
     def __init__(self, failures: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.threshold = failures
@@ -196,6 +201,7 @@ class Router:
         errors: list[str] = []
         busy: list[float] = []  # retry_after_s of each provider that refused only because it was busy
         only_busy = True
+        switched_off = 0  # providers the gate refused
         chain = self.chain(route)
         for position, name in enumerate(chain):
             if position:
@@ -206,6 +212,7 @@ class Router:
             refused = self.gate.refused(name) if self.gate is not None else None
             if refused is not None:  # switched off: skipped like an open circuit, with the reason
                 only_busy = False
+                switched_off += 1
                 self.observer.attempt(route, name, "off")
                 errors.append(f"{name}: {refused}")
                 continue
@@ -262,6 +269,8 @@ class Router:
                     breaker.failure()
                     errors.append(f"{name}: {exc}")
                     break
+        if chain and switched_off == len(chain):
+            raise ProvidersSwitchedOff("; ".join(errors))
         retry = min(busy) if busy and only_busy else None
         raise AllProvidersFailed("no provider answered: " + "; ".join(errors), retry_after_s=retry)
 
