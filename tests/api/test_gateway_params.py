@@ -29,7 +29,10 @@ ASK: Any = [{"role": "user", "content": "서울 날씨?"}]
 
 def reply(messages: list[ChatMessage], opts: GenOptions) -> list[Reply]:
     if opts.callable_tools():
-        return [ToolCall("call_1", "get_weather", '{"city": "Seoul"}'), Usage("llamacpp", "m", 12, 9, finish_reason="tool_calls")]
+        return [
+            ToolCall("call_1", "get_weather", '{"city": "Seoul"}'),
+            Usage("llamacpp", "m", 12, 9, finish_reason="tool_calls"),
+        ]
     return ["맑음", Usage("llamacpp", "m", 12, 3, finish_reason="stop")]
 
 
@@ -84,10 +87,33 @@ def test_usage_chunk_ends_a_stream_of_text_and_of_tool_calls(served: tuple[Answe
         ({"logprobs": True, "top_logprobs": 2}, "logprobs", "log probabilities are not available"),
         ({"top_logprobs": 2}, "top_logprobs", "log probabilities are not available"),
         ({"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}}, "modalities", "text only"),
-        ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AA",
-          "format": "wav"}}]}]}, "messages[0].content[0]", "input_audio parts are not supported"),  # fmt: skip
-        ({"messages": [{"role": "user", "content": [{"type": "text", "text": "?"}, {"type": "image_url",
-          "image_url": {"url": "https://x/y.png"}}]}]}, "messages[0].content[1]", "image_url parts are not"),  # fmt: skip
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}}],
+                    }
+                ]
+            },
+            "messages[0].content[0]",
+            "input_audio parts are not supported",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "?"},
+                            {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                        ],
+                    }
+                ]
+            },
+            "messages[0].content[1]",
+            "image_url parts are not",
+        ),
     ],
 )
 def test_what_cannot_be_honoured_is_a_clear_400(
@@ -118,8 +144,10 @@ ODD: list[Any] = [
     {"model": "gpt-4", "messages": [{"role": "user", "content": [{"type": 5}]}]},
     {"model": "gpt-4", "messages": [{"role": "user", "content": [{"text": "no type"}]}]},
     {"model": "gpt-4", "messages": [{"role": "assistant", "tool_calls": [5]}, *ASK]},
-    {"model": "gpt-4", "messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f",
-                                                                                       "arguments": 5}}]}]},
+    {
+        "model": "gpt-4",
+        "messages": [{"role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": 5}}]}],
+    },
     {"model": "gpt-4", "messages": [{"role": "robot", "content": "?"}]},
     {"model": ["gpt-4"], "messages": ASK},
     {"messages": ASK},

@@ -43,7 +43,7 @@ def test_switched_off_route_answers_503_with_the_reason(settings: Settings, db: 
     key = key_of(school.headers["service"])
     with TestClient(app) as client:
         sdk = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=client, max_retries=0)
-        with pytest.raises(openai.InternalServerError, match="legacy providers .* are switched off") as info:
+        with pytest.raises(openai.InternalServerError, match=r"legacy providers .* are switched off") as info:
             sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK)
         assert info.value.status_code == 503 and "jindan legacy on" in str(info.value.body)
         assert info.value.response.headers["x-should-retry"] == "false"  # the SDKs do not retry a switch-off

@@ -52,8 +52,9 @@ def status(
 @app.command()
 def off(
     ctx: typer.Context,
-    quiet_days: int = typer.Option(7, "--quiet-days", min=1, help="Days (today included) that must have had "
-                                   "no legacy traffic."),  # fmt: skip
+    quiet_days: int = typer.Option(
+        7, "--quiet-days", min=1, help="Days (today included) that must have had no legacy traffic."
+    ),
     force: bool = typer.Option(False, "--force", help="Switch off even with legacy traffic in the window."),
 ) -> None:
     """Refuse the legacy providers on every replica, once the last --quiet-days had no legacy traffic. Routes

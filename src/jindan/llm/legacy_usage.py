@@ -83,12 +83,16 @@ def status(db: Database, settings: Settings, days: int = 30) -> dict[str, Any]:
         "last_legacy_day": last.isoformat() if last else None,
         "quiet_days": (today() - last).days if last else None,
         "days": days,
-        "traffic": [{**asdict(u), "day": u.day.isoformat(), "gateway_models": list(u.gateway_models)}
-                    for u in uses(db, settings, days)],  # fmt: skip
+        "traffic": [
+            {**asdict(u), "day": u.day.isoformat(), "gateway_models": list(u.gateway_models)}
+            for u in uses(db, settings, days)
+        ],
     }
 
 
-def switch_off(db: Database, settings: Settings, quiet_days: int, force: bool = False, by: str | None = None) -> LegacyState:
+def switch_off(
+    db: Database, settings: Settings, quiet_days: int, force: bool = False, by: str | None = None
+) -> LegacyState:
     """Refuse the legacy providers once the last ``quiet_days`` days (today included) had no legacy traffic;
     ``force`` switches off regardless. Raises ``StillUsed`` with the last uses otherwise."""
     recent = uses(db, settings, quiet_days)
