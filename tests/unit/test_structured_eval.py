@@ -54,6 +54,8 @@ def test_ask_sends_the_schema_and_reads_the_stream() -> None:
     outcome = asyncio.run(ask(stream, "chat", "2+2?", 64))
     assert (seen[0].json_schema, seen[0].max_tokens, seen[0].temperature) == (SCHEMA, 64, 0.0)
     assert (outcome.finish_reason, outcome.text, outcome.complete) == ("broken", WHOLE[:10], False)
+    asyncio.run(ask(stream, "chat", "2+2?", 64, mode="prompt"))  # the comparison: the schema in words only
+    assert seen[1].json_schema is None
 
 
 def test_questions_are_drawn_with_their_choices() -> None:

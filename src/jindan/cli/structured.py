@@ -21,6 +21,11 @@ def eval_structured(
     seed: int = typer.Option(0, help="Seed of the draw (the same questions run after run)."),
     max_tokens: int = typer.Option(160, min=1, help="max_tokens of each answer, as a client would send it."),
     route: str = typer.Option("chat", help="The route that answers (what the gateway maps model names to)."),
+    mode: str = typer.Option(
+        "schema",
+        help="schema: the schema as response_format (constrained); prompt: the "
+        "schema only in the prompt, for comparison.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Ask each drawn question for a short JSON answer (answer, reason, difficulty 1-5) with the schema as
@@ -29,6 +34,9 @@ def eval_structured(
     from jindan.evaluation.structured import Outcome, ask, questions, summary
     from jindan.llm.router import ROUTES, build_router
 
+    if mode not in ("schema", "prompt"):
+        console.print("[red]--mode is schema or prompt[/red]")
+        raise typer.Exit(2)
     if route not in ROUTES:
         console.print(f"[red]--route is one of {', '.join(ROUTES)}[/red]")
         raise typer.Exit(2)
@@ -46,7 +54,7 @@ def eval_structured(
             with bar() as progress:
                 task = progress.add_task("answering with a schema", total=len(drawn))
                 for q in drawn:
-                    outcomes.append(await ask(router.stream, route, q, max_tokens))
+                    outcomes.append(await ask(router.stream, route, q, max_tokens, mode))
                     progress.advance(task)
         finally:
             await router.aclose()
@@ -62,9 +70,11 @@ def eval_structured(
         "questions": len(drawn),
         "seed": seed,
         "max_tokens": max_tokens,
+        "mode": mode,
         **result,
     }
-    table = Table(title=f"schema answers: {report['model']} on {len(drawn)} questions, max_tokens {max_tokens}")
+    title = f"{mode} answers: {report['model']} on {len(drawn)} questions, max_tokens {max_tokens}"
+    table = Table(title=title)
     table.add_column("")
     table.add_column("value", justify="right")
     for name in ("completion_rate", "validation_rate", "parsed_rate", "total_ms_p50", "completion_tokens_p50"):

@@ -90,9 +90,14 @@ async def ask(
     route: str,
     question: str,
     max_tokens: int,
+    mode: str = "schema",
 ) -> Outcome:
-    messages = [ChatMessage("system", SYSTEM), ChatMessage("user", question)]
-    opts = GenOptions(temperature=0.0, max_tokens=max_tokens, json_schema=SCHEMA, seed=0)
+    """One question. ``mode`` "schema": the schema as ``json_schema`` (``response_format``); "prompt": the same
+    schema only spelled out in the system prompt, no constraint (what a client gets without structured output)."""
+    system = SYSTEM if mode == "schema" else f"{SYSTEM}\nJSON Schema: {json.dumps(SCHEMA, ensure_ascii=False)}"
+    messages = [ChatMessage("system", system), ChatMessage("user", question)]
+    schema = SCHEMA if mode == "schema" else None
+    opts = GenOptions(temperature=0.0, max_tokens=max_tokens, json_schema=schema, seed=0)
     start = time.perf_counter()
     parts: list[str] = []
     usage: Usage | None = None
