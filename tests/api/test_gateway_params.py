@@ -182,3 +182,33 @@ def test_gemini_refuses_what_it_cannot_honour(served: tuple[Answering, TestClien
         safety_settings=[types.SafetySetting(category=types.HarmCategory.HARM_CATEGORY_HARASSMENT,
                                              threshold=types.HarmBlockThreshold.BLOCK_NONE)]))  # fmt: skip
     assert fine.text == "맑음" and len(backend.requests) == 1
+
+
+TEXT: Any = [{"parts": [{"text": "?"}]}]
+ODD_GEMINI: list[Any] = [
+    {"contents": "x"},
+    {"contents": [{"parts": [{"inlineData": 5}]}]},
+    {"contents": TEXT, "generationConfig": {"responseSchema": {"type": "WHAT"}}},
+    {"contents": TEXT, "generationConfig": {"responseJsonSchema": {"properties": 3}}},
+    {"contents": TEXT, "generationConfig": {"responseModalities": "TEXT"}},
+    {"contents": TEXT, "tools": [{"functionDeclarations": [{"name": "f", "parameters": 5}]}]},
+    {
+        "contents": TEXT,
+        "tools": [{"functionDeclarations": [{"name": "f"}]}],
+        "toolConfig": {"functionCallingConfig": {"mode": 5}},
+    },
+    {"contents": TEXT, "toolConfig": 5},
+    {"contents": [{"role": "model", "parts": [{"functionCall": 5}]}]},
+    {"contents": [{"parts": [{"functionResponse": {"response": 1}}]}]},
+    {"contents": TEXT, "systemInstruction": {"parts": [{"inlineData": {"data": "AA"}}]}},
+    [1],
+]
+
+
+@pytest.mark.parametrize("body", ODD_GEMINI)
+def test_odd_gemini_bodies_are_400_streamed_or_not(served: tuple[Answering, TestClient, str], body: Any) -> None:
+    backend, client, key = served
+    for call in ("generateContent", "streamGenerateContent?alt=sse"):
+        r = client.post(f"/v1beta/models/gemini-1.5-flash:{call}", json=body, headers={"x-goog-api-key": key})
+        assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT", r.text
+    assert backend.requests == []
