@@ -25,7 +25,7 @@ from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.demo import REPO_ROOT
 from jindan.jobs.index import index_status
-from jindan.llm.legacy import LegacyGate
+from jindan.llm.legacy import LegacyGate, stranded
 from jindan.llm.router import ROUTES, Router
 from jindan.readiness import check_all
 from jindan.reports import compare, shadow
@@ -85,10 +85,9 @@ def legacy_view(llm: Router) -> dict[str, Any]:
     if not isinstance(gate, LegacyGate) or not gate.state.off:
         return {"off": False}
     state = gate.state
-    stranded = [r for r in ROUTES if all(p in gate.providers for p in llm.chain(r))]
     since = f"{state.changed_at:%Y-%m-%d %H:%M} UTC" if state.changed_at else ""
     return {"off": True, "providers": ", ".join(sorted(gate.providers)), "since": since, "by": state.changed_by,
-            "stranded": ", ".join(stranded)}  # fmt: skip
+            "stranded": ", ".join(stranded(llm, gate))}  # fmt: skip
 
 
 def latency(registry: CollectorRegistry) -> list[dict[str, Any]]:

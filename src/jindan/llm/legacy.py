@@ -121,10 +121,13 @@ def legacy_line(router: Any) -> str:
     if not isinstance(gate, LegacyGate):
         return "on"
     line = gate.state.line()
-    if gate.state.off:
-        from jindan.llm.router import ROUTES
-
-        stranded = [r for r in ROUTES if all(p in gate.providers for p in router.chain(r))]
-        if stranded:
-            line += f"; routes with no other provider: {', '.join(stranded)}"
+    if gate.state.off and (left := stranded(router, gate)):
+        line += f"; routes with no other provider: {', '.join(left)}"
     return line
+
+
+def stranded(router: Any, gate: LegacyGate) -> list[str]:
+    """The routes whose every provider the gate refuses (they answer 503 while the switch is off)."""
+    from jindan.llm.router import ROUTES
+
+    return [r for r in ROUTES if all(p in gate.providers for p in router.chain(r))]
