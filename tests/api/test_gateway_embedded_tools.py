@@ -78,7 +78,8 @@ def test_streamed_call_assembled_by_the_sdk(api: openai.OpenAI) -> None:
     assert isinstance(call.function.parsed_arguments, Grade) and final.choices[0].finish_reason == "tool_calls"
 
 
-@pytest.mark.parametrize("mode", [instructor.Mode.TOOLS, instructor.Mode.JSON_SCHEMA, instructor.Mode.JSON])
+@pytest.mark.parametrize("mode", [instructor.Mode.TOOLS, instructor.Mode.JSON_SCHEMA, instructor.Mode.JSON,
+                                  instructor.Mode.MD_JSON])  # fmt: skip
 def test_instructor_modes_validate(api: openai.OpenAI, mode: instructor.Mode) -> None:
     grade = instructor.from_openai(api, mode=mode).chat.completions.create(
         model="gpt-4o-mini", response_model=Grade, messages=QUESTION, max_retries=0, temperature=0)  # fmt: skip

@@ -23,6 +23,7 @@ from jindan.api.routes import diagnosis, diagnostic, health, llm, ops, questions
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import import_demo_bank, start_demo_index
+from jindan.llm.legacy import LegacyGate, refresh_every
 from jindan.llm.router import ROUTES, Router, build_router
 from jindan.llm.traffic import Flushable, TrafficLog, flush_every
 from jindan.rag.stack import SearchStack
@@ -88,7 +89,8 @@ def create_app(
         owned = db is None
         database = db or Database(settings, statement_timeout_s=settings.database.statement_timeout_s)
         app.state.db = database
-        app.state.router = router or build_router(settings, database)
+        app.state.router = router or build_router(settings, database, read_switches=False)
+        gate = app.state.router.gate = app.state.router.gate or LegacyGate(settings, database)
         app.state.router.observer = metrics
         if app.state.router.shadow is not None:
             app.state.router.shadow.observer = metrics
@@ -101,9 +103,11 @@ def create_app(
         metrics.answer_log = AnswerLog(database)
         flusher = asyncio.create_task(flush_every(metrics.traffic))
         answer_flusher = asyncio.create_task(flush_every(metrics.answer_log))
+        gate_task = asyncio.create_task(refresh_every(gate))
         preload = _start_preload(settings, app.state.router)
         try:
             ensure_schema(database.engine, auto_upgrade=settings.auto_upgrade)
+            await asyncio.to_thread(gate.refresh)  # then every few seconds: any replica or the CLI may switch it
             if settings.profile == "embedded" and settings.server.demo_import:
                 import_demo_bank(settings, database)
                 if settings.server.demo_index:
@@ -117,6 +121,7 @@ def create_app(
                 await app.state.router.shadow.drain(settings.server.shadow_drain_s)
             flusher.cancel()
             answer_flusher.cancel()
+            gate_task.cancel()
             await _flush(metrics.traffic)
             await _flush(metrics.answer_log)
             if router is None:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from jindan.api.context import request_id
 from jindan.diagnosis.service import NoModel
 from jindan.embed.base import EmbedderError
-from jindan.llm.router import SHUTTING_DOWN, AllProvidersFailed
+from jindan.llm.router import SHUTTING_DOWN, AllProvidersFailed, ProvidersSwitchedOff
 from jindan.rag.prompt import PromptTooLong
 from jindan.security import rules
 from jindan.vectors.base import CollectionNotFound, ModelMismatch, VectorStoreError
@@ -55,6 +55,8 @@ def _status(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
             "the embedding model is unavailable; try again shortly (operators: see /ready)",
             {"Retry-After": "5"},
         )
+    if isinstance(exc, ProvidersSwitchedOff):  # deliberate, not transient: clients should not retry
+        return 503, str(exc), {"x-should-retry": "false"}
     if isinstance(exc, AllProvidersFailed):
         retry = getattr(exc, "retry_after_s", None)
         if retry is not None:

@@ -18,12 +18,14 @@ from jindan.cli import (
     diagnosis,
     doctor,
     importing,
+    legacy,
     llm,
     migrate,
     rag,
     report,
     search,
     serve,
+    structured,
     warm,
 )
 from jindan.cli.context import load_settings
@@ -50,10 +52,12 @@ app.command("hint")(rag.hint)
 app.command("ask")(rag.ask)
 app.add_typer(diagnosis.app, name="diagnosis")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(legacy.app, name="legacy")
 search.eval_app.command("diagnosis")(diagnosis.eval_diagnosis)
 search.eval_app.command("answers")(answers.eval_answers)
 search.eval_app.command("adaptive")(adaptive.eval_adaptive)
 diagnosis.app.command("calibrate")(adaptive.calibrate)
+search.eval_app.command("structured")(structured.eval_structured)
 app.command("serve")(serve.serve)
 app.command("warm")(warm.warm)
 app.command("chat")(llm.chat)

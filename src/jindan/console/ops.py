@@ -25,6 +25,7 @@ from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.demo import REPO_ROOT
 from jindan.jobs.index import index_status
+from jindan.llm.legacy import LegacyGate, stranded
 from jindan.llm.router import ROUTES, Router
 from jindan.readiness import check_all
 from jindan.reports import compare, shadow
@@ -76,6 +77,17 @@ def providers(llm: Router, registry: CollectorRegistry) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def legacy_view(llm: Router) -> dict[str, Any]:
+    """The legacy switch as this replica enforces it (``llm.legacy``), in the page's words."""
+    gate = llm.gate
+    if not isinstance(gate, LegacyGate) or not gate.state.off:
+        return {"off": False}
+    state = gate.state
+    since = f"{state.changed_at:%Y-%m-%d %H:%M} UTC" if state.changed_at else ""
+    return {"off": True, "providers": ", ".join(sorted(gate.providers)), "since": since, "by": state.changed_by,
+            "stranded": ", ".join(stranded(llm, gate))}  # fmt: skip
 
 
 def latency(registry: CollectorRegistry) -> list[dict[str, Any]]:
@@ -191,6 +203,7 @@ async def ops(
         "privacy": privacy.status(settings),
         "indexing": (thread is not None and thread.is_alive()) or (job is not None and job.running),
         "index_job": job if job is not None and job.running else None,
+        "legacy": legacy_view(llm),
         "providers": providers(llm, registry),
         "latency": latency(registry),
         "ollama": hosts,

@@ -437,3 +437,14 @@ class DiagnosticCalibration(Base):
     fit_info: Mapped[dict[str, Any]] = mapped_column(JSONB)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     created_at: Mapped[datetime] = _now()
+
+
+class SwitchRow(Base):
+    """A switch every replica reads (``legacy``: OpenAI's and Google's own APIs refused), who set it and when."""
+
+    __tablename__ = "switches"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    off: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    changed_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")

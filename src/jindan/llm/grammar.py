@@ -11,6 +11,7 @@ lower bound of 0 or 1 or a small range are kept inside it. Tool calls are ``<too
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jindan.llm import structured
@@ -108,6 +109,20 @@ def for_schema(schema: dict[str, Any], budget: int) -> str:
     conv = _converter()
     conv.visit(_prepare(conv, schema, budget, ""), "")
     return _finish(conv, budget)
+
+
+def for_fenced(schema: dict[str, Any], budget: int) -> str | None:
+    """A grammar for one JSON value matching ``schema`` inside a ```json code block; None (left unconstrained:
+    the request never asked for a constraint) for a schema the converter cannot take or whose rules refer back
+    to the root."""
+    try:
+        rules = for_schema(schema, max(1, budget - 8)).splitlines()  # the fence's own tokens
+    except Exception:
+        return None
+    if any(re.search(r"\broot\b", line.split("::=", 1)[-1]) for line in rules):
+        return None
+    body = [line.replace("root ::=", "fenced-json ::=", 1) if line.startswith("root ::=") else line for line in rules]
+    return "\n".join([*body, r'root ::= "```json\n" fenced-json "\n```"'])
 
 
 def for_tools(tools: tuple[Tool, ...], required: bool, parallel: bool, budget: int) -> str:

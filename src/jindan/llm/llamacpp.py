@@ -223,9 +223,13 @@ class LlamaCppProvider:
         if opts.callable_tools():
             opening = lambda: self._opening(llm, rendered.tokens)  # noqa: E731
             yield from llamacpp_tools.answer(complete, opening, opts, messages, self.tool_call_threshold)
-        else:
-            schema = opts.json_schema
-            yield from complete(grammar.for_schema(schema, opts.max_tokens) if schema is not None else None)
+        elif opts.json_schema is not None:
+            yield from complete(grammar.for_schema(opts.json_schema, opts.max_tokens))
+        else:  # a schema in the prompt and "answer in a ```json block" (instructor's MD_JSON): kept to it
+            asked = [m.content for m in messages if m.role in ("system", "user")]
+            last = next((m.content for m in reversed(messages) if m.role == "user"), "")
+            fenced = structured.fenced_ask(asked, last)
+            yield from complete(grammar.for_fenced(fenced, opts.max_tokens) if fenced else None)
 
     def _opening(self, llm: Any, tokens: list[int]) -> float:
         """The probability the model gives a tool call's opening (``<tool_call>``) as its answer's first token."""

@@ -60,11 +60,17 @@ RouterEvent = Started | Delta | ToolCallDelta | Usage | StreamError
 class RouterObserver(Protocol):
     """Told about every provider attempt and every finished answer (metrics); must not raise."""
 
-    def attempt(self, route: str, provider: str, outcome: str) -> None: ...  # ok | failed | broken | open | busy
+    def attempt(self, route: str, provider: str, outcome: str) -> None: ...  # ok|failed|broken|open|busy|off
 
     def fallback(self, route: str, provider: str) -> None: ...  # ``provider`` failed and the next one is tried
 
     def usage(self, route: str, usage: Usage) -> None: ...
+
+
+class ProviderGate(Protocol):
+    """Asked before each provider: the reason it is refused (the legacy switch), or None. Reads only memory."""
+
+    def refused(self, provider: str) -> str | None: ...
 
 
 class _Silent:
@@ -87,6 +93,11 @@ class AllProvidersFailed(ProviderError):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ProvidersSwitchedOff(AllProvidersFailed):
+    """Every provider of the chain is switched off (the legacy switch): not transient, the message says why and
+    what restores them."""
 
 
 class CircuitBreaker:
@@ -137,6 +148,7 @@ class Router:
         self._stop_at: float | None = None  # loop time after which no provider is waited for (shutdown)
         self._timers: set[asyncio.Timeout] = set()  # the waits on providers in progress
         self._busy_until: dict[str, float] = {}  # provider -> when its Retry-After ends (monotonic)
+        self.gate: ProviderGate | None = None  # providers switched off for every replica (``llm.legacy``)
 
     def chain(self, route: str) -> list[str]:
         llm = self.settings.llm
@@ -172,7 +184,7 @@ class Router:
     def may_shadow(self, route: str, student_text: bool) -> bool:
         """Privacy: a request carrying a student's text is mirrored only where the profile allows it."""
         cfg = self.settings.llm.shadow.get(route)
-        if self.shadow is None or cfg is None:
+        if self.shadow is None or cfg is None or (self.gate is not None and self.gate.refused(cfg.provider)):
             return False
         from jindan.security.privacy import shadow_may_carry_student_text
 
@@ -189,6 +201,7 @@ class Router:
         errors: list[str] = []
         busy: list[float] = []  # retry_after_s of each provider that refused only because it was busy
         only_busy = True
+        switched_off = 0  # providers the gate refused
         chain = self.chain(route)
         for position, name in enumerate(chain):
             if position:
@@ -196,6 +209,13 @@ class Router:
             breaker = self.breakers.setdefault(
                 name, CircuitBreaker(self.settings.llm.breaker_failures, self.settings.llm.breaker_cooldown_s)
             )
+            refused = self.gate.refused(name) if self.gate is not None else None
+            if refused is not None:  # switched off: skipped like an open circuit, with the reason
+                only_busy = False
+                switched_off += 1
+                self.observer.attempt(route, name, "off")
+                errors.append(f"{name}: {refused}")
+                continue
             left = self._busy_until.get(name, 0.0) - time.monotonic()
             if left > 0:  # it asked not to be called before then: skipped, not counted against it
                 self.observer.attempt(route, name, "busy")
@@ -249,6 +269,8 @@ class Router:
                     breaker.failure()
                     errors.append(f"{name}: {exc}")
                     break
+        if chain and switched_off == len(chain):
+            raise ProvidersSwitchedOff("; ".join(errors))
         retry = min(busy) if busy and only_busy else None
         raise AllProvidersFailed("no provider answered: " + "; ".join(errors), retry_after_s=retry)
 
@@ -323,8 +345,9 @@ class _ShuttingDown(Exception):
     pass
 
 
-def build_router(settings: Settings, db: Any = None) -> Router:
-    """The router the app and the CLI use: configured chains, shadow runs recorded in ``db`` when given.
+def build_router(settings: Settings, db: Any = None, *, read_switches: bool = True) -> Router:
+    """The router the app and the CLI use: configured chains, shadow runs recorded in ``db`` when given, and
+    the legacy switch read from it (``read_switches``: now; the app reads it once its schema is upgraded).
 
     Refuses (PrivacyViolation) a chain or shadow that would leave the machine without the operator's consent."""
     from jindan.security.privacy import check
@@ -335,4 +358,11 @@ def build_router(settings: Settings, db: Any = None) -> Router:
         from jindan.llm.shadow import DbComparisonSink, ShadowRunner
 
         shadow = ShadowRunner(settings, DbComparisonSink(db, settings.llm.prices))
-    return Router(settings, shadow=shadow)
+    router = Router(settings, shadow=shadow)
+    if db is not None:
+        from jindan.llm.legacy import LegacyGate
+
+        router.gate = gate = LegacyGate(settings, db)
+        if read_switches:
+            gate.refresh()
+    return router

@@ -250,3 +250,15 @@ def in_prompt(messages: list[str], limit: int = 64) -> dict[str, Any] | None:
                     return {"type": "object", **value}
             at = text.find("{", end)
     return None
+
+
+FENCE = "```json"
+
+
+def fenced_ask(system_and_user: list[str], last_user: str) -> dict[str, Any] | None:
+    """The schema of a request that spells a JSON Schema out in its prompt and asks for the answer in a
+    ```json code block, with no ``response_format`` (instructor's MD_JSON mode and hand-written prompts like it):
+    the schema ``in_prompt`` finds when the last user message asks for the block, else None."""
+    if FENCE not in last_user.lower():
+        return None
+    return in_prompt(system_and_user)

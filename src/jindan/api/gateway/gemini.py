@@ -96,6 +96,9 @@ class GenerationConfig(BaseModel):
     responseMimeType: str | None = None
     responseSchema: dict[str, Any] | None = None
     responseJsonSchema: dict[str, Any] | None = None
+    responseLogprobs: bool | None = None
+    logprobs: int | None = None
+    responseModalities: list[str] | None = None
 
 
 class GenerateIn(BaseModel):
@@ -125,6 +128,11 @@ def to_router(body: GenerateIn, model: str, settings: Settings) -> tuple[str, li
     messages = [ChatMessage("system", body.systemInstruction.text())] if body.systemInstruction else []
     messages += gw_tools.gemini_history([(c.role, c.parts) for c in body.contents])
     cfg = body.generationConfig or GenerationConfig()
+    if cfg.responseLogprobs or cfg.logprobs:
+        raise WireError(400, "generationConfig.responseLogprobs: log probabilities are not available from this "
+                        "gateway: leave them unset")  # fmt: skip
+    if any(m.upper() not in ("TEXT", "MODALITY_UNSPECIFIED") for m in cfg.responseModalities or ()):
+        raise WireError(400, "generationConfig.responseModalities: this gateway answers with TEXT only")
     schema = cfg.responseJsonSchema or (structured.from_gemini(cfg.responseSchema) if cfg.responseSchema else None)
     if schema is None and cfg.responseMimeType == "application/json":
         schema = {"type": "object"}

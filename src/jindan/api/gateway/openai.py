@@ -104,7 +104,7 @@ class StreamOptions(BaseModel):
 
 
 class ChatIn(BaseModel):
-    model_config = ConfigDict(extra="allow")  # accepted and ignored: user, metadata, store, reasoning_effort, ...
+    model_config = ConfigDict(extra="allow")  # other fields (service_tier, top_p, ...) accepted, ignored
     model: str = Field(min_length=1, max_length=200)
     messages: list[Message] = Field(min_length=1, max_length=200)
     temperature: float | None = Field(None, ge=0, le=2)
@@ -118,6 +118,11 @@ class ChatIn(BaseModel):
     n: int | None = Field(None, ge=1, description="Only one choice per request.")
     logprobs: bool | None = Field(None, description="Not available: true is refused.")
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    modalities: list[str] | None = Field(None, description="Only text: audio answers are refused.")
+    user: str | None = Field(None, max_length=512, description="Accepted and ignored.")
+    metadata: dict[str, str] | None = Field(None, description="Accepted and ignored (never stored).")
+    store: bool | None = Field(None, description="Accepted and ignored: nothing is stored for later retrieval.")
+    reasoning_effort: str | None = Field(None, max_length=20, description="Accepted and ignored.")
     tools: list[Any] | None = None
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None
@@ -140,8 +145,11 @@ def to_router(body: ChatIn, settings: Settings) -> tuple[str, list[ChatMessage],
         raise WireError(400, "n: one choice per request here (n=1); send several requests for more",
                         "invalid_value", "n")  # fmt: skip
     if body.logprobs or body.top_logprobs:
-        raise WireError(400, "logprobs are not available from this gateway: leave logprobs unset",
-                        "unsupported_parameter", "logprobs")  # fmt: skip
+        param = "logprobs" if body.logprobs else "top_logprobs"
+        raise WireError(400, f"{param}: log probabilities are not available from this gateway: leave it unset",
+                        "unsupported_parameter", param)  # fmt: skip
+    if any(m != "text" for m in body.modalities or ()):
+        raise WireError(400, "modalities: this gateway answers with text only", "unsupported_parameter", "modalities")
     tools = gw_tools.openai_tools(body.tools, body.functions)
     choice, allowed = gw_tools.openai_choice(body.tool_choice, body.function_call, tools)
     messages = history(body.messages)

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from jindan import __version__
 from jindan.api.deps import DatabaseDep, OptionalPrincipal, SettingsDep
 from jindan.jobs.index import index_status
+from jindan.llm.legacy import legacy_line
 from jindan.readiness import check_all
 from jindan.security import privacy, rules
 
@@ -36,6 +37,7 @@ class ReadyOut(BaseModel):
     profile: str
     privacy: str
     index: str
+    legacy: str = "on"
     index_progress: IndexProgressOut | None = None
     components: list[ComponentOut] | None = None
 
@@ -65,6 +67,7 @@ async def ready(request: Request, settings: SettingsDep, db: DatabaseDep, princi
         profile=settings.profile,
         privacy=privacy.status(settings),
         index=index,
+        legacy=legacy_line(request.app.state.router),
     )
     if job is not None and job.running:
         body.index_progress = IndexProgressOut(
