@@ -67,7 +67,7 @@ def eval_answers(
             db,
             store,
             embedder,
-            progress=lambda done, total: progress.update(indexing, completed=done, total=total),
+            progress=lambda n, total: progress.update(indexing, advance=n, total=total),  # n: this batch
         )
         wanted = _external_ids(questions)
         with db.session() as s:
