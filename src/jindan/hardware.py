@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jindan.llm.catalog import CATALOG, ModelInfo
+from jindan.llm.catalog import CATALOG, ModelInfo, known, korean_models
 
 GB = 1024**3
 
@@ -170,3 +170,20 @@ def recommend(hw: Hardware, n_ctx: int = 8192) -> list[Fit]:
             )
         fits.append(Fit(m, need, where, note))
     return sorted(fits, key=lambda f: ({"gpu": 0, "cpu": 1, "no": 2}[f.where], not f.model.default))
+
+
+def korean_advice(model: str, fits: list[Fit]) -> str:
+    """How well ``model`` writes Korean, and the best Korean model that runs on this machine (doctor, console)."""
+
+    info = known(model)
+    level = info.korean if info else "unknown"
+    runs = {f.model.name for f in fits if f.where != "no"}
+    best = next((m for m in korean_models() if m.name in runs), None)
+    now = f"{model} writes Korean: {level}"
+    if level == "none":
+        now += " (Korean hints and explanations come from the bank's own solutions; the checks keep its answers out)"
+    if best is None:
+        return f"{now}. No local Korean-capable model fits this machine; use a model host with a GPU."
+    if best.name == model:
+        return f"{now}."
+    return f"{now}. Best Korean model that fits here: {best.name} (Korean: {best.korean}; {best.pull})."

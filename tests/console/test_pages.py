@@ -297,6 +297,8 @@ def test_operator_page_reads_every_source(client: TestClient, console_world: Wor
     answers = section["answers"].split('data-testid="shadow"')[0]  # the hint above, checked and counted
     row = r'<th scope="row">hint</th><td>llamacpp/[^<]+</td><td>1</td>\s*<td>100%</td>\s*<td data-testid="model-pass">'
     assert re.search(row, answers), answers  # the Korean question: the bank's hint, the model not asked
+    assert ("writes Korean: none" in answers and "qwen2.5:7b" in answers) or "No local Korean" in answers
+    assert re.search(r"오늘 llamacpp/\S+의 hint 답 중 100%가 검사에 떨어졌습니다: 한국어 아님 100%", answers), answers
     _, bench, _ = get(client, w, "admin", "/console/ops/benchmarks")
     assert "<table>" in bench and "<script" not in bench.split("</header>", 1)[1].split("</main>")[0]
 

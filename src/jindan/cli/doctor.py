@@ -52,21 +52,7 @@ def doctor(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", hel
 
 
 def korean_advice(settings: Settings, fits: list[hardware.Fit]) -> str:
-    """How well the configured model writes Korean, and the best Korean model that runs on this machine."""
-    from jindan.llm.catalog import known, korean_models
-
-    info = known(settings.llm.model)
-    level = info.korean if info else "unknown"
-    runs = {f.model.name for f in fits if f.where != "no"}
-    best = next((m for m in korean_models() if m.name in runs), None)
-    now = f"{settings.llm.model} writes Korean: {level}"
-    if level == "none":
-        now += " (Korean hints and explanations come from the bank's own solutions; the checks keep its answers out)"
-    if best is None:
-        return f"{now}. No local Korean-capable model fits this machine; use a model host with a GPU."
-    if best.name == settings.llm.model:
-        return f"{now}."
-    return f"{now}. Best Korean model that fits here: {best.name} (Korean: {best.korean}; {best.pull})."
+    return hardware.korean_advice(settings.llm.model, fits)
 
 
 def _components(settings: Settings) -> list[Status]:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
+from jindan import hardware
 from jindan.answers import log as answer_log
 from jindan.api.deps import DatabaseDep, RouterDep, SettingsDep, require
 from jindan.console.web import ConsoleRoute, page
@@ -181,6 +182,12 @@ def answers(request: Request, db: Database) -> dict[str, Any]:
     return answer_log.summary(db, datetime.now(UTC).date())
 
 
+def model_advice(settings: Settings) -> str:
+    """How well the configured model writes Korean and which Korean model fits this machine (as doctor says)."""
+    hw = hardware.detect(settings.home)
+    return hardware.korean_advice(settings.llm.model, hardware.recommend(hw, settings.ollama.num_ctx or 8192))
+
+
 @router.get("/ops")
 async def ops(
     request: Request, settings: SettingsDep, db: DatabaseDep, llm: RouterDep, _: Principal = require("ops.read")
@@ -194,6 +201,7 @@ async def ops(
         asyncio.to_thread(index_status, settings, db),
     )
     checked = await asyncio.to_thread(answers, request, db)
+    advice = await asyncio.to_thread(model_advice, settings)
     thread = getattr(request.app.state, "index_thread", None)
     registry: CollectorRegistry = request.app.state.metrics.registry
     context = {
@@ -211,6 +219,7 @@ async def ops(
         "shadow": shadows,
         "shadow_chart": bars(shadows, "route", "primary_total_ms_p50", "shadow_total_ms_p50"),
         "answers": checked,
+        "model_advice": advice,
         "compare": compared,
         "compare_chart": bars(compared["providers"], "provider", "total_ms_p50", "ttft_ms_p50") if compared else None,
     }
