@@ -209,3 +209,26 @@ def context(
             str(r.get("correct_rate", "-")), str(r.get("leak_rate", "-")), str(r["length_rate"]),
         )  # fmt: skip
     out.print(table)
+
+
+@app.command("shutdown")
+def shutdown(
+    questions: int = typer.Option(400, "--questions", min=1, help="Bank questions the fresh service indexes."),
+    after: int = typer.Option(16, min=1, help="SIGTERM once this many passages are indexed."),
+    bank: str | None = typer.Option(None, help="Question file (default: the shared MATH bank)."),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """`jindan serve` on a fresh home, stopped with SIGTERM while it indexes: seconds to exit, the job left."""
+    from pathlib import Path
+
+    from jindan.bench import shutdown as bench_shutdown
+    from jindan.demo import shared_data
+
+    path = Path(bank) if bank else shared_data("math/problems.jsonl")
+    if path is None or not path.exists():
+        console.print("[red]no question file: pass --bank[/red]")
+        raise typer.Exit(1)
+    with console.status("serving, indexing, stopping"):
+        result = bench_shutdown.run(path, questions=questions, after=after)
+    result.pop("log")
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

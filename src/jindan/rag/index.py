@@ -27,6 +27,7 @@ from jindan.embed.base import Embedder
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 MATERIAL_PREFIX = "material:"
+STOP_CHUNK = 8  # texts embedded between two looks at the stop flag: a stop waits for this many at most
 
 
 @dataclass
@@ -162,29 +163,34 @@ class Indexer:
         watch: Callable[[int, int, str], None] | None = None,
     ) -> IndexReport:
         """Embed what changed, remove what went, then point the alias at the collection. ``stop`` (a service
-        shutting down) ends the run after the batch in hand; the next run goes on from there (unchanged
-        passages are skipped by their hash). ``progress`` gets (embedded now, to embed); ``watch`` gets
-        (passages indexed, passages in the bank, phase) for status shown elsewhere (jobs)."""
+        shutting down) ends the run within ``STOP_CHUNK`` texts: what was embedded is written, and the next
+        run goes on from there (unchanged passages are skipped by their hash). ``progress`` gets (embedded now,
+        to embed); ``watch`` gets (passages indexed, passages in the bank, phase) for status shown elsewhere."""
         start = time.perf_counter()
+        stopping = stop.is_set if stop is not None else (lambda: False)
         docs = list(question_docs(self.db)) + list(material_docs(self.db))
         seen = watch or (lambda done, total, phase: None)
         seen(0, len(docs), "comparing with the stored vectors")
         name, created = self.target(rebuild)
         report = IndexReport(collection=name, created=created, total=len(docs))
-        stored = {} if created else self._stored_hashes(name)
+        stored = {} if created else self._stored_hashes(name, stopping)
         todo = sorted((d for d in docs if stored.get(d.id) != d.content_hash), key=lambda d: len(d.text))
         report.unchanged = len(docs) - len(todo)
+        if stopping():  # before a single text was embedded (the comparison may have been cut short)
+            report.unchanged, report.stopped = 0, True
+            report.seconds = time.perf_counter() - start
+            return report
         seen(report.unchanged, len(docs), "embedding")
         if progress:
             progress(0, len(todo))
         for i in range(0, len(todo), self.batch_size):
-            batch = todo[i : i + self.batch_size]
-            self.store.upsert(name, self._points(batch))
-            report.embedded += len(batch)
+            points = self._points(todo[i : i + self.batch_size], stopping)
+            self.store.upsert(name, points)
+            report.embedded += len(points)
             seen(report.unchanged + report.embedded, len(docs), "embedding")
             if progress:
-                progress(len(batch), len(todo))
-            if stop is not None and stop.is_set():
+                progress(len(points), len(todo))
+            if stopping():
                 report.stopped = True
                 report.seconds = time.perf_counter() - start
                 return report
@@ -199,19 +205,28 @@ class Indexer:
         report.seconds = time.perf_counter() - start
         return report
 
-    def _points(self, batch: Sequence[Doc]) -> list[Point]:
-        texts = [d.text for d in batch]
-        vectors = self.embedder.embed_passages(texts)
-        sparse = self.sparse.encode(texts) if self.sparse is not None else [None] * len(batch)
-        return [
-            Point(d.id, v, {**d.payload, "content_hash": d.content_hash}, s)
-            for d, v, s in zip(batch, vectors, sparse, strict=True)
-        ]
+    def _points(self, batch: Sequence[Doc], stopping: Callable[[], bool]) -> list[Point]:
+        """The batch's points, embedded ``STOP_CHUNK`` texts at a time; fewer when asked to stop midway."""
+        points: list[Point] = []
+        for j in range(0, len(batch), STOP_CHUNK):
+            if j and stopping():
+                break
+            chunk = batch[j : j + STOP_CHUNK]
+            texts = [d.text for d in chunk]
+            vectors = self.embedder.embed_passages(texts)
+            sparse = self.sparse.encode(texts) if self.sparse is not None else [None] * len(chunk)
+            points += [
+                Point(d.id, v, {**d.payload, "content_hash": d.content_hash}, s)
+                for d, v, s in zip(chunk, vectors, sparse, strict=True)
+            ]
+        return points
 
-    def _stored_hashes(self, name: str) -> dict[PointId, str]:
+    def _stored_hashes(self, name: str, stopping: Callable[[], bool]) -> dict[PointId, str]:
         ids = list(self.store.ids(name))
         out: dict[PointId, str] = {}
         for i in range(0, len(ids), 1000):
+            if stopping():
+                break
             for p in self.store.retrieve(name, ids[i : i + 1000]):
                 out[p.id] = str(p.payload.get("content_hash", ""))
         return out
