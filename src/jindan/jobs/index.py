@@ -66,6 +66,9 @@ def run_index(
 
         report = indexer.run(rebuild=rebuild, progress=progress, stop=stop, watch=watch)
         report.from_cache = cached.hits
+        if "embed" in report.phases:  # the model's share and the cache's share of the embedding time
+            report.phases["embed"] -= cached.cache_s
+            report.phases["embedding cache"] = cached.cache_s
         if report.stopped:
             lease.outcome = "stopped"
         lease.detail = (
