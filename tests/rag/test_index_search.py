@@ -80,7 +80,8 @@ def test_a_stopped_run_keeps_what_it_embedded_and_the_next_one_goes_on(
 def test_embedding_calls_are_sized_to_the_stop_budget() -> None:
     pace = Pace(budget_s=1.0)
     assert pace.take([100] * 50) == FIRST_CHUNK  # the rate is not known yet
-    pace.saw(chars=400, seconds=0.4)  # 1 ms per character
+    pace.saw(chars=400, seconds=0.4)  # 1 ms per character: 10 texts of 100 fit the budget
+    assert pace.take([100] * 50) == 2 * FIRST_CHUNK  # but a call grows to twice the last one at most
     assert pace.take([100] * 50) == 10 and pace.take([300, 300, 300, 300]) == 3
     assert pace.take([5000, 10]) == 1  # a text slower than the budget goes alone, never zero
     pace.saw(chars=100, seconds=1.1)  # the machine got busier: 11 ms per character, averaged to 6 ms

@@ -124,8 +124,11 @@ class Pace:
     def __init__(self, budget_s: float = STOP_CHECK_S) -> None:
         self.budget_s = budget_s
         self.s_per_char: float | None = None
+        self.last = FIRST_CHUNK
 
     def take(self, lengths: Sequence[int]) -> int:
+        """At most twice the last call's texts: a rate learnt on cached texts (read, not embedded) never
+        sends a whole batch of new ones in one call."""
         if self.s_per_char is None:
             return min(len(lengths), FIRST_CHUNK)
         n = chars = 0
@@ -134,7 +137,8 @@ class Pace:
             if n and chars * self.s_per_char > self.budget_s:
                 break
             n += 1
-        return n
+        self.last = min(n, max(FIRST_CHUNK, 2 * self.last))
+        return self.last
 
     def saw(self, chars: int, seconds: float) -> None:
         rate = seconds / max(chars, 1)
