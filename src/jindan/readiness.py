@@ -82,8 +82,11 @@ def _qdrant_edge(s: Settings) -> tuple[bool, str]:
 
 
 def _qdrant(s: Settings) -> tuple[bool, str]:
-    key = s.qdrant.api_key.get_secret_value() if s.qdrant.api_key else None
-    return _http(f"{s.qdrant.url.rstrip('/')}/readyz", {"api-key": key} if key else None)
+    from jindan.vectors import qdrant_cluster
+
+    if s.qdrant.path is not None:
+        return True, f"qdrant-client local mode in {s.qdrant.path} (one process; trials and tests)"
+    return qdrant_cluster.check(s.qdrant, s.vectors.alias)
 
 
 def _pgvector(s: Settings) -> tuple[bool, str]:

@@ -302,6 +302,11 @@ class QdrantSettings(BaseModel):
     shard_number: int = Field(1, ge=1, description="Shards per collection (cluster).")
     replication_factor: int = Field(1, ge=1, description="Replicas per shard (cluster).")
     write_consistency_factor: int = Field(1, ge=1, description="Replicas that must ack a write.")
+    write_ordering: Literal["weak", "medium", "strong"] = Field(
+        "weak",
+        description="Ordering of every write (Qdrant's `ordering`): weak (fastest), medium (through a dynamically "
+        "chosen leader) or strong (through the shard's permanent leader; unavailable while it is down).",
+    )
 
 
 class ServerSettings(BaseModel):

@@ -97,3 +97,26 @@ def test_the_cache_is_keyed_by_embedder_and_text(db: Database) -> None:
     other = Other()
     CachedEmbedder(other, db).embed_passages(["a"])
     assert other.embedded == ["a"]  # another model never reuses a vector
+
+
+def test_a_stop_mid_run_releases_the_lease_at_once(bank: Database, settings: Settings, store: QdrantEdgeStore) -> None:
+    """SIGTERM while indexing: the job is marked stopped and its lease released, so the next start (or another
+    replica) goes on at once instead of waiting for the lease to run out."""
+    stop = threading.Event()
+
+    class Stopping(Counting):
+        def embed_passages(self, texts: list[str]) -> np.ndarray:
+            stop.set()
+            return super().embed_passages(texts)
+
+    fake = Stopping()
+    report = run_index(settings, bank, store, fake, stop=stop)
+    assert report is not None and report.stopped and 0 < report.embedded < 120
+    status = index_status(settings, bank)
+    assert status is not None and status.state == "stopped" and not status.running
+    rows = Jobs(bank).all()
+    assert [r.lease_left_s for r in rows if r.name == job_name(settings.vectors.alias)] == [None]  # released
+    other = Jobs(bank)
+    other.holder = "replica-b:9"
+    lease = other.claim(job_name(settings.vectors.alias))
+    assert lease is not None and lease.took_over is None  # claimed at once, not taken over

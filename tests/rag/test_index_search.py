@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, update
@@ -12,7 +13,7 @@ from sqlalchemy import delete, update
 from jindan.db.engine import Database
 from jindan.db.models import Question
 from jindan.embed.base import Embedder
-from jindan.rag.index import Indexer
+from jindan.rag.index import FIRST_CHUNK, Indexer, Pace
 from jindan.rag.retrieve import Retriever, SearchFilters
 from jindan.settings import SearchSettings
 from jindan.vectors.base import ModelMismatch
@@ -42,19 +43,58 @@ def test_index_is_idempotent_and_propagates_changes(bank: Database, store: Qdran
     assert store.count("questions") == 119
 
 
-def test_a_stopped_run_keeps_its_batches_and_the_next_one_goes_on(
+def test_a_stopped_run_keeps_what_it_embedded_and_the_next_one_goes_on(
     bank: Database, store: QdrantEdgeStore, minilm: Embedder
 ) -> None:
-    """A service shutting down stops its background index after the batch in hand; the alias waits for a
-    complete collection, and the next start embeds only what is missing."""
+    """A service shutting down stops its background index after the embedding call in hand (its first one
+    takes FIRST_CHUNK texts), not after the whole batch in hand; what was embedded is written, the alias waits
+    for a complete collection, and the next start
+    embeds only what is missing."""
+    stop = threading.Event()
+
+    class StopsMidBatch:
+        model_id, dim = minilm.model_id, minilm.dim
+
+        def __init__(self) -> None:
+            self.calls: list[int] = []
+
+        def embed_queries(self, texts: list[str]) -> Any:
+            return minilm.embed_queries(texts)
+
+        def embed_passages(self, texts: list[str]) -> Any:
+            self.calls.append(len(texts))
+            stop.set()  # SIGTERM lands while the first chunk is being embedded
+            return minilm.embed_passages(texts)
+
+    stopping = StopsMidBatch()
+    first = Indexer(bank, store, stopping, batch_size=50).run(stop=stop)  # type: ignore[arg-type]
+    assert (first.stopped, first.embedded) == (True, FIRST_CHUNK) and stopping.calls == [FIRST_CHUNK]
+    assert store.count(first.collection) == FIRST_CHUNK and store.resolve("questions") != first.collection
+    rest = Indexer(bank, store, minilm, batch_size=50).run(stop=threading.Event())
+    assert (rest.stopped, rest.collection, rest.embedded, rest.unchanged) == (
+        False, first.collection, 120 - FIRST_CHUNK, FIRST_CHUNK,
+    )  # fmt: skip
+    assert store.resolve("questions") == first.collection and store.count("questions") == 120
+
+
+def test_embedding_calls_are_sized_to_the_stop_budget() -> None:
+    pace = Pace(budget_s=1.0)
+    assert pace.take([100] * 50) == FIRST_CHUNK  # the rate is not known yet
+    pace.saw(chars=400, seconds=0.4)  # 1 ms per character: 10 texts of 100 fit the budget
+    assert pace.take([100] * 50) == 2 * FIRST_CHUNK  # but a call grows to twice the last one at most
+    assert pace.take([100] * 50) == 10 and pace.take([300, 300, 300, 300]) == 3
+    assert pace.take([5000, 10]) == 1  # a text slower than the budget goes alone, never zero
+    pace.saw(chars=100, seconds=1.1)  # the machine got busier: 11 ms per character, averaged to 6 ms
+    assert pace.take([100] * 50) == 1
+    assert pace.take([]) == 0
+
+
+def test_a_stop_before_the_first_text_embeds_nothing(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:
     stop = threading.Event()
     stop.set()
-    first = Indexer(bank, store, minilm, batch_size=50).run(stop=stop)
-    assert (first.stopped, first.embedded) == (True, 50)
-    assert store.count(first.collection) == 50 and store.resolve("questions") != first.collection
-    rest = Indexer(bank, store, minilm, batch_size=50).run(stop=threading.Event())
-    assert (rest.stopped, rest.collection, rest.embedded, rest.unchanged) == (False, first.collection, 70, 50)
-    assert store.resolve("questions") == first.collection and store.count("questions") == 120
+    report = Indexer(bank, store, minilm).run(stop=stop)
+    assert (report.stopped, report.embedded, report.unchanged) == (True, 0, 0)
+    assert store.count(report.collection) == 0
 
 
 def test_similar_questions_with_filters(bank: Database, store: QdrantEdgeStore, minilm: Embedder) -> None:

@@ -49,7 +49,10 @@ def test_create_sends_the_metric_hnsw_int8_and_payload_indexes(httpserver: HTTPS
         query_string="wait=true",
         json={"field_name": "subject", "field_schema": "keyword"},
     ).respond_with_json({"result": {"operation_id": 1, "status": "completed"}, **OK})
-    store = QdrantStore(httpserver.url_for("").rstrip("/"), shard_number=2, replication_factor=2)
+    from qdrant_client import QdrantClient
+
+    client = QdrantClient(url=httpserver.url_for("").rstrip("/"), check_compatibility=False)  # no racing GET /
+    store = QdrantStore(client=client, shard_number=2, replication_factor=2)
     store.create(spec)
     store.close()
     httpserver.check_assertions()

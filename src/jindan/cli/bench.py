@@ -140,15 +140,35 @@ def e2e(
     clients: int = typer.Option(4, min=1, max=32, help="Requests at once in the concurrent phase."),
     seed: int = typer.Option(0, help="Seed of the question sample."),
     explain: bool = typer.Option(True, "--explain/--no-explain", help="Also time explanations (cold and warm)."),
+    hosts: str | None = typer.Option(
+        None, help="Comma-separated OpenAI-compatible model servers: compare prefix-cache hits per routing policy."
+    ),
+    students: int = typer.Option(3, min=2, max=20, help="With --hosts: students asking each question."),
+    model_name: str = typer.Option("default", help="With --hosts: the model name sent to the servers."),
     as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
 ) -> None:
-    """Hint and explain end to end on the configured stack: cold, warm, concurrent TTFT and quality."""
+    """Hint and explain end to end on the configured stack: cold, warm, concurrent TTFT and quality. With
+    --hosts: the hint prompts routed over several model servers, prefix-cache hits per routing policy."""
     from jindan.bench import e2e as bench_e2e
     from jindan.cli.search import components
     from jindan.llm.router import build_router
     from jindan.rag.retrieve import Retriever
 
     settings = settings_from(ctx)
+    if hosts:
+        from jindan.bench import routing
+
+        urls = [h.strip().rstrip("/") for h in hosts.split(",") if h.strip()]
+        with components(settings) as (db, store, embedder), failing():
+            retriever = Retriever.from_settings(settings, db, store, embedder)
+            prompts = routing.hint_prompts(
+                settings, db, retriever, build_router(settings), questions=questions, students=students, seed=seed
+            )
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("bench e2e --hosts", total=sum(len(v) * students for v in prompts.values()))
+            result = routing.compare(prompts, urls, model=model_name, seed=seed, step=lambda: bar.advance(task))
+        out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
+        return
     with components(settings) as (db, store, embedder), Progress(console=console, transient=True) as bar, failing():
         phases = 3 + (2 if explain else 0)
         task = bar.add_task("bench e2e", total=questions * phases)
@@ -209,3 +229,26 @@ def context(
             str(r.get("correct_rate", "-")), str(r.get("leak_rate", "-")), str(r["length_rate"]),
         )  # fmt: skip
     out.print(table)
+
+
+@app.command("shutdown")
+def shutdown(
+    questions: int = typer.Option(400, "--questions", min=1, help="Bank questions the fresh service indexes."),
+    after: int = typer.Option(16, min=1, help="SIGTERM once this many passages are indexed."),
+    bank: str | None = typer.Option(None, help="Question file (default: the shared MATH bank)."),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """`jindan serve` on a fresh home, stopped with SIGTERM while it indexes: seconds to exit, the job left."""
+    from pathlib import Path
+
+    from jindan.bench import shutdown as bench_shutdown
+    from jindan.demo import shared_data
+
+    path = Path(bank) if bank else shared_data("math/problems.jsonl")
+    if path is None or not path.exists():
+        console.print("[red]no question file: pass --bank[/red]")
+        raise typer.Exit(1)
+    with console.status("serving, indexing, stopping"):
+        result = bench_shutdown.run(path, questions=questions, after=after)
+    result.pop("log")
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

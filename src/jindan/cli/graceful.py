@@ -1,6 +1,7 @@
 """uvicorn, stopped the same way by SIGTERM (systemd, Docker, Kubernetes) and Ctrl+C (SIGINT).
 
-On either signal uvicorn stops accepting connections and waits for the open ones; the app's answers still
+On either signal a background index is told to stop at once (it ends within a few texts and releases its
+job); uvicorn stops accepting connections and waits for the open ones; the app's answers still
 streaming get ``server.shutdown_grace_s`` to finish and then end with an ``error`` event (``Router.stop_streams``);
 then the lifespan closes everything (shadow comparisons within ``server.shadow_drain_s``, the model, the
 embedded PostgreSQL). uvicorn then raises the signal again with the handler it found at start: under the
@@ -42,6 +43,9 @@ class GracefulServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
+        stop = getattr(self.app.state, "index_stop", None)
+        if stop is not None:
+            stop.set()  # a background index stops now, while uvicorn still closes its connections
         loop, self._loop = self._loop, None  # the grace period counts from the signal, not uvicorn's next tick
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self._stop_streams)

@@ -138,6 +138,19 @@ def run_cmd(
             f"[yellow]{len(report.null_vectors)} rows have a NULL vector and were not copied "
             f"(first keys: {', '.join(report.null_vectors[:10])})[/yellow]"
         )
+    if report.counted is not None:
+        color = "green" if report.counts_match else "yellow"
+        console.print(
+            f"[{color}]{plan.target} holds {report.counted:,} points; the source had {report.expected:,} vectors "
+            f"when planned[/{color}]"
+            + ("" if report.counts_match else " (rows written since: run `jindan migrate sync`)")
+        )
+    if report.shards:
+        down = [r for r in report.shards if r["state"] != "Active"]
+        console.print(
+            f"{len({r['shard'] for r in report.shards})} shard(s), {len(report.shards)} replica(s), "
+            f"{len(down)} not active" + "".join(f"; shard {r['shard']} on peer {r['peer']}: {r['state']}" for r in down)
+        )
 
 
 @app.command("verify")

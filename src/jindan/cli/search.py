@@ -83,6 +83,9 @@ def index_questions(
         f"({report.from_cache} of them from the embedding cache); "
         f"alias '{settings.vectors.alias}' -> {report.collection}"
     )
+    if report.phases:
+        shares = sorted(report.phases.items(), key=lambda kv: -kv[1])
+        console.print("where the time went: " + ", ".join(f"{k} {v:.1f} s" for k, v in shares if v >= 0.05))
 
 
 @index_app.command("status")

@@ -54,7 +54,7 @@ def band(value: float | None) -> int | None:
 
 def _heatmap(db: Database, class_id: int) -> dict[str, Any]:
     try:
-        m = class_matrix(db, class_id)
+        m = class_matrix(db.replica, class_id)  # a report: the read replica when one is set
     except NoModel:
         with db.session() as s:
             if s.get(SchoolClass, class_id) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 from collections.abc import Iterator
@@ -56,6 +57,7 @@ class Database:
         read_url = settings.database.read_url
         self.read_engine: Engine = self._engine(settings, read_url, statement_timeout_s) if read_url else self.engine
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._replica: Database | None = None
 
     @staticmethod
     def _engine(settings: Settings, url: str, statement_timeout_s: float | None) -> Engine:
@@ -67,6 +69,22 @@ class Database:
             hide_parameters=True,  # error messages never carry the values (student text) of a statement
             connect_args=connect_args(settings, statement_timeout_s),
         )
+
+    @property
+    def replica(self) -> Database:
+        """This database for reads that may lag the primary by the replication delay (reports, search
+        results): sessions on ``database.read_url`` when one is set, read-only; else the database itself."""
+        if self.read_engine is self.engine:
+            return self
+        if self._replica is None:
+            view = copy.copy(self)
+            view._server = None  # closing the view never stops the embedded server
+            view.engine = self.read_engine
+            view.sessions = sessionmaker(
+                self.read_engine.execution_options(postgresql_readonly=True), expire_on_commit=False
+            )
+            self._replica = view
+        return self._replica
 
     @property
     def masked_url(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from importlib import metadata
 from typing import Any
 
@@ -51,6 +52,7 @@ class CachedEmbedder:
         self.model_id, self.dim = inner.model_id, inner.dim
         self.space = space(inner)
         self.hits = self.misses = 0
+        self.cache_s = 0.0  # time spent reading and writing the cache (the rest of embed_passages is the model)
 
     def embed_queries(self, texts: list[str]) -> Matrix:
         return self.inner.embed_queries(texts)
@@ -74,6 +76,13 @@ class CachedEmbedder:
     def _get(self, keys: list[bytes]) -> dict[bytes, Any]:
         if not keys:
             return {}
+        start = time.perf_counter()
+        try:
+            return self._read(keys)
+        finally:
+            self.cache_s += time.perf_counter() - start
+
+    def _read(self, keys: list[bytes]) -> dict[bytes, Any]:
         try:
             with self.db.session() as s:
                 rows = s.execute(
@@ -92,6 +101,7 @@ class CachedEmbedder:
         return out
 
     def _put(self, vectors: dict[bytes, Any]) -> None:
+        start = time.perf_counter()
         rows = [
             {"space": self.space, "text_hash": k, "vector": np.asarray(v, dtype="<f4").tobytes()}
             for k, v in vectors.items()
@@ -101,3 +111,4 @@ class CachedEmbedder:
                 s.execute(insert(EmbeddingCacheRow).values(rows).on_conflict_do_nothing())
         except Exception as exc:
             log.warning("embedding cache not written (%s)", type(exc).__name__)
+        self.cache_s += time.perf_counter() - start

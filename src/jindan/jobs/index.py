@@ -48,7 +48,10 @@ def run_index(
 ) -> IndexReport | None:
     """Index under the collection's job lease. While another process indexes: wait (``on_wait`` sees its
     progress; its job is taken over if it dies) or raise JobHeld. None when there was nothing left to do: with
-    ``once``, the other process finished it; or ``stop`` came while waiting."""
+    ``once``, the other process finished it; or ``stop`` came before the claim or while waiting. A ``stop``
+    during the run ends it within a few texts and releases the lease (the job is marked stopped)."""
+    if stop is not None and stop.is_set():
+        return None  # the service is shutting down: not even a claim
     alias = settings.vectors.alias
     cached = CachedEmbedder(embedder, db)
     with jobs_of(settings, db).hold(job_name(alias), wait=wait, once=once, stop=stop, on_wait=on_wait) as lease:
@@ -63,6 +66,9 @@ def run_index(
 
         report = indexer.run(rebuild=rebuild, progress=progress, stop=stop, watch=watch)
         report.from_cache = cached.hits
+        if "embed" in report.phases:  # the model's share and the cache's share of the embedding time
+            report.phases["embed"] -= cached.cache_s
+            report.phases["embedding cache"] = cached.cache_s
         if report.stopped:
             lease.outcome = "stopped"
         lease.detail = (

@@ -212,12 +212,12 @@ class Jobs:
         return Lease(self, name, token, phase, row.detail)
 
     def status(self, name: str) -> JobStatus | None:
-        with self.db.reader() as conn:
+        with self.db.engine.connect() as conn:  # the primary: a replica's lag would misjudge a holder
             row = conn.execute(text(f"{READ} WHERE name = :name"), {"name": name}).first()
         return None if row is None else _status(row)
 
     def all(self) -> list[JobStatus]:
-        with self.db.reader() as conn:
+        with self.db.engine.connect() as conn:
             return [_status(r) for r in conn.execute(text(f"{READ} ORDER BY started_at DESC"))]
 
     @contextmanager

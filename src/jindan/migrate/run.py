@@ -41,6 +41,13 @@ class RunReport:
     resumed: bool = False
     index_s: float = 0.0  # building the search index afterwards (embedded Qdrant; a server does it itself)
     already_done: bool = False  # a finished run into this target exists; nothing was copied
+    expected: int | None = None  # vectors in the source when planned (rows less NULL vectors)
+    counted: int | None = None  # exact count in the target once every write was acknowledged
+    shards: list[dict[str, Any]] = field(default_factory=list)  # Qdrant: each shard replica, state, points
+
+    @property
+    def counts_match(self) -> bool | None:
+        return None if self.counted is None or self.expected is None else self.counted == self.expected
 
     @property
     def points_per_s(self) -> float:
@@ -211,6 +218,7 @@ def _copy(
     if callable(flush):
         flush()
     report.seconds = time.perf_counter() - start
+    _count(store, plan, report)
     optimize = getattr(store, "optimize", None)
     if build_index and callable(optimize):  # so that verify probes, and the app queries, the real HNSW index
         if phase:
@@ -226,6 +234,15 @@ def _copy(
         | {"null_vectors": len(report.null_vectors), "null_vector_keys": report.null_vectors[:100]},
     )
     return report
+
+
+def _count(store: VectorStore, plan: SourcePlan, report: RunReport) -> None:
+    """Count the target exactly (every write was acknowledged by the configured number of replicas) and list
+    its shard replicas; `migrate verify` then compares keys, vectors and payloads."""
+    report.expected = plan.rows - plan.null_vectors
+    report.counted = store.count(plan.target)
+    shards = getattr(store, "shards", None)
+    report.shards = shards(plan.target) if callable(shards) else []
 
 
 def _drain(ranges: list[dict[str, Any]], read: Callable[[dict[str, Any]], None]) -> None:

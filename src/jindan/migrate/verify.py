@@ -1,6 +1,7 @@
 """`migrate verify`: prove the copy, not just count it.
 
 Checks, each pass or fail: distance (the collection ranks with the source index's metric), exact counts, the
+shard replicas (a Qdrant server or cluster: every replica active), the
 key sets (missing and extra keys listed), vectors equal within tolerance and payloads equal (a sample, or every
 row with ``full``), and search agreement on sample queries: Qdrant's exact search against PostgreSQL's, and
 Qdrant's index (recall@10 against exact search), with the top-10 overlap against pgvector's index reported.
@@ -126,6 +127,10 @@ def verify(
             checks.append(Check("search", False, {"queries": 0, "error": "the dimensions differ (see distance)"}))
     finally:
         conn.close()
+    replicas: list[dict[str, Any]] = getattr(store, "shards", lambda name: [])(plan.target)
+    if replicas:  # a Qdrant server or cluster: every shard replica must be active
+        down = [r for r in replicas if r["state"] != "Active"]
+        checks.append(Check("shards", not down, {"replicas": replicas, "not_active": len(down)}))
     return VerifyReport(
         f"{plan.schema}.{plan.table}", plan.target, checks, time.perf_counter() - start, where(store), full, seed
     )

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +27,8 @@ from jindan.embed.base import Embedder
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 MATERIAL_PREFIX = "material:"
+STOP_CHECK_S = 1.0  # embedding calls are sized to about this long: a stop waits for one call at most
+FIRST_CHUNK = 4  # texts in the first call, before the embedder's pace is known
 
 
 @dataclass
@@ -40,6 +42,13 @@ class IndexReport:
     seconds: float = 0.0
     created: bool = False
     stopped: bool = False  # asked to stop between batches: what was embedded stays, the alias did not move
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (where the time went)
+
+    def timed(self, phase: str, since: float) -> float:
+        """Add the time since ``since`` to ``phase``; returns now."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - since
+        return now
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,34 @@ def material_docs(db: Database) -> Iterator[Doc]:
             )
 
 
+class Pace:
+    """How many texts the next embedding call takes so it lasts about STOP_CHECK_S: from the seconds per
+    character seen so far (a text's cost grows with its length; the machine's load changes the rate)."""
+
+    def __init__(self, budget_s: float = STOP_CHECK_S) -> None:
+        self.budget_s = budget_s
+        self.s_per_char: float | None = None
+        self.last = FIRST_CHUNK
+
+    def take(self, lengths: Sequence[int]) -> int:
+        """At most twice the last call's texts: a rate learnt on cached texts (read, not embedded) never
+        sends a whole batch of new ones in one call."""
+        if self.s_per_char is None:
+            return min(len(lengths), FIRST_CHUNK)
+        n = chars = 0
+        for length in lengths:
+            chars += length
+            if n and chars * self.s_per_char > self.budget_s:
+                break
+            n += 1
+        self.last = min(n, max(FIRST_CHUNK, 2 * self.last))
+        return self.last
+
+    def saw(self, chars: int, seconds: float) -> None:
+        rate = seconds / max(chars, 1)
+        self.s_per_char = rate if self.s_per_char is None else (self.s_per_char + rate) / 2
+
+
 class Indexer:
     def __init__(
         self,
@@ -122,6 +159,7 @@ class Indexer:
         self.db, self.store, self.embedder, self.alias = db, store, embedder, alias
         self.batch_size = batch_size
         self.sparse = sparse  # optional SparseEncoder for hybrid search
+        self._pace = Pace()
 
     def target(self, rebuild: bool = False) -> tuple[str, bool]:
         """The collection to write: the alias's, or a new versioned one (first run, model change, --rebuild)."""
@@ -162,32 +200,49 @@ class Indexer:
         watch: Callable[[int, int, str], None] | None = None,
     ) -> IndexReport:
         """Embed what changed, remove what went, then point the alias at the collection. ``stop`` (a service
-        shutting down) ends the run after the batch in hand; the next run goes on from there (unchanged
-        passages are skipped by their hash). ``progress`` gets (embedded now, to embed); ``watch`` gets
-        (passages indexed, passages in the bank, phase) for status shown elsewhere (jobs)."""
+        shutting down) ends the run after the embedding call in hand (about ``STOP_CHECK_S``; one text at a
+        time where a text takes longer): what was embedded is written, and the next
+        run goes on from there (unchanged passages are skipped by their hash). ``progress`` gets (embedded now,
+        to embed); ``watch`` gets (passages indexed, passages in the bank, phase) for status shown elsewhere."""
         start = time.perf_counter()
+        stopping = stop.is_set if stop is not None else (lambda: False)
         docs = list(question_docs(self.db)) + list(material_docs(self.db))
+        read_s = time.perf_counter() - start
         seen = watch or (lambda done, total, phase: None)
         seen(0, len(docs), "comparing with the stored vectors")
         name, created = self.target(rebuild)
-        report = IndexReport(collection=name, created=created, total=len(docs))
-        stored = {} if created else self._stored_hashes(name)
+        report = IndexReport(collection=name, created=created, total=len(docs), phases={"read bank": read_s})
+        t = time.perf_counter()
+        stored = {} if created else self._stored_hashes(name, stopping)
         todo = sorted((d for d in docs if stored.get(d.id) != d.content_hash), key=lambda d: len(d.text))
         report.unchanged = len(docs) - len(todo)
+        report.timed("compare", t)
+        if stopping():  # before a single text was embedded (the comparison may have been cut short)
+            report.unchanged, report.stopped = 0, True
+            report.seconds = time.perf_counter() - start
+            return report
         seen(report.unchanged, len(docs), "embedding")
         if progress:
             progress(0, len(todo))
         for i in range(0, len(todo), self.batch_size):
-            batch = todo[i : i + self.batch_size]
-            self.store.upsert(name, self._points(batch))
-            report.embedded += len(batch)
+
+            def embedding(n: int) -> None:  # progress every embedding call, not only every batch
+                seen(report.unchanged + report.embedded + n, len(docs), "embedding")
+
+            points = self._points(todo[i : i + self.batch_size], stopping, report, embedding)
+            t = time.perf_counter()
+            self.store.upsert(name, points)
+            t = report.timed("store", t)
+            report.embedded += len(points)
             seen(report.unchanged + report.embedded, len(docs), "embedding")
+            report.timed("progress", t)
             if progress:
-                progress(len(batch), len(todo))
-            if stop is not None and stop.is_set():
+                progress(len(points), len(todo))
+            if stopping():
                 report.stopped = True
                 report.seconds = time.perf_counter() - start
                 return report
+        t = time.perf_counter()
         wanted = {d.id for d in docs}
         stale = [pid for pid in stored if pid not in wanted]
         for i in range(0, len(stale), 1000):
@@ -195,23 +250,47 @@ class Indexer:
         report.deleted = len(stale)
         if self.store.resolve(self.alias) != name:
             self.store.switch_alias(self.alias, name)  # only once the new collection is complete
+        report.timed("delete + switch", t)
         seen(len(docs), len(docs), "done")
         report.seconds = time.perf_counter() - start
         return report
 
-    def _points(self, batch: Sequence[Doc]) -> list[Point]:
-        texts = [d.text for d in batch]
-        vectors = self.embedder.embed_passages(texts)
-        sparse = self.sparse.encode(texts) if self.sparse is not None else [None] * len(batch)
-        return [
-            Point(d.id, v, {**d.payload, "content_hash": d.content_hash}, s)
-            for d, v, s in zip(batch, vectors, sparse, strict=True)
-        ]
+    def _points(
+        self, batch: Sequence[Doc], stopping: Callable[[], bool], report: IndexReport, done: Callable[[int], None]
+    ) -> list[Point]:
+        """The batch's points, embedded in calls sized by ``_pace`` to about STOP_CHECK_S each (``done`` hears
+        how many are embedded after each); fewer points when asked to stop midway."""
+        points: list[Point] = []
+        j = 0
+        while j < len(batch):
+            if j and stopping():
+                break
+            chunk = batch[j : j + self._pace.take([len(d.text) for d in batch[j:]])]
+            j += len(chunk)
+            texts = [d.text for d in chunk]
+            t = time.perf_counter()
+            vectors = self.embedder.embed_passages(texts)
+            self._pace.saw(sum(map(len, texts)), time.perf_counter() - t)
+            t = report.timed("embed", t)
+            sparse = self.sparse.encode(texts) if self.sparse is not None else [None] * len(chunk)
+            if self.sparse is not None:
+                report.timed("sparse terms", t)
+            points += [
+                Point(d.id, v, {**d.payload, "content_hash": d.content_hash}, s)
+                for d, v, s in zip(chunk, vectors, sparse, strict=True)
+            ]
+            if j < len(batch):
+                t = time.perf_counter()
+                done(len(points))
+                report.timed("progress", t)
+        return points
 
-    def _stored_hashes(self, name: str) -> dict[PointId, str]:
+    def _stored_hashes(self, name: str, stopping: Callable[[], bool]) -> dict[PointId, str]:
         ids = list(self.store.ids(name))
         out: dict[PointId, str] = {}
         for i in range(0, len(ids), 1000):
+            if stopping():
+                break
             for p in self.store.retrieve(name, ids[i : i + 1000]):
                 out[p.id] = str(p.payload.get("content_hash", ""))
         return out

@@ -1,7 +1,9 @@
 """Qdrant server or cluster through ``qdrant-client`` (the plan's target vector store).
 
-Cluster settings (shards, replicas, write consistency) come from the settings. Collection specs live in
-Qdrant's own collection metadata; aliases are native and switched atomically in one request.
+Cluster settings (shards, replicas, write consistency, write ordering) come from the settings: every write
+waits (``wait=true``) until the configured number of replicas acknowledged it, in the configured order.
+Collection specs live in Qdrant's own collection metadata; aliases are native and switched atomically in one
+request.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class QdrantStore:
         shard_number: int = 1,
         replication_factor: int = 1,
         write_consistency_factor: int = 1,
+        write_ordering: str = "weak",
         timeout_s: float = 30.0,
     ) -> None:
         try:
@@ -52,6 +55,7 @@ class QdrantStore:
         self.shard_number = shard_number
         self.replication_factor = replication_factor
         self.write_consistency_factor = write_consistency_factor
+        self.ordering = models.WriteOrdering(write_ordering)  # every write waits for its acks in this order
 
     def create(self, spec: CollectionSpec) -> None:
         m = self.m
@@ -113,14 +117,33 @@ class QdrantStore:
             if p.sparse is not None:
                 vector = {"": vector, "text": m.SparseVector(indices=p.sparse[0], values=p.sparse[1])}
             structs.append(m.PointStruct(id=pid, vector=vector, payload=payload))
-        self.client.upsert(collection, points=structs, wait=True)
+        self.client.upsert(collection, points=structs, wait=True, ordering=self.ordering)
 
     def delete(self, collection: str, ids: Sequence[PointId]) -> None:
         if ids:
-            self.client.delete(collection, points_selector=[qdrant_id(i) for i in ids], wait=True)
+            self.client.delete(
+                collection, points_selector=[qdrant_id(i) for i in ids], wait=True, ordering=self.ordering
+            )
 
     def count(self, collection: str, flt: Filter | None = None) -> int:
         return int(self.client.count(collection, count_filter=self._filter(flt), exact=True).count)
+
+    def shards(self, collection: str) -> list[dict[str, Any]]:
+        """Each shard replica of the collection: shard id, peer, state and (for the node asked) its points.
+        Empty where the client has no cluster API (local mode)."""
+        try:
+            info = self.client.collection_cluster_info(self.resolve(collection))
+        except (NotImplementedError, AttributeError):
+            return []
+        local = [
+            {"shard": s.shard_id, "peer": info.peer_id, "state": str(s.state.value), "points": s.points_count}
+            for s in info.local_shards
+        ]
+        remote = [
+            {"shard": s.shard_id, "peer": s.peer_id, "state": str(s.state.value), "points": None}
+            for s in info.remote_shards
+        ]
+        return sorted(local + remote, key=lambda r: (r["shard"], r["peer"]))
 
     def retrieve(self, collection: str, ids: Sequence[PointId], with_vectors: bool = False) -> list[Point]:
         records = self.client.retrieve(

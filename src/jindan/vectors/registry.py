@@ -26,6 +26,7 @@ def _qdrant(settings: Settings, db: Any) -> VectorStore:
         shard_number=q.shard_number,
         replication_factor=q.replication_factor,
         write_consistency_factor=q.write_consistency_factor,
+        write_ordering=q.write_ordering,
     )
 
 

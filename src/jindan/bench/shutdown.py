@@ -1,0 +1,112 @@
+"""`jindan bench shutdown`: how long `jindan serve` takes to exit on SIGTERM while it indexes.
+
+A real process on a fresh home (embedded profile: its own PostgreSQL, the first start's background index of
+a bank of ``questions``): once the index has embedded ``after`` passages, SIGTERM; the time to exit is what an
+orchestrator's grace period must cover (Kubernetes' default is 30 s; the goal is under 10 s). Then the
+index job as the next start sees it: stopped, its lease released, what was embedded kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+JINDAN = [sys.executable, "-m", "jindan.cli.main"]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _progress(port: int) -> dict[str, Any] | None:
+    try:
+        body = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    found: dict[str, Any] | None = body.get("index_progress")
+    return found
+
+
+def run(
+    bank: Path,
+    *,
+    questions: int = 400,
+    after: int = 16,
+    home: Path | None = None,
+    env: dict[str, str] | None = None,
+    start_timeout_s: float = 600,
+    exit_timeout_s: float = 120,
+) -> dict[str, Any]:
+    """Start, wait until ``after`` passages are indexed, SIGTERM, time the exit; the job as left behind."""
+    root = home or Path(tempfile.mkdtemp(prefix="jindan-shutdown-", dir="/tmp"))  # readable parents (root)
+    root.mkdir(parents=True, exist_ok=True)
+    lines = bank.read_text().splitlines(keepends=True)[:questions]
+    (root / "bank.jsonl").write_text("".join(lines))
+    port = _port()
+    environ = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "JINDAN_HOME": str(root / "home"),
+        "JINDAN_SERVER__PORT": str(port),
+        "JINDAN_SERVER__DEMO_QUESTIONS": str(root / "bank.jsonl"),
+        **(env or {}),
+    }
+    log = root / "serve.log"
+    try:
+        with log.open("wb") as sink:
+            proc = subprocess.Popen([*JINDAN, "serve"], env=environ, stdout=sink, stderr=subprocess.STDOUT)
+        started = time.monotonic()
+        seen: dict[str, Any] | None = None
+        while time.monotonic() - started < start_timeout_s:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve exited with {proc.returncode} before indexing:\n{log.read_text()}")
+            seen = _progress(port)
+            if seen is not None and seen.get("phase") == "embedding" and seen["done"] >= after:
+                break
+            time.sleep(0.2)
+        else:
+            proc.kill()
+            raise RuntimeError(f"the index did not reach {after} passages in {start_timeout_s:.0f} s")
+        indexing_s = time.monotonic() - started
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=exit_timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        exit_s = time.monotonic() - signalled
+        pgdata = root / "home" / "pgdata"
+        pg_stopped = not (pgdata / "postmaster.pid").exists()  # before `index status` starts it again
+        status = subprocess.run(
+            [*JINDAN, "index", "status", "--json"], env=environ, capture_output=True, text=True, timeout=300
+        )
+        jobs = json.loads(status.stdout)["jobs"] if status.returncode == 0 else []
+        job = next((j for j in jobs if j["name"].startswith("index:")), None)
+        return {
+            "questions": len(lines),
+            "indexed_when_signalled": seen["done"] if seen else None,
+            "seconds_to_signal": round(indexing_s, 1),
+            "sigterm_to_exit_s": round(exit_s, 2),
+            "exit_code": code,
+            "postgres_stopped": pg_stopped,
+            "job": None if job is None else {k: job[k] for k in ("state", "done", "total", "detail")},
+            "log": log.read_text(errors="replace")[-4000:],
+        }
+    finally:
+        if home is None:
+            shutil.rmtree(root, ignore_errors=True)
