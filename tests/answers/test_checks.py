@@ -128,6 +128,23 @@ def test_degenerate_answers() -> None:
     assert "degenerate" in failed(checks.judge(c, "두 식을 변끼리 더하면 $2x=10$이므로", "length"))
     loop = "x의 값을 구한다 " * 12
     assert checks.looping(loop) is not None
+    # seen from the shipped model: a phrase back to back, cut mid-way by the token limit
+    seen = "아래 코로밍은 어따로더를 찾아도로글로 보여줄 수 없이, 어따로더를 찾아도로글로 보여줄 수 없이, 어따로더를"
+    assert "2 times in a row" in (checks.looping(seen) or "")
+    again = "연속한 해를 출력하면 $x^2+x-156=0$이다. 연속한 해를 출력하면 $x^2+x-156=0$이다. 연속한"
+    assert checks.looping(again) is not None
+    assert checks.looping("1\n\n아래 1\n\n아래 2\n\n아래 3\n\n아래 4\n\n아래 5") is not None  # empty items
+
+
+def test_a_worked_solution_that_reuses_its_formulas_is_not_a_loop() -> None:
+    """Solutions say "the degree of" or a matrix several times; a loop runs in a row or dominates."""
+    rows = [json.loads(line) for line in shared_file("math/problems.jsonl").open()][::5]  # 1,000 problems
+    looped = [(r["id"], why) for r in rows if (why := checks.looping(r["solution"]))]
+    assert len(looped) <= 0.005 * len(rows), looped
+    assert checks.looping("List them: $2,$ $3,$ $4,$ $5,$ $6,$ and $7.$") is None
+    three = "The degree of $p$ is 2. The degree of $q$ is 3, so the degree of $pq$ is 5 and the degree of $p+q$ is 3."
+    assert checks.looping(three) is None
+    assert all(checks.looping(r["explanation"]) is None for r in ROWS.values())
 
 
 def test_correct_compares_the_final_answer_with_the_key() -> None:

@@ -39,6 +39,7 @@ from jindan.answers.text import (
     prose,
     sentences,
     stated,
+    tokens,
 )
 from jindan.rag.lexical import terms
 
@@ -50,9 +51,9 @@ APPLIES = {
 }
 MIN_LETTERS = 12  # prose letters before the language of a partial answer is judged
 SCAFFOLD = re.compile(
-    r"[<‹]\s*/?\s*(?:student|context|target|item)\b|\b(?:official solution|solution)\s*:|\bkind\s*=\s*\"|"
-    r"\bid\s*=\s*\"\d",
-    re.IGNORECASE,
+    r"[<‹]\s*/?\s*(?:student|context|target|item)\b|^\s*(?:official\s+)?solution\s*:|\bofficial solution\s*:|"
+    r"\bkind\s*=\s*\"|\bid\s*=\s*\"\d",  # "Solution:" labels the prompt's items; "Second solution:" is prose
+    re.IGNORECASE | re.MULTILINE,
 )
 HINT_MARKER = re.compile(r"\banswer\s*:", re.IGNORECASE)
 GENERIC = frozenset(  # words any hint may use: pointing at them is not pointing at a method
@@ -223,28 +224,68 @@ def degenerate(case: Case, text: str, finish_reason: str | None = None, partial:
 
 
 def looping(text: str) -> str | None:
-    """Why a text is looping (a sentence or a phrase again and again, empty list items), or None."""
+    """Why a text is looping (a sentence again and again, a phrase repeated back to back, a few words covering
+    most of it, empty list items), or None. A worked solution legitimately says a formula or a phrase several
+    times ("the degree of", a matrix reused), so repetition counts only when it runs in a row or dominates."""
     said = [plain(s) for s in sentences(text)]
     counts = Counter(s for s in said if len(s) >= 6)
     if counts:
         _, times = counts.most_common(1)[0]
-        if times >= 2:
+        if times >= 3:
             return f"repeats a sentence {times} times"
+    if any(a == b and len(a) >= 6 for a, b in zip(said, said[1:], strict=False)):
+        return "repeats a sentence twice in a row"
+    counted = Counter(re.sub(r"\d+", "#", s) for s in said if s)  # "아래 1", "아래 2", ...: counting, not saying
+    if counted:
+        line, times = counted.most_common(1)[0]
+        if times >= 4 and times >= 0.5 * len(said) and "#" in line:
+            return f"the same line with a number counting up ({times} times)"
     bare = [s for s in said if s and not re.search(r"[a-z\uac00-\ud7a3]", s)]
     if len(bare) >= 3 and len(bare) >= 0.4 * len(said):
         return f"{len(bare)} list items with nothing in them"
-    words = text.split()
-    if len(words) >= 12:
-        grams = Counter(zip(words, words[1:], words[2:], strict=False))
-        gram, times = grams.most_common(1)[0]
-        if times >= 3:
-            return f"loops on '{' '.join(gram)[:40]}' ({times} times)"
-        if len(set(words)) / len(words) < 0.3:
+    words = tokens(text)  # a formula is one token: a solution reuses its formulas
+    run = _in_a_row(words)
+    if run:
+        return run
+    if len(words) >= 20:
+        if _covered(words) >= 0.7:
+            return "a few phrases cover most of it"
+        if len(set(words)) / len(words) < 0.2:
             return "the same few words over and over"
     raw = plain(text).encode()
     if len(raw) >= 240 and len(zlib.compress(raw)) / len(raw) < 0.2:
         return "a long run of repeated text"
     return None
+
+
+_WORD = re.compile(r"[A-Za-z\uac00-\ud7a3]{2,}[.,;:!?]?")
+
+
+def _in_a_row(words: list[str], longest: int = 16) -> str | None:
+    """A phrase of words said three times back to back (twice when it is five words or more)."""
+    for p in range(2, longest + 1):
+        need = 2 if p >= 5 else 3
+        for i in range(len(words) - need * p + 1):
+            unit = words[i : i + p]
+            if not any(_WORD.fullmatch(w) for w in unit):  # "$2,$ $3,$ $4,$" is a list, not a loop
+                continue
+            if all(words[i + k * p : i + (k + 1) * p] == unit for k in range(1, need)):
+                times = need
+                while words[i + times * p : i + (times + 1) * p] == unit:
+                    times += 1
+                return f"loops on '{' '.join(words[i : i + p])[:40]}' ({times} times in a row)"
+    return None
+
+
+def _covered(words: list[str]) -> float:
+    """Share of the words inside a 4-word phrase that occurs 3+ times."""
+    grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
+    common = {g for g, n in Counter(grams).items() if n >= 3}
+    covered = set()
+    for i, g in enumerate(grams):
+        if g in common:
+            covered.update(range(i, i + 4))
+    return len(covered) / len(words)
 
 
 def grounded(case: Case, text: str) -> Verdict | None:

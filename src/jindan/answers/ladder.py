@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from jindan.answers.checks import Case, Verdict, judge, leak, passed
 from jindan.answers.keys import agrees, key_parts
-from jindan.answers.text import MATH, numbers, prose, sentences
+from jindan.answers.text import MATH, letters, numbers, prose, sentences
 
 WORDS = {
     "ko": {
@@ -220,7 +220,7 @@ def explanation(case: Case) -> BankAnswer:
     if not case.explanation:
         return none(case)
     text = case.explanation.strip()
-    if case.key and not agrees(text, case.key)[0]:
+    if case.key and (not agrees(text, case.key)[0] or not letters(prose(text))):  # formulas alone: say it too
         text += " " + _words(case)["answer"].format(key=case.key.strip())
     return _judged(case, text, "solution", None)
 

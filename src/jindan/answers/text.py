@@ -27,6 +27,19 @@ def prose(text: str) -> str:
     return MATH.sub(" ", text)
 
 
+def tokens(text: str) -> list[str]:
+    """The text's words, each formula one token (its canonical form), figures left out (what loops are judged
+    on: a formula repeated is the same formula, not its pieces)."""
+    text = _FIGURE.sub(" ", text)
+    out: list[str] = []
+    last = 0
+    for m in MATH.finditer(text):
+        out += text[last : m.start()].split()
+        out.append("$" + plain(m.group()) + "$")
+        last = m.end()
+    return out + text[last:].split()
+
+
 def letters(text: str) -> int:
     return len(_LETTER.findall(text))
 
