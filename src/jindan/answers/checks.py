@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
+from itertools import pairwise
 from dataclasses import dataclass
 
 from jindan.answers import grading
@@ -233,7 +234,7 @@ def looping(text: str) -> str | None:
         _, times = counts.most_common(1)[0]
         if times >= 3:
             return f"repeats a sentence {times} times"
-    if any(a == b and len(a) >= 6 for a, b in zip(said, said[1:], strict=False)):
+    if any(a == b and len(a) >= 6 for a, b in pairwise(said)):
         return "repeats a sentence twice in a row"
     counted = Counter(re.sub(r"\d+", "#", s) for s in said if s)  # "아래 1", "아래 2", ...: counting, not saying
     if counted:
@@ -281,7 +282,7 @@ def _covered(words: list[str]) -> float:
     """Share of the words inside a 4-word phrase that occurs 3+ times."""
     grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
     common = {g for g, n in Counter(grams).items() if n >= 3}
-    covered = set()
+    covered: set[int] = set()
     for i, g in enumerate(grams):
         if g in common:
             covered.update(range(i, i + 4))
