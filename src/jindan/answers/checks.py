@@ -24,8 +24,8 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from jindan.answers import grading
 from jindan.answers.keys import agrees, committed, key_parts
