@@ -66,6 +66,7 @@ def test_runs_are_stored_and_summarised(bank: Database, settings: Settings) -> N
     assert api["cost_usd"] > 0 and api["krw_per_1000"] == pytest.approx(api["cost_usd"] * 1400 * 1000 / 6, rel=1e-3)
     assert local["krw_per_1000"] > 0 and local["leaked"] is None and local["json_valid"] is None
     assert local["agreement_p50"] is None  # no embedder given
+    assert local["checks_passed"] is None and local["check_failures"] == {}  # chat: no student answer to check
 
 
 def test_failures_are_counted_not_scored(bank: Database, settings: Settings) -> None:
@@ -74,6 +75,10 @@ def test_failures_are_counted_not_scored(bank: Database, settings: Settings) -> 
     local, api = compare.build(bank, run_id, settings)["providers"]
     assert (local["failed"], local["answered"], local["leaked"], local["total_ms_p50"]) == (3, 0, None, None)
     assert api["failed"] == 0 and api["leaked"] is not None and api["correct"] is None
+    # the hints went through the answer checks a student's hint passes: a share, and which checks failed
+    assert api["checks_passed"] is not None and local["checks_passed"] is None
+    assert set(api["check_failures"]) <= {"language", "leak", "echo", "degenerate", "grounded"}
+    assert api["checks_passed"] < 1.0 or not api["check_failures"]
     with bank.session() as s:
         errors = [r.error for r in s.scalars(select(CompareResult).where(CompareResult.provider == "llamacpp"))]
     assert all("refused" in (e or "") for e in errors)

@@ -119,6 +119,7 @@ def draw(report: dict[str, Any], out: Path) -> dict[str, list[dict[str, str]]]:
                 "힌트 누설 leaked": p["leaked"],
                 "요청 언어 in language": p["in_language"],
                 "JSON 유효 valid": p["json_valid"],
+                "답변 검사 통과 checks passed": p.get("checks_passed"),
                 "일치도 agreement": p["agreement_p50"],
             }
             for p in run["providers"]
