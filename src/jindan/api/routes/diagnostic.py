@@ -11,6 +11,8 @@ from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, SettingsDep, require
+from jindan.api.routes.diagnosis import NarrativeOut
+from jindan.api.routes.diagnosis import RecommendationOut as NextOut
 from jindan.api.schemas import ERRORS, NO_NUL, Text
 from jindan.diagnosis import sessions
 from jindan.diagnosis.narrative import write
@@ -119,21 +121,6 @@ class EstimateOut(BaseModel):
     confidence: float
     evidence: int
     accuracy: float | None
-
-
-class NextOut(BaseModel):
-    question_id: int
-    concept_id: int
-    concept: str
-    level: int | None
-    predicted_success: float
-    body: str
-
-
-class NarrativeOut(BaseModel):
-    student: str
-    teacher: str
-    source: str
 
 
 class DiagnosisOut(BaseModel):
