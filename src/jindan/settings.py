@@ -263,6 +263,25 @@ class SearchSettings(BaseModel):
         description="Intent similar by text: the question find puts first is taken as the text's own question "
         "(excluded; its vector and subject lead) when it holds this share of the text's character bigrams.",
     )
+    topic_model: bool = Field(
+        True,
+        description="Intent similar by text: infer the subject of a problem that is in no question of the bank "
+        "with the topic model trained at index time (false: the neighbours' vote alone).",
+    )
+    anchor_strong_share: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Intent similar by text: from this share of the text's character pairs the anchor is the "
+        "text's own question and its subject decides; below it, its subject is one piece of evidence.",
+    )
+    subject_uncertain: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Intent similar: an inferred subject less likely than this is reported as uncertain "
+        "(the console then asks the student to pick the topic).",
+    )
     expansion_weight: float = Field(
         1.0,
         ge=0,

@@ -35,6 +35,7 @@ EXPECT: dict[tuple[str, str], set[str]] = {
     ("GET", "/questions/{question_id}"): ALL,
     ("GET", "/questions/{question_id}/similar"): ALL,
     ("POST", "/search"): ALL,
+    ("POST", "/similar"): ALL,
     ("POST", "/questions/{question_id}/explain"): ALL,
     ("POST", "/questions/{question_id}/hint"): ALL,
     ("POST", "/ask"): ALL,
@@ -63,6 +64,7 @@ EXPECT: dict[tuple[str, str], set[str]] = {
 
 BODIES = {
     "/search": {"text": "probability of two dice"},
+    "/similar": {"text": "probability of two dice"},
     "/ask": {"text": "what is a prime?"},
     "/llm/chat": {"messages": [{"role": "user", "content": "hi"}], "stream": False},
     "/v1/chat/completions": {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]},

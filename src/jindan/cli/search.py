@@ -177,6 +177,14 @@ def eval_retrieval(
         "src/jindan/data/ko) or a questions file (each question is its own query, e.g. the MATH bank).",
     ),
     subjects: bool = typer.Option(True, help="--bank: keep subject labels (--no-subjects: a bank without them)."),
+    out_of_bank: bool = typer.Option(
+        False,
+        "--out-of-bank",
+        help="--bank, intent similar: problems that are in no question of the bank. Half of the bank (split by a "
+        "hash of the id) is indexed; the other half asks (its queries.jsonl queries, else each question's text).",
+    ),
+    bank_size: int | None = typer.Option(None, min=10, help="--out-of-bank: index at most this many questions."),
+    max_queries: int | None = typer.Option(None, min=1, help="--out-of-bank: ask with at most this many questions."),
     export: Path | None = typer.Option(None, file_okay=False, help="--bank: also write the BEIR set here."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -187,8 +195,18 @@ def eval_retrieval(
     if intent not in ("find", "similar"):
         console.print("[red]--intent is find or similar[/red]")
         raise typer.Exit(2)
+    if out_of_bank and (bank is None or intent != "similar"):
+        console.print("[red]--out-of-bank needs --bank and --intent similar[/red]")
+        raise typer.Exit(2)
     if bank is not None:
-        data = banks.bank_set(bank, "find" if intent == "find" else "similar", subjects=subjects)
+        data = banks.bank_set(
+            bank,
+            "find" if intent == "find" else "similar",
+            subjects=subjects,
+            out_of_bank=out_of_bank,
+            bank_size=bank_size,
+            max_queries=max_queries,
+        )
         if export is not None:
             banks.export(data, export)
     elif corpus and queries and qrels:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ from jindan.rag.index import passage_text
 from jindan.rag.intents import Intent
 from jindan.rag.ranker import Ranker
 from jindan.rag.sparse import SparseEncoder
+from jindan.rag.topics import TopicGuess
+from jindan.rag.topics import load as load_topics
+from jindan.rag.topics import refresh as refresh_topics
 from jindan.settings import SearchSettings
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
@@ -39,6 +42,9 @@ class BeirSet:
     corpus: dict[str, tuple[str, str]]  # id -> (title, text)
     queries: dict[str, str]
     qrels: dict[str, dict[str, int]]
+    query_subjects: dict[str, str] = field(default_factory=dict)  # bank sets: each query's true subject
+    query_styles: dict[str, str] = field(default_factory=dict)  # bank sets: typed | pasted | own
+    out_of_bank: bool = False
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -69,7 +75,9 @@ def load(corpus: Path, queries: Path, qrels: Path) -> BeirSet:
 
 
 def metrics(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    r5, r10, ndcg, mrr, p10 = [], [], [], [], []
+    """BEIR's measures, and ``p_at_10_reachable``: hits in the top 10 over min(10, relevant), which equals P@10
+    when a query has 10 relevant documents or more and reaches 1.0 in a small bank that has fewer."""
+    r5, r10, ndcg, mrr, p10, reach = [], [], [], [], [], []
     for qid, docs in ranked.items():
         rel = qrels.get(qid, {})
         if not rel:
@@ -78,6 +86,7 @@ def metrics(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> d
         r5.append(sum(hits[:5]) / len(rel))
         r10.append(sum(hits) / len(rel))
         p10.append(sum(hits) / 10)
+        reach.append(sum(hits) / min(10, len(rel)))
         dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(docs[:10]))
         ideal = sorted(rel.values(), reverse=True)[:10]
         idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
@@ -93,6 +102,7 @@ def metrics(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> d
         "ndcg_at_10": mean(ndcg),
         "mrr": mean(mrr),
         "p_at_10": mean(p10),
+        "p_at_10_reachable": mean(reach),
         "queries": len(p10),
     }
 
@@ -122,15 +132,16 @@ def evaluate(
     def texts(ids: Sequence[PointId]) -> dict[PointId, str]:
         return {i: data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
 
-    ranker = Ranker(store, name, texts, search, sparse)
+    guesses: dict[str, TopicGuess | None] = {}
+    passages: dict[PointId, str] = {}
     try:
         start = time.perf_counter()
         ids = list(data.corpus)
         for i in range(0, len(ids), batch_size):
             chunk = ids[i : i + batch_size]
-            passages = [passage_text(data.corpus[d][0] or None, data.corpus[d][1], None) for d in chunk]
-            vecs = embedder.embed_passages(passages)
-            sp = sparse.encode(passages) if sparse else [None] * len(chunk)
+            passages.update({d: passage_text(data.corpus[d][0] or None, data.corpus[d][1], None) for d in chunk})
+            vecs = embedder.embed_passages([passages[d] for d in chunk])
+            sp = sparse.encode([passages[d] for d in chunk]) if sparse else [None] * len(chunk)
             store.upsert(
                 name,
                 [
@@ -140,6 +151,8 @@ def evaluate(
             )
             if progress:
                 progress("index", len(chunk), len(ids))
+        topics = refresh_topics(store, name, passages) if intent == "similar" else 0
+        ranker = Ranker(store, name, texts, search, sparse, topics=load_topics(store, name) if topics else None)
         index_s = time.perf_counter() - start
         ranked: dict[str, list[str]] = {}
         qids = list(data.queries)
@@ -149,7 +162,10 @@ def evaluate(
             qvecs = embedder.embed_queries([data.queries[q] for q in chunk])
             for qid, vec in zip(chunk, qvecs, strict=True):
                 text = data.queries[qid]
-                hits = ranker.find(text, vec, 11) if intent == "find" else ranker.similar(11, text=text, vector=vec)
+                if intent == "find":
+                    hits = ranker.find(text, vec, 11)
+                else:
+                    hits, guesses[qid] = ranker.similar_topic(11, text=text, vector=vec)
                 ranked[qid] = [str(h.id) for h in hits if str(h.id) != qid][:10]  # BEIR: its own id is ignored
             if progress:
                 progress("query", len(chunk), len(qids))
@@ -157,6 +173,17 @@ def evaluate(
     finally:
         store.drop(name)
     result: dict[str, Any] = {"intent": intent, **metrics(ranked, data.qrels)}
+    if data.out_of_bank:
+        result["out_of_bank"] = True
+    if intent == "similar" and data.query_subjects:
+        result.update(subject_measures(guesses, data.query_subjects))
+    if data.query_styles:
+        styles = sorted(set(data.query_styles.values()))
+        if len(styles) > 1:
+            result["by_style"] = {
+                st: metrics({q: r for q, r in ranked.items() if data.query_styles.get(q) == st}, data.qrels)
+                for st in styles
+            }
     result.update(
         {
             "embedder": embedder.model_id,
@@ -168,9 +195,31 @@ def evaluate(
             "lexical_weight": search.lexical_weight,
             "anchor_share": search.anchor_share if intent == "similar" else None,
             "subjects": any(t for t, _ in data.corpus.values()),
+            "topic_model": topics,
             "corpus": len(data.corpus),
             "index_s": round(index_s, 1),
             "query_ms_mean": round(1000 * query_s / max(len(qids), 1), 2),
         }
     )
     return result
+
+
+def subject_measures(guesses: dict[str, TopicGuess | None], truth: dict[str, str]) -> dict[str, Any]:
+    """How often the subject similar ranked for is the query's own, overall and where it said it was sure;
+    ``uncertain_rate``: the share of queries it reported as uncertain."""
+    rows = [(g, truth[q]) for q, g in guesses.items() if q in truth]
+    right = [g is not None and g.subject == t for g, t in rows]
+    sure = [g is not None and g.subject == t for g, t in rows if g is not None and not g.uncertain]
+    sources: dict[str, int] = defaultdict(int)
+    for g, _ in rows:
+        sources[g.source if g is not None else "none"] += 1
+
+    def share(xs: list[bool]) -> float:
+        return round(sum(xs) / len(xs), 4) if xs else 0.0
+
+    return {
+        "subject_accuracy": share(right),
+        "subject_accuracy_when_sure": share(sure),
+        "uncertain_rate": share([g is None or g.uncertain for g, _ in rows]),
+        "subject_sources": dict(sorted(sources.items())),
+    }

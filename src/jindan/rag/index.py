@@ -5,7 +5,8 @@ re-embedded; questions deleted from PostgreSQL are deleted from the collection. 
 an alias (``questions``) that points at a versioned collection named after the embedding model, so a model
 change builds a new collection beside the old one and switches the alias only when it is complete. The old
 collection stays: indexing with the old model again brings it up to date (only changed questions) and
-switches back; ``--rebuild`` always starts a new version.
+switches back; ``--rebuild`` always starts a new version. When questions changed, the topic model (subjects
+inferred from a typed problem's text, :mod:`jindan.rag.topics`) is trained again on the stored vectors.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from sqlalchemy import select
 from jindan.db.engine import Database
 from jindan.db.models import Material, Question
 from jindan.embed.base import Embedder
+from jindan.rag.topics import TOPIC_PREFIX
+from jindan.rag.topics import refresh as refresh_topics
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 MATERIAL_PREFIX = "material:"
@@ -42,6 +45,7 @@ class IndexReport:
     seconds: float = 0.0
     created: bool = False
     stopped: bool = False  # asked to stop between batches: what was embedded stays, the alias did not move
+    topics: int | None = None  # subjects the topic model was trained on (None: not trained this run)
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase (where the time went)
 
     def timed(self, phase: str, since: float) -> float:
@@ -244,10 +248,13 @@ class Indexer:
                 return report
         t = time.perf_counter()
         wanted = {d.id for d in docs}
-        stale = [pid for pid in stored if pid not in wanted]
+        stale = [pid for pid in stored if pid not in wanted and not str(pid).startswith(TOPIC_PREFIX)]
         for i in range(0, len(stale), 1000):
             self.store.delete(name, stale[i : i + 1000])
         report.deleted = len(stale)
+        if report.embedded or report.deleted or not any(str(pid).startswith(TOPIC_PREFIX) for pid in stored):
+            seen(len(docs), len(docs), "training the topic model")
+            report.topics = refresh_topics(self.store, name, {d.id: d.text for d in docs})
         if self.store.resolve(self.alias) != name:
             self.store.switch_alias(self.alias, name)  # only once the new collection is complete
         report.timed("delete + switch", t)

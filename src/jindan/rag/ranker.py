@@ -3,7 +3,10 @@ path, so an evaluation measures what users get.
 
 Candidates come from the store (dense; with ``search.hybrid`` the store's sparse morpheme vectors add
 candidates too, and every candidate gets its cosine back before fusion, so the store's rank fusion never
-replaces a score). The intents then rank them (:mod:`jindan.rag.intents`).
+replaces a score). The intents then rank them (:mod:`jindan.rag.intents`). For *similar* on a bank with
+subjects, the subject is decided first (the question's own, the one asked for, or inferred from the text:
+:mod:`jindan.rag.topics`) and that subject's questions come first, closest first: results on one topic, with
+how sure the choice was.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
-from jindan.rag.intents import FindWeights, anchor_of, rank_find
+from jindan.rag.intents import FindWeights, anchor_of, overlaps, rank_find
 from jindan.rag.rerank import expansion_rerank, topic_rerank
 from jindan.rag.sparse import SparseEncoder
+from jindan.rag.topics import TopicGuess, TopicModel, infer, neighbour_votes
 from jindan.settings import SearchSettings
 from jindan.vectors.base import Filter, Hit, PointId, Vector, VectorStore
 
@@ -39,9 +43,11 @@ class Ranker:
         cfg: SearchSettings | None = None,
         sparse: SparseEncoder | None = None,
         observer: SearchObserver | None = None,
+        topics: TopicModel | None = None,
     ) -> None:
         self.store, self.collection, self.texts = store, collection, texts
         self.observer = observer
+        self.topics = topics  # the bank's topic model (None: not trained, or no subjects)
         self.cfg = cfg or SearchSettings()
         self.sparse = sparse if self.cfg.hybrid else None
         self.weights = FindWeights(self.cfg.ngram_weight, self.cfg.lexical_weight, self.cfg.near_exact)
@@ -66,8 +72,17 @@ class Ranker:
 
     def anchor(self, text: str, vector: Vector, flt: Filter | None = None) -> PointId | None:
         """The bank question a text is a copy of, if it is one (found the way *find* finds it)."""
+        found = self.anchor_share(text, vector, flt)
+        return found[0] if found else None
+
+    def anchor_share(self, text: str, vector: Vector, flt: Filter | None = None) -> tuple[PointId, float] | None:
+        """The anchor and the share of the text's character pairs it holds."""
         hits = self.candidates(vector, flt, text)
-        return anchor_of(text, hits, self.texts([h.id for h in hits]), self.cfg.anchor_share, self.weights)
+        texts = self.texts([h.id for h in hits])
+        top = anchor_of(text, hits, texts, self.cfg.anchor_share, self.weights)
+        if top is None:
+            return None
+        return top, overlaps(text, [h for h in hits if h.id == top], texts)[top]
 
     def similar(
         self,
@@ -78,25 +93,82 @@ class Ranker:
         vector: Vector | None = None,
         anchor: PointId | None = None,
     ) -> list[Hit]:
-        """Questions like this one (by ``anchor`` id, or by text): itself excluded, same topic favoured."""
+        """Questions like this one (by ``anchor`` id, or by text): itself excluded, same topic first."""
+        return self.similar_topic(k, flt, text=text, vector=vector, anchor=anchor)[0]
+
+    def similar_topic(
+        self,
+        k: int,
+        flt: Filter | None = None,
+        *,
+        text: str | None = None,
+        vector: Vector | None = None,
+        anchor: PointId | None = None,
+    ) -> tuple[list[Hit], TopicGuess | None]:
+        """:meth:`similar` and the subject it ranked for (None: a bank without subjects, or no ranking)."""
         flt = flt or Filter()
+        share = 1.0
         if anchor is None and text is not None and vector is not None:
-            anchor = self.anchor(text, vector, flt)
-        prior: dict[object, float] = {}
+            found = self.anchor_share(text, vector, flt)
+            anchor, share = found if found else (None, 0.0)
+        asked = vector
+        anchor_subject = None
         if anchor is not None:
             flt = replace(flt, exclude_ids=[*flt.exclude_ids, anchor])
             stored = self.store.retrieve(self.collection, [anchor], with_vectors=True)
             if stored and stored[0].vector.size:
                 vector = stored[0].vector  # the question's own passage is a better probe than the typed text
-                prior = {stored[0].payload.get(self.cfg.topic_field): self.cfg.anchor_weight}
+                anchor_subject = stored[0].payload.get(self.cfg.topic_field)
         if vector is None:
-            return []
+            return [], None
         hits = self.candidates(vector, flt)
         if self.cfg.rerank == "none":
-            return hits[:k]
-        if any(h.payload.get(self.cfg.topic_field) for h in hits):
+            return hits[:k], None
+        field = self.cfg.topic_field
+        if not any(h.payload.get(field) for h in hits):
+            return expansion_rerank(
+                hits, k, self.store, self.collection, vector, weight=self.cfg.expansion_weight
+            ), None
+        guess = self.topic(asked, text, hits, (str(anchor_subject), share) if anchor_subject else None)
+        chosen = flt.equals.get(field)
+        if chosen is not None:  # the subject is fixed by the filter: ranked by similarity, the guess kept to show
+            scores = guess.scores if guess is not None and guess.source != "anchor" else ((str(chosen), 1.0),)
+            return hits[:k], TopicGuess(str(chosen), dict(scores).get(str(chosen), 0.0), "chosen", False, scores)
+        if guess is None:
+            prior = {anchor_subject: self.cfg.anchor_weight} if anchor_subject else {}
             cfg = self.cfg
-            return topic_rerank(
-                hits, k, field=cfg.topic_field, beta=cfg.topic_beta, temperature=cfg.topic_temperature, prior=prior
+            ranked = topic_rerank(
+                hits, k, field=field, beta=cfg.topic_beta, temperature=cfg.topic_temperature, prior=prior
             )
-        return expansion_rerank(hits, k, self.store, self.collection, vector, weight=self.cfg.expansion_weight)
+            return ranked, guess
+        return self._subject_first(hits, k, flt, vector, guess.subject), guess
+
+    def topic(
+        self, asked: Vector | None, text: str | None, hits: Sequence[Hit], anchor: tuple[str, float] | None
+    ) -> TopicGuess | None:
+        """The subject to practise: the question's own (by id, or a near-copy of it), else inferred from the
+        text by the bank's topic model, the neighbours' subjects, and a weaker anchor."""
+        cfg = self.cfg
+        votes = neighbour_votes([h.payload.get(cfg.topic_field) for h in hits], [h.score for h in hits])
+        model = self.topics if cfg.topic_model and asked is not None else None
+        return infer(
+            model,
+            asked if asked is not None else np.zeros(1),
+            text,
+            votes,
+            anchor=anchor,
+            strong_share=cfg.anchor_strong_share,
+            uncertain_below=cfg.subject_uncertain,
+        )
+
+    def _subject_first(self, hits: list[Hit], k: int, flt: Filter, vector: Vector, subject: str) -> list[Hit]:
+        """The subject's questions first (closest first), topped up from the store when the candidates hold
+        fewer than ``k`` of them; the other candidates after them."""
+        field = self.cfg.topic_field
+        same = [h for h in hits if h.payload.get(field) == subject]
+        if len(same) < k:
+            more = self.candidates(vector, replace(flt, equals={**flt.equals, field: subject}))
+            seen = {h.id for h in same}
+            same += [h for h in more if h.id not in seen]
+        rest = [h for h in hits if h.payload.get(field) != subject]
+        return [*same[:k], *rest][:k]

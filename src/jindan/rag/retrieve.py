@@ -26,15 +26,22 @@ from jindan.rag.index import MATERIAL_PREFIX, searchable_text
 from jindan.rag.intents import Intent
 from jindan.rag.ranker import Ranker, SearchObserver
 from jindan.rag.sparse import SparseEncoder
+from jindan.rag.topics import TopicGuess, TopicModel
+from jindan.rag.topics import load as load_topics
 from jindan.settings import SearchSettings, Settings
 from jindan.vectors.base import CollectionSpec, Filter, Hit, PointId, Vector, VectorStore
 
 ALIAS_RECHECK_S = 2.0
+TOPICS_RECHECK_S = 30.0  # the topic model is re-read this often (a re-index trains it again)
 EmbedderFor = Callable[[str], Embedder | None]
 
 
 class NotFound(LookupError):
     pass
+
+
+class UnknownSubject(ValueError):
+    """A subject asked for that no question of the bank has (a 422 with the known ones)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,15 @@ class Found:
     answer: str | None = None
     explanation: str | None = None
     concepts: list[str] = field(default_factory=list)
+    subject_confidence: float | None = None  # similar by text: how likely its subject is the text's
+
+
+@dataclass
+class Practice:
+    """Similar practice for a typed problem: the subject it was ranked for, and the questions."""
+
+    found: list[Found]
+    topic: TopicGuess | None
 
 
 class Retriever:
@@ -95,6 +111,7 @@ class Retriever:
         self._spec: CollectionSpec | None = None
         self._checked = 0.0
         self._query_embedder = embedder
+        self._topics: dict[str, tuple[float, TopicModel | None]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database, store: VectorStore, embedder: Embedder) -> Retriever:
@@ -134,7 +151,32 @@ class Retriever:
 
     @property
     def ranker(self) -> Ranker:
-        return Ranker(self.store, self.spec().name, self._texts, self.cfg, self.sparse, self.observer)
+        name = self.spec().name
+        return Ranker(self.store, name, self._texts, self.cfg, self.sparse, self.observer, self.topics(name))
+
+    def topics(self, collection: str) -> TopicModel | None:
+        """The collection's topic model (trained when it was indexed), re-read every few seconds."""
+        now = time.monotonic()
+        cached = self._topics.get(collection)
+        if cached is None or now - cached[0] > TOPICS_RECHECK_S:
+            cached = (now, load_topics(self.store, collection))
+            self._topics = {collection: cached}
+        return cached[1]
+
+    def subjects(self) -> list[str]:
+        """Every subject of the bank (PostgreSQL's questions), in order."""
+        with self.db.session() as s:
+            rows = s.execute(select(Question.subject).where(Question.subject.is_not(None)).distinct())
+            return sorted(str(r[0]) for r in rows if r[0])
+
+    def check_subject(self, subject: str | None) -> None:
+        """Refuse a subject no question has (UnknownSubject, a 422), naming the bank's."""
+        if subject is None:
+            return
+        known = self.subjects()
+        if subject not in known:
+            shown = ", ".join(known[:30]) or "none: this bank has no subjects"
+            raise UnknownSubject(f"unknown subject {subject!r}; the bank's subjects are: {shown}")
 
     def query_vector(self, text: str) -> Vector:
         self.spec()
@@ -161,12 +203,25 @@ class Retriever:
     ) -> list[Found]:
         """*find*: the question typed or pasted, closest match first; *similar*: questions like it, the
         question itself (when the text is a copy of one) excluded."""
+        if intent == "similar":
+            return self.practice(text, k, filters).found
         vector = self.query_vector(text)
         flt = (filters or SearchFilters()).to_filter("question")
-        ranker = self.ranker
-        if intent == "similar":
-            return self._hydrate_questions(ranker.similar(k, flt, text=text, vector=vector))
-        return self._hydrate_questions(ranker.find(text, vector, k, flt))
+        return self._hydrate_questions(self.ranker.find(text, vector, k, flt))
+
+    def practice(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> Practice:
+        """Intent *similar* for a typed or pasted problem, with the subject it was ranked for: the problem's own
+        question's when the bank holds it, else inferred from the text (``filters.subject`` picks another)."""
+        filters = filters or SearchFilters()
+        self.check_subject(filters.subject)
+        vector = self.query_vector(text)
+        flt = filters.to_filter("question")
+        hits, topic = self.ranker.similar_topic(k, flt, text=text, vector=vector)
+        found = self._hydrate_questions(hits)
+        if topic is not None:
+            for f in found:
+                f.subject_confidence = topic.of(f.subject)
+        return Practice(found, topic)
 
     def materials(self, vector: Vector, k: int = 3, concepts: Sequence[str] = ()) -> list[Found]:
         flt = Filter(equals={"kind": "material"}, any_of={"concepts": list(concepts)} if concepts else {})

@@ -14,7 +14,7 @@ from jindan.api.deps import MAX_ID, StackDep, require
 from jindan.api.schemas import ERRORS, NO_NUL, Text
 from jindan.api.sse import respond
 from jindan.rag.answer import RagEvent, open_stream
-from jindan.rag.retrieve import Found, SearchFilters
+from jindan.rag.retrieve import Found, Practice, SearchFilters
 
 router = APIRouter(tags=["search"], responses=ERRORS)
 QuestionId = Annotated[int, Path(ge=1, le=MAX_ID, description="The question's id in jindan.")]
@@ -34,6 +34,9 @@ class FoundOut(BaseModel):
     subject: str | None = None
     level: int | None = None
     concepts: list[str] = []
+    subject_confidence: float | None = Field(
+        None, description="Intent similar by text: how likely this result's subject is the problem's (0-1)."
+    )
 
 
 class FiltersIn(BaseModel):
@@ -68,9 +71,54 @@ def _out(found: list[Found], intent: IntentName, response: Response) -> list[Fou
             subject=f.subject,
             level=f.level,
             concepts=f.concepts,
+            subject_confidence=f.subject_confidence,
         )
         for f in found
     ]
+
+
+class TopicOut(BaseModel):
+    subject: str
+    confidence: float = Field(description="How likely the problem is on this subject (0-1).")
+
+
+class PracticeIn(BaseModel):
+    text: Text = Field(min_length=1, max_length=10_000, description="The problem the student typed or pasted.")
+    k: int = Field(10, ge=1, le=100)
+    subject: Text | None = Field(
+        None,
+        max_length=200,
+        description="The topic the student picked instead of the inferred one (a subject of the bank; "
+        "an unknown one is a 422 naming the bank's subjects).",
+    )
+    level_min: int | None = Field(None, ge=0, le=100)
+    level_max: int | None = Field(None, ge=0, le=100)
+
+
+class PracticeOut(BaseModel):
+    subject: str | None = Field(description="The subject the results are on (null: the bank has no subjects).")
+    subject_confidence: float | None = Field(
+        description="How likely the problem is on that subject (1.0 for the bank's own copy of the problem)."
+    )
+    uncertain: bool = Field(description="The subject is a guess: show the topics and let the student pick one.")
+    source: Literal["anchor", "inferred", "neighbours", "chosen"] | None = Field(
+        description="anchor: the bank holds this problem; inferred: from its text; neighbours: from the nearest "
+        "questions (no topic model yet); chosen: the subject asked for."
+    )
+    topics: list[TopicOut] = Field(description="Every subject it could be on, most likely first.")
+    results: list[FoundOut]
+
+
+def _practice(practice: Practice, response: Response) -> PracticeOut:
+    t = practice.topic
+    return PracticeOut(
+        subject=t.subject if t else None,
+        subject_confidence=t.confidence if t else None,
+        uncertain=t.uncertain if t else False,
+        source=t.source if t else None,
+        topics=[TopicOut(subject=s, confidence=c) for s, c in (t.scores if t else ())],
+        results=_out(practice.found, "similar", response),
+    )
 
 
 @router.get("/questions/{question_id}/similar", response_model=list[FoundOut], dependencies=[require("search")])
@@ -97,6 +145,16 @@ async def search(body: SearchIn, stack: StackDep, response: Response) -> list[Fo
     filters = SearchFilters(f.subject, f.level_min, f.level_max, f.concepts, f.exclude_ids)
     found = await asyncio.to_thread(stack.retriever.search, body.text, body.k, filters, body.intent)
     return _out(found, body.intent, response)
+
+
+@router.post("/similar", response_model=PracticeOut, dependencies=[require("search")])
+async def practice(body: PracticeIn, stack: StackDep, response: Response) -> PracticeOut:
+    """Similar practice for a problem the student typed or pasted: the subject it was ranked for (the bank's
+    copy of the problem's, else inferred from the text, with how sure that is) and questions on it; ``subject``
+    picks another topic."""
+    filters = SearchFilters(body.subject, body.level_min, body.level_max)
+    found = await asyncio.to_thread(stack.retriever.practice, body.text, body.k, filters)
+    return _practice(found, response)
 
 
 class HintIn(BaseModel):

@@ -1,0 +1,307 @@
+"""The subject of a typed problem that is in no question of the bank: a classifier over the bank's own labels.
+
+A student who types a problem from a workbook asks about a question the bank does not hold, so there is no
+question to anchor on and the subject must come from the text. Three kinds of evidence, trained on the bank
+when it is indexed and kept in the collection itself (one point per subject, kind ``topic``):
+
+- the stored question vectors: a softmax regression (L2, scipy's L-BFGS) whose weight vector per subject is
+  the point's vector (its norm and bias in the payload), so the subject's logit is ``norm * cos + bias``;
+- the questions' words: naive Bayes over Korean morphemes, LaTeX/number terms and character pairs of each
+  subject's questions and the start of their solutions (the most frequent terms, counts in the payload);
+- the subject's own name in the text (a workbook problem often names its unit: "이차부등식", "확률").
+
+:func:`infer` adds them (log-probabilities), with the question the text is a near-copy of (the anchor) when
+*find* sees one, and says how sure it is: ``confidence`` is the inferred subject's probability, and
+``uncertain`` is set below a threshold so that the caller shows the topic and lets the student pick another
+instead of mixing topics silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from jindan.rag.lexical import canonical, char_ngrams, terms
+from jindan.vectors.base import Filter, Point, PointId, VectorStore
+
+TOPIC_KIND = "topic"
+TOPIC_PREFIX = "topic:"
+MAX_TOPICS = 200  # subjects kept (the largest); a bank with more labels is a bank of concepts, not of units
+PER_SUBJECT = 2000  # questions per subject the regression is trained on (a stable sample beyond that)
+TERMS_KEPT = 1500  # most frequent terms kept per subject for naive Bayes
+L2 = 1e-4
+ALPHA = 0.1  # naive Bayes smoothing
+LR_TEMPERATURE = 3.0  # the regression is confident on its own training vectors; softened before adding
+NB_TEMPERATURE = 10.0  # naive Bayes sums one log-probability per term: scaled to the regression's range
+NAME_BONUS = 2.0  # log-odds added to a subject whose full name the text contains
+ANCHOR_BONUS = 1.0  # log-odds added to the subject of a question that holds part of the text, not all of it
+VOTERS, VOTE_T = 10, 0.02  # the neighbours' vote, where no model was trained
+Source = Literal["anchor", "inferred", "chosen", "neighbours"]
+Matrix = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class TopicGuess:
+    """The subject similar practice is about, and how sure the ranking is of it."""
+
+    subject: str
+    confidence: float  # the subject's probability given the text (1.0: the question itself, or chosen)
+    source: Source
+    uncertain: bool = False
+    scores: tuple[tuple[str, float], ...] = ()  # every subject's probability, most likely first
+
+    def of(self, subject: str | None) -> float:
+        return dict(self.scores).get(subject or "", 0.0)
+
+
+def features(text: str) -> Counter[str]:
+    """Terms naive Bayes reads: Korean content morphemes, LaTeX commands, numbers, words, character pairs."""
+    return Counter(terms(text)) + char_ngrams(text)
+
+
+def _softmax_log(z: Matrix) -> Matrix:
+    z = z - z.max(axis=-1, keepdims=True)
+    out: Matrix = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return out
+
+
+def _regression(x: Matrix, y: npt.NDArray[np.int64], classes: int, l2: float) -> tuple[Matrix, Matrix]:
+    from scipy.optimize import minimize
+
+    n, dim = x.shape
+    onehot = np.zeros((n, classes))
+    onehot[np.arange(n), y] = 1.0
+
+    def loss(theta: Matrix) -> tuple[float, Matrix]:
+        w, b = theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
+        logp = _softmax_log(x @ w + b)
+        grad = (np.exp(logp) - onehot) / n
+        value = -float((onehot * logp).sum()) / n + l2 / 2 * float((w * w).sum())
+        return value, np.concatenate([(x.T @ grad + l2 * w).ravel(), grad.sum(0)])
+
+    fit = minimize(loss, np.zeros(dim * classes + classes), jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    theta = np.asarray(fit.x)
+    return theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
+
+
+@dataclass
+class TopicModel:
+    subjects: list[str]
+    weights: Matrix  # (dim, subjects)
+    bias: Matrix  # (subjects,)
+    counts: list[dict[str, int]]
+    totals: list[int]
+    sizes: list[int]
+    vocabulary: int
+    _names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._names = [canonical(s) for s in self.subjects]
+
+    @classmethod
+    def fit(
+        cls, vectors: Sequence[npt.ArrayLike], subjects: Sequence[str], texts: Sequence[str], *, l2: float = L2
+    ) -> TopicModel | None:
+        """Trained on the bank's questions (vector, subject, text); None when there are fewer than 2 subjects."""
+        sizes = Counter(subjects)
+        kept = [s for s, _ in sizes.most_common(MAX_TOPICS)]
+        if len(kept) < 2:
+            return None
+        index = {s: i for i, s in enumerate(kept)}
+        seen: Counter[str] = Counter()
+        rows = []
+        for i, s in enumerate(subjects):
+            if s in index and seen[s] < PER_SUBJECT:
+                seen[s] += 1
+                rows.append(i)
+        x = np.vstack([np.asarray(vectors[i], np.float64) for i in rows])
+        y = np.array([index[subjects[i]] for i in rows], np.int64)
+        weights, bias = _regression(x, y, len(kept), l2)
+        counts: list[Counter[str]] = [Counter() for _ in kept]
+        for i in rows:
+            counts[index[subjects[i]]].update(features(texts[i]))
+        top = [dict(c.most_common(TERMS_KEPT)) for c in counts]
+        vocabulary = len(set().union(*top))
+        return cls(kept, weights, bias, top, [sum(c.values()) for c in top], [seen[s] for s in kept], vocabulary)
+
+    def log_probs(self, vector: npt.ArrayLike, text: str | None) -> Matrix:
+        """log P(subject | text) before the anchor: the regression, naive Bayes (with text), subject names."""
+        logp = _softmax_log((np.asarray(vector, np.float64) @ self.weights + self.bias) / LR_TEMPERATURE)
+        if not text:
+            return logp
+        found = features(text)
+        nb = np.array(
+            [
+                sum(n * math.log((c.get(t, 0) + ALPHA) / (total + ALPHA * self.vocabulary)) for t, n in found.items())
+                for c, total in zip(self.counts, self.totals, strict=True)
+            ]
+        )
+        logp = (logp + _softmax_log(nb / NB_TEMPERATURE)) / 2
+        return logp + NAME_BONUS * self.named(text)
+
+    def named(self, text: str) -> Matrix:
+        """1 for each subject whose whole name is in the text (a longer name found beside it wins)."""
+        flat = canonical(text)
+        hit = {i for i, n in enumerate(self._names) if n and n in flat}
+        out = np.zeros(len(self.subjects))
+        for i in hit:
+            if not any(j != i and self._names[i] in self._names[j] for j in hit):
+                out[i] = 1.0
+        return out
+
+    def points(self) -> list[Point]:
+        out = []
+        for i, subject in enumerate(self.subjects):
+            w = self.weights[:, i]
+            norm = float(np.linalg.norm(w))
+            payload = {
+                "kind": TOPIC_KIND,
+                "subject": subject,
+                "norm": norm,
+                "bias": float(self.bias[i]),
+                "terms": self.counts[i],
+                "total": self.totals[i],
+                "size": self.sizes[i],
+                "vocabulary": self.vocabulary,
+            }
+            vec = (w / norm if norm > 0 else w).astype(np.float32)
+            out.append(Point(f"{TOPIC_PREFIX}{subject}", vec, payload))
+        return out
+
+    @classmethod
+    def from_points(cls, points: Iterable[Point]) -> TopicModel | None:
+        ps = sorted((p for p in points if p.payload.get("kind") == TOPIC_KIND), key=lambda p: str(p.id))
+        if len(ps) < 2:
+            return None
+        weights = np.column_stack([np.asarray(p.vector, np.float64) * float(p.payload["norm"]) for p in ps])
+        return cls(
+            [str(p.payload["subject"]) for p in ps],
+            weights,
+            np.array([float(p.payload["bias"]) for p in ps]),
+            [{str(k): int(v) for k, v in dict(p.payload.get("terms") or {}).items()} for p in ps],
+            [int(p.payload.get("total", 0)) for p in ps],
+            [int(p.payload.get("size", 0)) for p in ps],
+            max(int(ps[0].payload.get("vocabulary", 1)), 1),
+        )
+
+
+def neighbour_votes(
+    subjects: Sequence[str | None],
+    scores: Sequence[float],
+    *,
+    voters: int = VOTERS,
+    temperature: float = VOTE_T,
+) -> dict[str, float]:
+    """The nearest questions' subjects, weighted by softmax(similarity / temperature): a distribution."""
+    votes: dict[str, float] = defaultdict(float)
+    pairs = [(s, x) for s, x in zip(subjects, scores, strict=True) if s][:voters]
+    if not pairs:
+        return {}
+    best = max(x for _, x in pairs)
+    for s, x in pairs:
+        votes[str(s)] += math.exp((x - best) / temperature)
+    total = sum(votes.values())
+    return {s: v / total for s, v in votes.items()}
+
+
+def infer(
+    model: TopicModel | None,
+    vector: npt.ArrayLike,
+    text: str | None,
+    votes: Mapping[str, float],
+    *,
+    anchor: tuple[str, float] | None = None,
+    strong_share: float = 0.6,
+    anchor_bonus: float = ANCHOR_BONUS,
+    uncertain_below: float = 0.5,
+) -> TopicGuess | None:
+    """The subject of a text. ``anchor``: (subject, share) of the question *find* put first, when it holds at
+    least the anchor share of the text; from ``strong_share`` up it is the text's own question and decides,
+    below it adds ``anchor_bonus`` to its subject's log-odds. Without a model (a collection indexed before
+    topics were trained) the neighbours' votes stand in for the classifier."""
+    if model is not None:
+        subjects, logp = list(model.subjects), model.log_probs(vector, text)
+    else:
+        subjects = sorted(votes)
+        if not subjects:
+            return None
+        logp = np.log(np.array([votes[s] for s in subjects]) + 1e-4)
+    source: Source = "inferred" if model is not None else "neighbours"
+    if anchor is not None and anchor[0] not in subjects:  # a subject the model has not seen (added since)
+        subjects, logp = [*subjects, anchor[0]], np.append(logp, math.log(1e-4))
+    if anchor is not None:
+        i = subjects.index(anchor[0])
+        if anchor[1] >= strong_share:
+            logp = np.full(len(subjects), -np.inf)
+            logp[i], source = 0.0, "anchor"
+        else:
+            logp[i] += anchor_bonus
+    probs = np.exp(_softmax_log(logp))
+    order = np.argsort(-probs, kind="stable")
+    best = int(order[0])
+    return TopicGuess(
+        subjects[best],
+        round(float(probs[best]), 4),
+        source,
+        source != "anchor" and float(probs[best]) < uncertain_below,
+        tuple((subjects[int(i)], round(float(probs[int(i)]), 4)) for i in order if probs[int(i)] > 0),
+    )
+
+
+def _passage_body(text: str, subject: str | None) -> str:
+    head = f"{subject}: " if subject else ""
+    return text[len(head) :] if head and text.startswith(head) else text
+
+
+def refresh(store: VectorStore, collection: str, texts: Mapping[PointId, str], field_name: str = "subject") -> int:
+    """Train the topic model on the questions stored in ``collection`` (their vectors and subjects; ``texts``
+    are what they were embedded from) and replace the collection's topic points. Returns the subjects kept."""
+    vectors, subjects, bodies = [], [], []
+    ids = [i for i in store.ids(collection) if i in texts]
+    for start in range(0, len(ids), 1000):
+        for p in store.retrieve(collection, ids[start : start + 1000], with_vectors=True):
+            subject = p.payload.get(field_name)
+            if p.payload.get("kind") in ("question", "doc") and subject and p.vector.size:
+                vectors.append(p.vector)
+                subjects.append(str(subject))
+                bodies.append(_passage_body(texts[p.id], str(subject)))
+    model = TopicModel.fit(vectors, subjects, bodies)
+    stale = [p.id for p in stored_topics(store, collection)]
+    points = model.points() if model is not None else []
+    if points:
+        store.upsert(collection, points)
+    gone = {p.id for p in points}
+    if dropped := [i for i in stale if i not in gone]:
+        store.delete(collection, dropped)
+    return len(points)
+
+
+def stored_topics(store: VectorStore, collection: str) -> list[Point]:
+    """The collection's topic points, with their vectors (an exact filtered search lists them on any store)."""
+    spec = store.spec(collection)
+    probe = np.zeros(spec.dim, np.float32)
+    probe[0] = 1.0
+    hits = store.search(collection, probe, k=MAX_TOPICS, flt=Filter(equals={"kind": TOPIC_KIND}), exact=True)
+    return store.retrieve(collection, [h.id for h in hits], with_vectors=True) if hits else []
+
+
+def load(store: VectorStore, collection: str) -> TopicModel | None:
+    return TopicModel.from_points(stored_topics(store, collection))
+
+
+def describe(guess: TopicGuess | None) -> dict[str, Any] | None:
+    if guess is None:
+        return None
+    return {
+        "subject": guess.subject,
+        "subject_confidence": guess.confidence,
+        "uncertain": guess.uncertain,
+        "source": guess.source,
+        "topics": [{"subject": s, "confidence": p} for s, p in guess.scores],
+    }
