@@ -265,8 +265,9 @@ class SearchSettings(BaseModel):
     )
     topic_model: bool = Field(
         True,
-        description="Intent similar by text: infer the subject of a problem that is in no question of the bank "
-        "with the topic model trained at index time (false: the neighbours' vote alone).",
+        description="Intent similar: decide the subject first (the question's own, or inferred from a typed "
+        "problem by the topic model trained at index time) and rank its questions first; false: the earlier "
+        "soft topic vote (the subject is still reported, from the neighbours).",
     )
     anchor_strong_share: float = Field(
         0.6,

@@ -214,8 +214,10 @@ def eval_retrieval(
     else:
         console.print("[red]give --bank, or --corpus, --queries and --qrels[/red]")
         raise typer.Exit(2)
+    from jindan.embed.cache import CachedEmbedder
+
     settings = settings_from(ctx)
-    with components(settings) as (_, store, embedder), bar() as progress:
+    with components(settings) as (db, store, embedder), bar() as progress:
         tasks: dict[str, Any] = {}
 
         def step(phase: str, n: int, total: int) -> None:
@@ -224,7 +226,7 @@ def eval_retrieval(
 
         result = evaluate(
             data,
-            embedder,
+            CachedEmbedder(embedder, db),  # passages embedded once per text, as `jindan index questions` does
             store,
             settings.search,
             "find" if intent == "find" else "similar",

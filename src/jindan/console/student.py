@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -16,7 +16,7 @@ from jindan.db.repositories import QuestionRepository, ResponseRepository
 from jindan.diagnosis.narrative import write
 from jindan.diagnosis.service import NoModel, diagnose_student
 from jindan.embed.base import EmbedderError
-from jindan.rag.retrieve import Found, Retriever
+from jindan.rag.retrieve import Found, Retriever, SearchFilters
 from jindan.rag.stack import SearchStack
 from jindan.security import rules
 from jindan.security.principal import Principal
@@ -47,13 +47,48 @@ def _search(stack: SearchStack, text: str) -> tuple[list[dict[str, Any]], str | 
         return [], "search_down"
 
 
+def _practice(stack: SearchStack, text: str, subject: str | None) -> tuple[list[dict[str, Any]], str | None, Any]:
+    """Similar practice for a typed problem: results on one topic, the topic, and every topic to pick from."""
+    try:
+        retriever = stack.retriever
+        found = retriever.practice(text, RESULTS, SearchFilters(subject=subject))
+        subjects = retriever.subjects()
+    except CollectionNotFound:
+        return [], "index_missing", None
+    except (VectorStoreError, EmbedderError):
+        return [], "search_down", None
+    t = found.topic
+    if t is None:
+        return shown(found.found), None, None
+    chips = sorted(subjects, key=lambda s: (-t.of(s), s))
+    topic = {
+        "subject": t.subject,
+        "percent": round(100 * t.confidence),
+        "uncertain": t.uncertain,
+        "source": t.source,
+        "chips": [{"subject": s, "percent": round(100 * t.of(s))} for s in chips],
+    }
+    return shown(found.found), None, topic
+
+
 @router.get("/search")
 async def search(
-    request: Request, stack: StackDep, q: str = Query("", max_length=500), _: Principal = require("search")
+    request: Request,
+    stack: StackDep,
+    q: str = Query("", max_length=500),
+    intent: Literal["find", "similar"] = Query("find"),
+    subject: str | None = Query(None, max_length=200),
+    _: Principal = require("search"),
 ) -> Response:
+    """find: the typed question; similar: practice on the typed problem's topic, which the student can change."""
     text = q.replace("\x00", "").strip()
-    results, problem = await asyncio.to_thread(_search, stack, text) if text else ([], None)
-    context = {"q": text, "results": results, "problem": problem}
+    picked = (subject or "").replace("\x00", "").strip() or None
+    topic = None
+    if text and intent == "similar":
+        results, problem, topic = await asyncio.to_thread(_practice, stack, text, picked)
+    else:
+        results, problem = await asyncio.to_thread(_search, stack, text) if text else ([], None)
+    context = {"q": text, "results": results, "problem": problem, "intent": intent, "topic": topic}
     return page(request, "pages/search.html", context, partial="partials/_results.html")
 
 

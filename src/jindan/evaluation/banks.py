@@ -97,6 +97,7 @@ def bank_set(
         query_subjects={q: subject_of[target] for q, _, target in rows if q in asked and subject_of[target]},
         query_styles={q: style.get(q, "own") for q in asked},
         out_of_bank=out_of_bank,
+        searchable={q: own[q] for q in corpus},
     )
 
 

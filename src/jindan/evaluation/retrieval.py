@@ -45,6 +45,7 @@ class BeirSet:
     query_subjects: dict[str, str] = field(default_factory=dict)  # bank sets: each query's true subject
     query_styles: dict[str, str] = field(default_factory=dict)  # bank sets: typed | pasted | own
     out_of_bank: bool = False
+    searchable: dict[str, str] = field(default_factory=dict)  # bank sets: each question as students see it
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -130,7 +131,9 @@ def evaluate(
     )
 
     def texts(ids: Sequence[PointId]) -> dict[PointId, str]:
-        return {i: data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
+        """What find's lexical features read: the question without its solution where the set knows it (as the
+        service reads it), else the corpus text."""
+        return {i: data.searchable.get(str(i)) or data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
 
     guesses: dict[str, TopicGuess | None] = {}
     passages: dict[PointId, str] = {}

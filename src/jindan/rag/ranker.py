@@ -134,7 +134,7 @@ class Ranker:
         if chosen is not None:  # the subject is fixed by the filter: ranked by similarity, the guess kept to show
             scores = guess.scores if guess is not None and guess.source != "anchor" else ((str(chosen), 1.0),)
             return hits[:k], TopicGuess(str(chosen), dict(scores).get(str(chosen), 0.0), "chosen", False, scores)
-        if guess is None:
+        if guess is None or not self.cfg.topic_model:  # the earlier ranking: a soft vote, the anchor's subject ahead
             prior = {anchor_subject: self.cfg.anchor_weight} if anchor_subject else {}
             cfg = self.cfg
             ranked = topic_rerank(
