@@ -3,9 +3,11 @@ fragments for htmx; sign-in through the service's own identities; the demo sign-
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -314,3 +316,28 @@ def test_static_files_font_and_unknown_pages(client: TestClient, console_world: 
     assert status == 404 and 'data-status="404"' in body
     status, _, _ = get(client, console_world, "admin", "/console/classes/not-a-number")
     assert status == 404
+
+
+def test_similar_practice_for_a_typed_problem_shows_its_topic_and_lets_the_student_pick_another(
+    client: TestClient, console_world: World
+) -> None:
+    typed = "이차방정식 x^2-9x+20=0 의 두 근의 곱을 구하시오"  # in no question of the bank
+    url = "/console/search?" + urlencode({"q": typed, "intent": "similar"})
+    status, fragment, _ = get(client, console_world, "student", url, **{"HX-Request": "true"})
+    assert status == 200 and 'data-testid="topic"' in fragment and "비슷한 연습 문제" in fragment
+    chips = re.findall(r'<a href="([^"]+)"[^>]*class="tag( ok)?"[^>]*>([^<]+)</a>', fragment, re.S)
+    assert {c[2].split(" · ")[0] for c in chips} == {"일차방정식", "연립방정식", "일차함수", "이차방정식"}
+    assert [c[2].split(" · ")[0] for c in chips if c[1]] == ["이차방정식"]  # the inferred topic, marked
+    subjects = re.findall(r'<span class="tag">([^<]+)</span>\s*<span class="tag">난이도', fragment)
+    assert subjects and set(subjects[:5]) == {"이차방정식"}, subjects
+    other = next(html.unescape(href) for href, ok, name in chips if name.startswith("일차함수"))
+    assert "intent=similar" in other and "subject=" in other
+    status, picked, _ = get(client, console_world, "student", other, **{"HX-Request": "true"})
+    assert status == 200 and "고른 단원: 일차함수" in picked
+    subjects = re.findall(r'<span class="tag">([^<]+)</span>\s*<span class="tag">난이도', picked)
+    assert subjects and set(subjects) == {"일차함수"}
+    bad = "/console/search?" + urlencode({"q": typed, "intent": "similar", "subject": "점성술"})
+    status, refused, _ = get(client, console_world, "student", bad)
+    assert status == 422 and "<html" in refused
+    status, _, _ = get(client, console_world, "student", "/console/search?q=x&intent=browse")
+    assert status == 404  # an unknown intent is a bad address, as any invalid parameter of a page

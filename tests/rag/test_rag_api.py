@@ -159,3 +159,33 @@ def test_ask_and_missing_question(client: TestClient) -> None:
     r = client.post("/ask", json={"text": "How do I find the hypotenuse of a right triangle?"})
     assert r.status_code == 200 and events(r.text)[-1][0] == "cited"
     assert client.post("/questions/999999/explain").status_code == 404
+
+
+def test_similar_practice_for_a_typed_problem(
+    bank: Database, minilm: Embedder, settings: Settings, tmp_path: Path
+) -> None:
+    """POST /similar: the subject the results are on and how sure that is; a picked subject; an unknown one is
+    a 422 naming the bank's subjects."""
+    with serving(bank, minilm, settings, tmp_path, Scripted("llamacpp")) as client:
+        typed = "Two fair dice are rolled. What is the probability that the sum of the numbers is 9?"
+        r = client.post("/similar", json={"text": typed, "k": 5})
+        assert r.status_code == 200 and r.headers["x-search-intent"] == "similar"
+        body = r.json()
+        assert body["subject"] == "Counting & Probability" and body["source"] == "inferred"
+        assert 0 < body["subject_confidence"] <= 1 and body["uncertain"] == (body["subject_confidence"] < 0.5)
+        assert body["topics"][0]["subject"] == body["subject"]
+        assert {t["subject"] for t in body["topics"]} == {"Algebra", "Geometry", "Counting & Probability"}
+        assert len(body["results"]) == 5 and {f["subject"] for f in body["results"]} == {body["subject"]}
+        assert all(f["subject_confidence"] == body["subject_confidence"] for f in body["results"])
+        picked = client.post("/similar", json={"text": typed, "k": 3, "subject": "Geometry"}).json()
+        assert picked["source"] == "chosen" and picked["subject"] == "Geometry"
+        assert {f["subject"] for f in picked["results"]} == {"Geometry"}
+        wrong = client.post("/similar", json={"text": typed, "subject": "Astrology"})
+        assert wrong.status_code == 422 and "Astrology" in wrong.json()["detail"]
+        assert "Geometry" in wrong.json()["detail"]
+        assert client.post("/similar", json={"text": ""}).status_code == 422
+        assert client.post("/similar", json={"text": typed, "k": 0}).status_code == 422
+        items = client.post("/search", json={"text": typed, "k": 3, "intent": "similar"}).json()
+        assert len(items) == 3 and all(0 < f["subject_confidence"] <= 1 for f in items)
+        found = client.post("/search", json={"text": typed, "k": 3}).json()
+        assert all(f["subject_confidence"] is None for f in found)  # find ranks no topic
