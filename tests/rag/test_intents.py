@@ -17,7 +17,7 @@ from jindan.rag.retrieve import Retriever, SearchFilters
 from jindan.settings import SearchSettings
 from jindan.vectors.base import Hit
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
-from tests.fixtures.rag import ko_queries
+from tests.fixtures.rag import ko_queries, ko_rows
 
 
 @pytest.fixture()
@@ -103,3 +103,45 @@ def test_similar_by_text_follows_the_question_it_copies(
         assert [f.id for f in retriever.search(q["text"], k=5, intent="similar")] == [
             f.id for f in retriever.similar_to(own, k=5)
         ]
+
+
+def test_a_typed_problem_that_is_not_in_the_bank_gets_practice_on_its_subject(
+    ko_bank: Database, store: QdrantEdgeStore, e5: Embedder
+) -> None:
+    """Students' queries for questions of the same three units that the bank does not hold: the subject comes
+    from the text (the topic model trained at index time), and the practice set is on it."""
+    report = Indexer(ko_bank, store, e5).run()
+    assert report.topics == 3
+    subject_of = {r["id"]: r["subject"] for r in ko_rows(per=13)}
+    held = subject_of.keys() - {r["id"] for r in ko_rows()}
+    asked = ko_queries(set(held))
+    assert len(asked) >= 20
+    retriever = Retriever(ko_bank, store, e5)
+    right, sure = [], []
+    for q in asked:
+        practice = retriever.practice(q["text"], k=5)
+        topic = practice.topic
+        assert topic is not None and topic.source in ("inferred", "anchor")
+        assert 0 < topic.confidence <= 1 and topic.uncertain == (topic.source != "anchor" and topic.confidence < 0.5)
+        assert [f.subject for f in practice.found] == [topic.subject] * 5  # one topic, never a silent mix
+        assert all(f.subject_confidence == topic.confidence for f in practice.found)
+        right.append(topic.subject == subject_of[q["question_id"]])
+        if not topic.uncertain:
+            sure.append(right[-1])
+    assert sum(right) >= 0.75 * len(right), (sum(right), len(right))
+    assert sure and sum(sure) >= 0.85 * len(sure), (sum(sure), len(sure))
+
+
+def test_a_pasted_bank_question_still_anchors_on_itself(
+    ko_bank: Database, store: QdrantEdgeStore, e5: Embedder
+) -> None:
+    """In-bank queries are unchanged by the topic model: the question is excluded and its own subject decides."""
+    Indexer(ko_bank, store, e5).run()
+    ids = by_external_id(ko_bank)
+    retriever = Retriever(ko_bank, store, e5)
+    for q in [q for q in ko_queries(set(ids)) if q["style"] == "pasted"][:8]:
+        own, subject = ids[q["question_id"]]
+        practice = retriever.practice(q["text"], k=5)
+        assert practice.topic is not None and (practice.topic.subject, practice.topic.source) == (subject, "anchor")
+        assert practice.topic.confidence == 1.0 and not practice.topic.uncertain
+        assert own not in [f.id for f in practice.found] and {f.subject for f in practice.found} == {subject}
