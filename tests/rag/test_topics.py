@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from jindan.rag.ranker import Ranker
-from jindan.rag.topics import TOPIC_KIND, TopicModel, infer, load, neighbour_votes, refresh
+from jindan.rag.topics import TopicModel, infer, load, neighbour_votes, refresh, topics_collection
 from jindan.settings import SearchSettings
 from jindan.vectors.base import CollectionSpec, Filter, Point, PointId
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
@@ -103,7 +103,7 @@ def test_the_model_lives_in_the_collection_and_a_new_training_replaces_it(store:
     assert refresh(store, "c", texts) == 3
     model = load(store, "c")
     assert model is not None and sorted(model.subjects) == sorted(SUBJECTS)
-    assert store.count("c", Filter(equals={"kind": TOPIC_KIND})) == 3
+    assert store.count("c") == 18 and store.count(topics_collection("c")) == 3  # the questions' collection: questions
     fresh = TopicModel.fit(*bank())
     assert fresh is not None
     probe = unit(np.eye(DIM)[2] * 2 + 0.2)
@@ -112,7 +112,7 @@ def test_the_model_lives_in_the_collection_and_a_new_training_replaces_it(store:
     assert refresh(store, "c", texts) == 2
     again = load(store, "c")
     assert again is not None and "삼각비" not in again.subjects
-    assert store.count("c", Filter(equals={"kind": TOPIC_KIND})) == 2
+    assert store.count(topics_collection("c")) == 2
 
 
 def test_similar_by_text_ranks_one_subject_first_and_a_chosen_one_on_request(store: QdrantEdgeStore) -> None:
@@ -127,7 +127,6 @@ def test_similar_by_text_ranks_one_subject_first_and_a_chosen_one_on_request(sto
     assert guess is not None and guess.subject == "삼각비" and guess.source == "inferred"
     # the text shares a third of its character pairs with one 삼각비 question: a weak anchor, left out
     assert [h.payload["subject"] for h in hits][:5] == ["삼각비"] * 5 and len(hits) == 6
-    assert all(h.payload.get("kind") == "question" for h in hits)  # topic points never come back as results
     chosen = Filter(equals={"kind": "question", "subject": "확률"})
     hits, picked = ranker.similar_topic(3, chosen, text="sin A 값이 주어질 때 cos A", vector=near_two)
     assert {h.payload["subject"] for h in hits} == {"확률"}

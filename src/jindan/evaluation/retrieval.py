@@ -29,6 +29,7 @@ from jindan.rag.intents import Intent
 from jindan.rag.ranker import Ranker
 from jindan.rag.sparse import SparseEncoder
 from jindan.rag.topics import TopicGuess
+from jindan.rag.topics import drop as drop_topics
 from jindan.rag.topics import load as load_topics
 from jindan.rag.topics import refresh as refresh_topics
 from jindan.settings import SearchSettings
@@ -174,6 +175,7 @@ def evaluate(
                 progress("query", len(chunk), len(qids))
         query_s = time.perf_counter() - start
     finally:
+        drop_topics(store, name)
         store.drop(name)
     result: dict[str, Any] = {"intent": intent, **metrics(ranked, data.qrels)}
     if data.out_of_bank:

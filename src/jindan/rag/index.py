@@ -25,8 +25,8 @@ from sqlalchemy import select
 from jindan.db.engine import Database
 from jindan.db.models import Material, Question
 from jindan.embed.base import Embedder
-from jindan.rag.topics import TOPIC_PREFIX
 from jindan.rag.topics import refresh as refresh_topics
+from jindan.rag.topics import topics_collection
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 MATERIAL_PREFIX = "material:"
@@ -248,11 +248,11 @@ class Indexer:
                 return report
         t = time.perf_counter()
         wanted = {d.id for d in docs}
-        stale = [pid for pid in stored if pid not in wanted and not str(pid).startswith(TOPIC_PREFIX)]
+        stale = [pid for pid in stored if pid not in wanted]
         for i in range(0, len(stale), 1000):
             self.store.delete(name, stale[i : i + 1000])
         report.deleted = len(stale)
-        if report.embedded or report.deleted or not any(str(pid).startswith(TOPIC_PREFIX) for pid in stored):
+        if report.embedded or report.deleted or not self.store.exists(topics_collection(name)):
             seen(len(docs), len(docs), "training the topic model")
             report.topics = refresh_topics(self.store, name, {d.id: d.text for d in docs})
         if self.store.resolve(self.alias) != name:

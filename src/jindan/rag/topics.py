@@ -2,7 +2,7 @@
 
 A student who types a problem from a workbook asks about a question the bank does not hold, so there is no
 question to anchor on and the subject must come from the text. Three kinds of evidence, trained on the bank
-when it is indexed and kept in the collection itself (one point per subject, kind ``topic``):
+when it is indexed and kept beside its collection (``<collection>__topics``, one point per subject):
 
 - the stored question vectors: a softmax regression (L2, scipy's L-BFGS) whose weight vector per subject is
   the point's vector (its norm and bias in the payload), so the subject's logit is ``norm * cos + bias``;
@@ -28,10 +28,11 @@ import numpy as np
 import numpy.typing as npt
 
 from jindan.rag.lexical import canonical, char_ngrams, terms
-from jindan.vectors.base import Filter, Point, PointId, VectorStore
+from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 TOPIC_KIND = "topic"
 TOPIC_PREFIX = "topic:"
+TOPICS_SUFFIX = "__topics"
 MAX_TOPICS = 200  # subjects kept (the largest); a bank with more labels is a bank of concepts, not of units
 PER_SUBJECT = 2000  # questions per subject the regression is trained on (a stable sample beyond that)
 TERMS_KEPT = 1500  # most frequent terms kept per subject for naive Bayes
@@ -259,9 +260,15 @@ def _passage_body(text: str, subject: str | None) -> str:
     return text[len(head) :] if head and text.startswith(head) else text
 
 
+def topics_collection(collection: str) -> str:
+    """Where a collection's topic model lives: a small sibling collection, so the questions' own collection
+    holds questions only (counts, id sets and migrations see nothing else)."""
+    return f"{collection}{TOPICS_SUFFIX}"
+
+
 def refresh(store: VectorStore, collection: str, texts: Mapping[PointId, str], field_name: str = "subject") -> int:
     """Train the topic model on the questions stored in ``collection`` (their vectors and subjects; ``texts``
-    are what they were embedded from) and replace the collection's topic points. Returns the subjects kept."""
+    are what they were embedded from) and replace its topic points. Returns the number of subjects kept."""
     vectors, subjects, bodies = [], [], []
     ids = [i for i in store.ids(collection) if i in texts]
     for start in range(0, len(ids), 1000):
@@ -272,27 +279,38 @@ def refresh(store: VectorStore, collection: str, texts: Mapping[PointId, str], f
                 subjects.append(str(subject))
                 bodies.append(_passage_body(texts[p.id], str(subject)))
     model = TopicModel.fit(vectors, subjects, bodies)
-    stale = [p.id for p in stored_topics(store, collection)]
     points = model.points() if model is not None else []
+    name = topics_collection(collection)
+    if not store.exists(name):
+        if not points:
+            return 0
+        spec = store.spec(collection)
+        store.create(
+            CollectionSpec(name=name, dim=spec.dim, model_id=spec.model_id, payload_indexes={"kind": "keyword"})
+        )
+    stale = set(store.ids(name)) - {p.id for p in points}
     if points:
-        store.upsert(collection, points)
-    gone = {p.id for p in points}
-    if dropped := [i for i in stale if i not in gone]:
-        store.delete(collection, dropped)
+        store.upsert(name, points)
+    if stale:
+        store.delete(name, sorted(stale, key=str))
     return len(points)
 
 
 def stored_topics(store: VectorStore, collection: str) -> list[Point]:
-    """The collection's topic points, with their vectors (an exact filtered search lists them on any store)."""
-    spec = store.spec(collection)
-    probe = np.zeros(spec.dim, np.float32)
-    probe[0] = 1.0
-    hits = store.search(collection, probe, k=MAX_TOPICS, flt=Filter(equals={"kind": TOPIC_KIND}), exact=True)
-    return store.retrieve(collection, [h.id for h in hits], with_vectors=True) if hits else []
+    """The collection's topic points, with their vectors ([] when no model was trained for it)."""
+    name = topics_collection(collection)
+    if not store.exists(name):
+        return []
+    return store.retrieve(name, list(store.ids(name)), with_vectors=True)
 
 
 def load(store: VectorStore, collection: str) -> TopicModel | None:
     return TopicModel.from_points(stored_topics(store, collection))
+
+
+def drop(store: VectorStore, collection: str) -> None:
+    if store.exists(name := topics_collection(collection)):
+        store.drop(name)
 
 
 def describe(guess: TopicGuess | None) -> dict[str, Any] | None:
