@@ -180,7 +180,7 @@ def evaluate(
     result: dict[str, Any] = {"intent": intent, **metrics(ranked, data.qrels)}
     if data.out_of_bank:
         result["out_of_bank"] = True
-    if intent == "similar" and data.query_subjects:
+    if intent == "similar" and data.query_subjects and any(t for t, _ in data.corpus.values()):
         result.update(subject_measures(guesses, data.query_subjects))
     if data.query_styles:
         styles = sorted(set(data.query_styles.values()))
