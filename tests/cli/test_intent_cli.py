@@ -42,4 +42,11 @@ def test_search_intents_and_the_korean_bank_evaluation(db_url: str, tmp_path: Pa
     assert result["mrr"] >= 0.9
     same = runner.invoke(app, ["eval", "retrieval", "--bank", str(bank), "--intent", "similar", "--json"], env=env)
     assert json.loads(same.stdout)["intent"] == "similar"
+    args = ["eval", "retrieval", "--bank", str(bank), "--intent", "similar", "--out-of-bank", "--json"]
+    held = json.loads(runner.invoke(app, args, env=env).stdout)
+    assert held["out_of_bank"] is True and held["topic_model"] == 3 and 0 < held["corpus"] < 12
+    assert 0 <= held["subject_accuracy"] <= 1 and set(held["by_style"]) == {"typed", "pasted"}
+    assert held["p_at_10_reachable"] >= held["p_at_10"]
+    wrong = ["eval", "retrieval", "--bank", str(bank), "--intent", "find", "--out-of-bank"]
+    assert runner.invoke(app, wrong, env=env).exit_code == 2
     assert runner.invoke(app, ["eval", "retrieval", "--intent", "find"], env=env).exit_code == 2
