@@ -7,7 +7,8 @@ when it is indexed and kept beside its collection (``<collection>__topics``, one
 - the stored question vectors: a softmax regression (L2, scipy's L-BFGS) whose weight vector per subject is
   the point's vector (its norm and bias in the payload), so the subject's logit is ``norm * cos + bias``;
 - the questions' words: naive Bayes over Korean morphemes, LaTeX/number terms and character pairs of each
-  subject's questions and the start of their solutions (the most frequent terms, counts in the payload);
+  subject's questions and the start of their solutions (the most frequent terms, counts in the payload), and a
+  TF-IDF regression over the same terms (:mod:`jindan.rag.term_weights`, the largest weights in the payload);
 - the subject's own name in the text (a workbook problem often names its unit: "이차부등식", "확률").
 
 :func:`infer` adds them (log-probabilities), with the question the text is a near-copy of (the anchor) when
@@ -28,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from jindan.rag.lexical import canonical, char_ngrams, terms
+from jindan.rag.term_weights import TermRegression, regression
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 TOPIC_KIND = "topic"
@@ -40,6 +42,7 @@ L2 = 1e-4
 ALPHA = 0.1  # naive Bayes smoothing
 LR_TEMPERATURE = 3.0  # the regression is confident on its own training vectors; softened before adding
 NB_TEMPERATURE = 10.0  # naive Bayes sums one log-probability per term: scaled to the regression's range
+LEX_TEMPERATURE = 2.0  # the term regression, softened likewise
 NAME_BONUS = 2.0  # log-odds added to a subject whose full name the text contains
 ANCHOR_BONUS = 1.0  # log-odds added to the subject of a question that holds part of the text, not all of it
 VOTERS, VOTE_T = 10, 0.02  # the neighbours' vote, where no model was trained
@@ -72,25 +75,6 @@ def _softmax_log(z: Matrix) -> Matrix:
     return out
 
 
-def _regression(x: Matrix, y: npt.NDArray[np.int64], classes: int, l2: float) -> tuple[Matrix, Matrix]:
-    from scipy.optimize import minimize
-
-    n, dim = x.shape
-    onehot = np.zeros((n, classes))
-    onehot[np.arange(n), y] = 1.0
-
-    def loss(theta: Matrix) -> tuple[float, Matrix]:
-        w, b = theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
-        logp = _softmax_log(x @ w + b)
-        grad = (np.exp(logp) - onehot) / n
-        value = -float((onehot * logp).sum()) / n + l2 / 2 * float((w * w).sum())
-        return value, np.concatenate([(x.T @ grad + l2 * w).ravel(), grad.sum(0)])
-
-    fit = minimize(loss, np.zeros(dim * classes + classes), jac=True, method="L-BFGS-B", options={"maxiter": 300})
-    theta = np.asarray(fit.x)
-    return theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
-
-
 @dataclass
 class TopicModel:
     subjects: list[str]
@@ -100,6 +84,7 @@ class TopicModel:
     totals: list[int]
     sizes: list[int]
     vocabulary: int
+    lexical: TermRegression | None = None
     _names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -123,13 +108,16 @@ class TopicModel:
                 rows.append(i)
         x = np.vstack([np.asarray(vectors[i], np.float64) for i in rows])
         y = np.array([index[subjects[i]] for i in rows], np.int64)
-        weights, bias = _regression(x, y, len(kept), l2)
+        weights, bias = regression(x, y, len(kept), l2)
+        found = [features(texts[i]) for i in rows]
         counts: list[Counter[str]] = [Counter() for _ in kept]
-        for i in rows:
-            counts[index[subjects[i]]].update(features(texts[i]))
+        for i, f in zip(rows, found, strict=True):
+            counts[index[subjects[i]]].update(f)
         top = [dict(c.most_common(TERMS_KEPT)) for c in counts]
         vocabulary = len(set().union(*top))
-        return cls(kept, weights, bias, top, [sum(c.values()) for c in top], [seen[s] for s in kept], vocabulary)
+        lexical = TermRegression.fit(found, y, len(kept))
+        sizes_kept = [seen[s] for s in kept]
+        return cls(kept, weights, bias, top, [sum(c.values()) for c in top], sizes_kept, vocabulary, lexical)
 
     def log_probs(self, vector: npt.ArrayLike, text: str | None) -> Matrix:
         """log P(subject | text) before the anchor: the regression, naive Bayes (with text), subject names."""
@@ -143,8 +131,10 @@ class TopicModel:
                 for c, total in zip(self.counts, self.totals, strict=True)
             ]
         )
-        logp = (logp + _softmax_log(nb / NB_TEMPERATURE)) / 2
-        return logp + NAME_BONUS * self.named(text)
+        parts = [logp, _softmax_log(nb / NB_TEMPERATURE)]
+        if self.lexical is not None:
+            parts.append(_softmax_log(self.lexical.logits(found) / LEX_TEMPERATURE))
+        return sum(parts) / len(parts) + NAME_BONUS * self.named(text)
 
     def named(self, text: str) -> Matrix:
         """1 for each subject whose whole name is in the text (a longer name found beside it wins)."""
@@ -171,6 +161,13 @@ class TopicModel:
                 "size": self.sizes[i],
                 "vocabulary": self.vocabulary,
             }
+            if self.lexical is not None:
+                lex = self.lexical.weights[i]
+                payload["lexical"] = {
+                    "weights": lex,
+                    "bias": float(self.lexical.bias[i]),
+                    "idf": {t: self.lexical.idf[t] for t in lex if t in self.lexical.idf},
+                }
             vec = (w / norm if norm > 0 else w).astype(np.float32)
             out.append(Point(f"{TOPIC_PREFIX}{subject}", vec, payload))
         return out
@@ -189,7 +186,18 @@ class TopicModel:
             [int(p.payload.get("total", 0)) for p in ps],
             [int(p.payload.get("size", 0)) for p in ps],
             max(int(ps[0].payload.get("vocabulary", 1)), 1),
+            _lexical([dict(p.payload.get("lexical") or {}) for p in ps]),
         )
+
+
+def _lexical(parts: list[dict[str, Any]]) -> TermRegression | None:
+    if not all(parts):
+        return None
+    idf: dict[str, float] = {}
+    for part in parts:
+        idf.update({str(t): float(v) for t, v in dict(part["idf"]).items()})
+    weights = [{str(t): float(v) for t, v in dict(part["weights"]).items()} for part in parts]
+    return TermRegression(idf, weights, np.array([float(part["bias"]) for part in parts]))
 
 
 def neighbour_votes(

@@ -1,0 +1,94 @@
+"""Softmax regressions for the topic model: over dense vectors, and over a bank's terms (TF-IDF).
+
+The term regression reads the same terms as naive Bayes (Korean morphemes, formula terms, character pairs) but
+learns which of them tell subjects apart; it keeps the ``KEPT`` largest weights per subject (and those terms'
+inverse document frequencies), which is what the topic points store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float64]
+MIN_DF = 2  # a term in one question only says nothing about a subject
+MAX_VOCABULARY = 20_000
+KEPT = 2000  # weights kept per subject
+L2 = 1e-4
+
+
+def _log_softmax(z: Matrix) -> Matrix:
+    z = z - z.max(axis=-1, keepdims=True)
+    out: Matrix = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return out
+
+
+def regression(x: Any, y: npt.NDArray[np.int64], classes: int, l2: float = L2) -> tuple[Matrix, Matrix]:
+    """Multinomial logistic regression (L2, scipy's L-BFGS) on a dense or scipy-sparse matrix: weights, biases."""
+    from scipy.optimize import minimize
+
+    n, dim = x.shape
+    onehot = np.zeros((n, classes))
+    onehot[np.arange(n), y] = 1.0
+
+    def loss(theta: Matrix) -> tuple[float, Matrix]:
+        w, b = theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
+        logp = _log_softmax(np.asarray(x @ w) + b)
+        grad = (np.exp(logp) - onehot) / n
+        value = -float((onehot * logp).sum()) / n + l2 / 2 * float((w * w).sum())
+        return value, np.concatenate([(np.asarray(x.T @ grad) + l2 * w).ravel(), grad.sum(0)])
+
+    fit = minimize(loss, np.zeros(dim * classes + classes), jac=True, method="L-BFGS-B", options={"maxiter": 300})
+    theta = np.asarray(fit.x)
+    return theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
+
+
+@dataclass
+class TermRegression:
+    idf: dict[str, float]
+    weights: list[dict[str, float]]  # per subject: term -> weight (the largest KEPT)
+    bias: Matrix
+
+    @classmethod
+    def fit(cls, found: Sequence[Counter[str]], y: npt.NDArray[np.int64], classes: int) -> TermRegression | None:
+        import scipy.sparse as sp
+
+        df = Counter(t for f in found for t in f)
+        terms = [t for t, c in df.most_common(MAX_VOCABULARY) if c >= MIN_DF]
+        if not terms:
+            return None
+        n = len(found)
+        idf = {t: math.log(n / (1 + df[t])) + 1 for t in terms}
+        index = {t: i for i, t in enumerate(terms)}
+        rows, cols, vals = [], [], []
+        for r, f in enumerate(found):
+            vec = _tfidf(f, idf)
+            for t, v in vec.items():
+                rows.append(r)
+                cols.append(index[t])
+                vals.append(v)
+        x = sp.csr_matrix((vals, (rows, cols)), shape=(n, len(terms)))
+        w, b = regression(x, y, classes)
+        weights = []
+        for c in range(classes):
+            top = np.argsort(-np.abs(w[:, c]), kind="stable")[:KEPT]
+            weights.append({terms[i]: round(float(w[i, c]), 5) for i in top if w[i, c] != 0})
+        kept = set().union(*weights)
+        return cls({t: round(v, 5) for t, v in idf.items() if t in kept}, weights, b)
+
+    def logits(self, found: Counter[str]) -> Matrix:
+        vec = _tfidf(found, self.idf)
+        return np.array([sum(w.get(t, 0.0) * v for t, v in vec.items()) for w in self.weights]) + self.bias
+
+
+def _tfidf(found: Counter[str], idf: dict[str, float]) -> dict[str, float]:
+    """(1 + log tf) x idf over the known terms, L2-normalised."""
+    vec = {t: (1 + math.log(n)) * idf[t] for t, n in found.items() if t in idf and n > 0}
+    norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+    return {t: v / norm for t, v in vec.items()}
