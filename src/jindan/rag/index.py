@@ -254,7 +254,9 @@ class Indexer:
         report.deleted = len(stale)
         if report.embedded or report.deleted or not self.store.exists(topics_collection(name)):
             seen(len(docs), len(docs), "training the topic model")
+            t = report.timed("delete + switch", t)
             report.topics = refresh_topics(self.store, name, {d.id: d.text for d in docs})
+            t = report.timed("topic model", t)
         if self.store.resolve(self.alias) != name:
             self.store.switch_alias(self.alias, name)  # only once the new collection is complete
         report.timed("delete + switch", t)
