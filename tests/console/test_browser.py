@@ -10,6 +10,7 @@ Set CONSOLE_SCREENSHOTS=docs/console to refresh the README's screenshots.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,23 @@ def test_student_takes_a_diagnostic_test_and_the_teacher_watches(tab: Tab, brows
         assert teacher.errors == []
     finally:
         teacher.close()
+
+
+def test_student_asks_for_practice_like_a_typed_problem_and_picks_another_topic(tab: Tab) -> None:
+    tab.go("/console/signin")
+    tab.demo("student")
+    page = tab.page
+    page.get_by_label("찾을 문제나 개념").fill("연립방정식 x+y=7, x-y=1 을 푸시오")
+    page.get_by_role("button", name="비슷한 연습 문제").click()
+    topic = page.get_by_test_id("topic")
+    topic.wait_for()
+    chosen = topic.locator("a[aria-current=true]")
+    expect(chosen).to_contain_text("연립방정식")
+    assert "intent=similar" in page.url
+    results = page.get_by_test_id("results").locator("li")
+    assert results.count() >= 3 and all("연립방정식" in results.nth(i).inner_text() for i in range(3))
+    tab.shot("student-practice-topic")
+    topic.get_by_role("link", name=re.compile("일차함수")).click()
+    expect(page.get_by_test_id("topic")).to_contain_text("고른 단원: 일차함수")
+    expect(page.get_by_test_id("results").locator("li").first).to_contain_text("일차함수")
+    assert "subject=" in page.url  # htmx pushed the pick into the address bar

@@ -56,7 +56,7 @@ KO: dict[str, str] = {
     "practice_topic": "이 문제의 단원은 %s(으)로 보여요 (확신도 %d%%).",
     "practice_uncertain": "단원을 확실히 알 수 없어요. %s일 가능성이 가장 높지만 %d%%뿐이에요. "
     "아래에서 단원을 골라 보세요.",
-    "practice_own": "문제은행에 있는 문제예요. %s 단원의 다른 문제를 보여 드려요.",
+    "practice_own": "문제은행에 거의 같은 문제가 있어요. %s 단원의 다른 문제를 보여 드려요.",
     "practice_chosen": "고른 단원: %s",
     "practice_pick": "다른 단원으로 연습하려면 고르세요:",
     "ai_title": "힌트와 풀이 설명",
@@ -288,7 +288,7 @@ EN: dict[str, str] = {
     "practice_button": "Similar practice",
     "practice_topic": "This problem looks like %s (%d%% sure).",
     "practice_uncertain": "The topic is not clear: %s is the most likely, at only %d%%. Pick the topic below.",
-    "practice_own": "This problem is in the bank: here are other questions on %s.",
+    "practice_own": "The bank holds a near copy of this problem: here are other questions on %s.",
     "practice_chosen": "Chosen topic: %s",
     "practice_pick": "To practise another topic, pick one:",
     "ai_title": "Hints and explanations",
