@@ -32,6 +32,12 @@ def test_search_intents_and_the_korean_bank_evaluation(db_url: str, tmp_path: Pa
     similar = runner.invoke(app, ["search", pasted["text"], "--intent", "similar", "-k", "3", "--json"], env=env)
     practice = json.loads(similar.stdout)
     assert practice["intent"] == "similar" and len(practice["results"]) == 3
+    own_subject = next(r["subject"] for r in rows if r["id"] == pasted["question_id"])
+    assert practice["topic"]["subject"] == own_subject and practice["topic"]["source"] == "anchor"
+    assert {f["subject"] for f in practice["results"]} == {own_subject}
+    unknown = ["search", pasted["text"], "--intent", "similar", "--subject", "점성술"]
+    refused = runner.invoke(app, unknown, env=env)
+    assert refused.exit_code == 1 and "점성술" in refused.output
     assert not any(f["title"].endswith(f"/{pasted['question_id']}") for f in practice["results"])
     assert runner.invoke(app, ["search", "--id", "1", "--intent", "find"], env=env).exit_code == 2
     assert runner.invoke(app, ["search", "x", "--intent", "browse"], env=env).exit_code == 2

@@ -128,7 +128,8 @@ def search(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Find a question by its text, or questions similar to one (by id or by text), with filters."""
-    from jindan.rag.retrieve import NotFound, Retriever, SearchFilters, describe
+    from jindan.rag.retrieve import NotFound, Retriever, SearchFilters, UnknownSubject, describe
+    from jindan.rag.topics import describe as describe_topic
     from jindan.vectors.base import VectorStoreError
 
     if (text is None) == (question_id is None):
@@ -142,19 +143,28 @@ def search(
     filters = SearchFilters(subject, level_min, level_max, concept, exclude)
     with components(settings) as (db, store, embedder):
         retriever = Retriever.from_settings(settings, db, store, embedder)
+        topic = None
         try:
-            found = (
-                retriever.similar_to(question_id, k, filters)
-                if question_id
-                else retriever.search(text or "", k, filters, intent="similar" if chosen == "similar" else "find")
-            )
-        except (NotFound, VectorStoreError) as exc:
+            if question_id:
+                found = retriever.similar_to(question_id, k, filters)
+            elif chosen == "similar":
+                practice = retriever.practice(text or "", k, filters)
+                found, topic = practice.found, practice.topic
+            else:
+                found = retriever.search(text or "", k, filters, intent="find")
+        except (NotFound, UnknownSubject, VectorStoreError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc
     if as_json:
-        out.print_json(json.dumps({"intent": chosen, "results": [describe(f) for f in found]}, ensure_ascii=False))
+        payload: dict[str, Any] = {"intent": chosen, "results": [describe(f) for f in found]}
+        if topic is not None:
+            payload["topic"] = describe_topic(topic)
+        out.print_json(json.dumps(payload, ensure_ascii=False))
         return
     what = f"#{question_id}" if question_id else repr(text)
+    if topic is not None:
+        sure = "uncertain: pick a topic with --subject" if topic.uncertain else topic.source
+        console.print(f"subject: {topic.subject} ({topic.confidence:.0%}, {sure})")
     table = Table(title=f"{'find' if chosen == 'find' else 'similar to'} {what} (intent: {chosen})")
     for col in ("id", "score", "subject", "level", "question"):
         table.add_column(col)
