@@ -43,11 +43,11 @@ class Ranker:
         cfg: SearchSettings | None = None,
         sparse: SparseEncoder | None = None,
         observer: SearchObserver | None = None,
-        topics: TopicModel | None = None,
+        topics: TopicModel | Callable[[], TopicModel | None] | None = None,
     ) -> None:
         self.store, self.collection, self.texts = store, collection, texts
         self.observer = observer
-        self.topics = topics  # the bank's topic model (None: not trained, or no subjects)
+        self._topics = topics  # the bank's topic model, or how to get it (read only when a text needs it)
         self.cfg = cfg or SearchSettings()
         self.sparse = sparse if self.cfg.hybrid else None
         self.weights = FindWeights(self.cfg.ngram_weight, self.cfg.lexical_weight, self.cfg.near_exact)
@@ -143,14 +143,20 @@ class Ranker:
             return ranked, guess
         return self._subject_first(hits, k, flt, vector, guess.subject), guess
 
+    @property
+    def topics(self) -> TopicModel | None:
+        """The bank's topic model (None: not trained, or a bank without subjects)."""
+        return self._topics() if callable(self._topics) else self._topics
+
     def topic(
         self, asked: Vector | None, text: str | None, hits: Sequence[Hit], anchor: tuple[str, float] | None
     ) -> TopicGuess | None:
         """The subject to practise: the question's own (by id, or a near-copy of it), else inferred from the
         text by the bank's topic model, the neighbours' subjects, and a weaker anchor."""
         cfg = self.cfg
+        strong = anchor is not None and anchor[1] >= cfg.anchor_strong_share  # the anchor decides: no model needed
         votes = neighbour_votes([h.payload.get(cfg.topic_field) for h in hits], [h.score for h in hits])
-        model = self.topics if cfg.topic_model and asked is not None else None
+        model = self.topics if cfg.topic_model and asked is not None and not strong else None
         return infer(
             model,
             asked if asked is not None else np.zeros(1),

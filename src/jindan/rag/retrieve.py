@@ -152,7 +152,7 @@ class Retriever:
     @property
     def ranker(self) -> Ranker:
         name = self.spec().name
-        return Ranker(self.store, name, self._texts, self.cfg, self.sparse, self.observer, self.topics(name))
+        return Ranker(self.store, name, self._texts, self.cfg, self.sparse, self.observer, lambda: self.topics(name))
 
     def topics(self, collection: str) -> TopicModel | None:
         """The collection's topic model (trained when it was indexed), re-read every few seconds."""
