@@ -338,6 +338,6 @@ def test_similar_practice_for_a_typed_problem_shows_its_topic_and_lets_the_stude
     assert subjects and set(subjects) == {"일차함수"}
     bad = "/console/search?" + urlencode({"q": typed, "intent": "similar", "subject": "점성술"})
     status, refused, _ = get(client, console_world, "student", bad)
-    assert status == 422 and "<html" in refused
+    assert status == 404 and "<html" in refused
     status, _, _ = get(client, console_world, "student", "/console/search?q=x&intent=browse")
     assert status == 404  # an unknown intent is a bad address, as any invalid parameter of a page

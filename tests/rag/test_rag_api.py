@@ -165,7 +165,7 @@ def test_similar_practice_for_a_typed_problem(
     bank: Database, minilm: Embedder, settings: Settings, tmp_path: Path
 ) -> None:
     """POST /similar: the subject the results are on and how sure that is; a picked subject; an unknown one is
-    a 422 naming the bank's subjects."""
+    a 404 naming the bank's subjects."""
     with serving(bank, minilm, settings, tmp_path, Scripted("llamacpp")) as client:
         typed = "Two fair dice are rolled. What is the probability that the sum of the numbers is 9?"
         r = client.post("/similar", json={"text": typed, "k": 5})
@@ -181,10 +181,15 @@ def test_similar_practice_for_a_typed_problem(
         assert picked["source"] == "chosen" and picked["subject"] == "Geometry"
         assert {f["subject"] for f in picked["results"]} == {"Geometry"}
         wrong = client.post("/similar", json={"text": typed, "subject": "Astrology"})
-        assert wrong.status_code == 422 and "Astrology" in wrong.json()["detail"]
+        assert wrong.status_code == 404 and "Astrology" in wrong.json()["detail"]
         assert "Geometry" in wrong.json()["detail"]
         assert client.post("/similar", json={"text": ""}).status_code == 422
         assert client.post("/similar", json={"text": typed, "k": 0}).status_code == 422
+        blank = client.post("/similar", json={"text": typed, "k": 2, "subject": " "}).json()
+        assert blank["source"] == "inferred"  # an empty pick is no pick
+        astrology = {"text": typed, "intent": "similar", "filters": {"subject": "Astrology"}}
+        filtered = client.post("/search", json=astrology)
+        assert filtered.status_code == 200 and filtered.json() == []  # a filter finds nothing, as it always did
         items = client.post("/search", json={"text": typed, "k": 3, "intent": "similar"}).json()
         assert len(items) == 3 and all(0 < f["subject_confidence"] <= 1 for f in items)
         found = client.post("/search", json={"text": typed, "k": 3}).json()

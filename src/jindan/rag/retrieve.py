@@ -40,8 +40,8 @@ class NotFound(LookupError):
     pass
 
 
-class UnknownSubject(ValueError):
-    """A subject asked for that no question of the bank has (a 422 with the known ones)."""
+class UnknownSubject(LookupError):
+    """A subject asked for that no question of the bank has (a 404 that names the bank's subjects)."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ class Retriever:
             return sorted(str(r[0]) for r in rows if r[0])
 
     def check_subject(self, subject: str | None) -> None:
-        """Refuse a subject no question has (UnknownSubject, a 422), naming the bank's."""
+        """Refuse a subject no question has (UnknownSubject, a 404), naming the bank's."""
         if subject is None:
             return
         known = self.subjects()
@@ -203,17 +203,19 @@ class Retriever:
     ) -> list[Found]:
         """*find*: the question typed or pasted, closest match first; *similar*: questions like it, the
         question itself (when the text is a copy of one) excluded."""
-        if intent == "similar":
-            return self.practice(text, k, filters).found
+        if intent == "similar":  # a subject filter here is a filter: an unknown one finds nothing, as for find
+            return self.practice(text, k, filters, check=False).found
         vector = self.query_vector(text)
         flt = (filters or SearchFilters()).to_filter("question")
         return self._hydrate_questions(self.ranker.find(text, vector, k, flt))
 
-    def practice(self, text: str, k: int = 10, filters: SearchFilters | None = None) -> Practice:
+    def practice(self, text: str, k: int = 10, filters: SearchFilters | None = None, check: bool = True) -> Practice:
         """Intent *similar* for a typed or pasted problem, with the subject it was ranked for: the problem's own
-        question's when the bank holds it, else inferred from the text (``filters.subject`` picks another)."""
+        question's when the bank holds it, else inferred from the text (``filters.subject`` picks another, one
+        of the bank's: ``check`` refuses any other with UnknownSubject)."""
         filters = filters or SearchFilters()
-        self.check_subject(filters.subject)
+        if check:
+            self.check_subject(filters.subject)
         vector = self.query_vector(text)
         flt = filters.to_filter("question")
         hits, topic = self.ranker.similar_topic(k, flt, text=text, vector=vector)

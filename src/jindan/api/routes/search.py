@@ -89,7 +89,7 @@ class PracticeIn(BaseModel):
         None,
         max_length=200,
         description="The topic the student picked instead of the inferred one (a subject of the bank; "
-        "an unknown one is a 422 naming the bank's subjects).",
+        "an unknown one is a 404 naming the bank's subjects; empty: none picked).",
     )
     level_min: int | None = Field(None, ge=0, le=100)
     level_max: int | None = Field(None, ge=0, le=100)
@@ -152,7 +152,7 @@ async def practice(body: PracticeIn, stack: StackDep, response: Response) -> Pra
     """Similar practice for a problem the student typed or pasted: the subject it was ranked for (the bank's
     copy of the problem's, else inferred from the text, with how sure that is) and questions on it; ``subject``
     picks another topic."""
-    filters = SearchFilters(body.subject, body.level_min, body.level_max)
+    filters = SearchFilters((body.subject or "").strip() or None, body.level_min, body.level_max)
     found = await asyncio.to_thread(stack.retriever.practice, body.text, body.k, filters)
     return _practice(found, response)
 
