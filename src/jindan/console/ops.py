@@ -12,6 +12,8 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -184,8 +186,12 @@ def answers(request: Request, db: Database) -> dict[str, Any]:
 
 def model_advice(settings: Settings) -> str:
     """How well the configured model writes Korean and which Korean model fits this machine (as doctor says)."""
-    hw = hardware.detect(settings.home)
-    return hardware.korean_advice(settings.llm.model, hardware.recommend(hw, settings.ollama.num_ctx or 8192))
+    return _advice(settings.home, settings.llm.model, settings.ollama.num_ctx or 8192)
+
+
+@lru_cache(maxsize=8)
+def _advice(home: Path, model: str, n_ctx: int) -> str:  # the machine does not change under a running service
+    return hardware.korean_advice(model, hardware.recommend(hardware.detect(home), n_ctx))
 
 
 @router.get("/ops")
