@@ -297,7 +297,9 @@ def test_operator_page_reads_every_source(client: TestClient, console_world: Wor
     assert "<svg" in section["shadow"] and "llamacpp/smol / ollama/qwen" in section["shadow"]
     assert "완료된 비교 실행이 없습니다" in section["compare"]
     answers = section["answers"].split('data-testid="shadow"')[0]  # the hint above, checked and counted
-    row = r'<th scope="row">hint</th><td>llamacpp/[^<]+</td><td>1</td>\s*<td>100%</td>\s*<td data-testid="model-pass">'
+    row = (
+        r'<th scope="row">hint</th><td>llamacpp/[^<]+</td><td>\d+</td>\s*<td>100%</td>\s*<td data-testid="model-pass">'
+    )
     assert re.search(row, answers), answers  # the Korean question: the bank's hint, the model not asked
     assert ("writes Korean: none" in answers and "qwen2.5:7b" in answers) or "No local Korean" in answers
     assert re.search(r"오늘 llamacpp/\S+의 hint 답 중 100%가 검사에 떨어졌습니다: 한국어 아님 100%", answers), answers
