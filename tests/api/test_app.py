@@ -24,7 +24,9 @@ def _bank(tmp_path: Path) -> Path:
 def client(settings: Settings, db: Database, tmp_path: Path) -> Iterator[TestClient]:
     settings.server.demo_questions = _bank(tmp_path)
     settings.server.demo_index = False
-    with TestClient(create_app(settings, db)) as c:
+    app = create_app(settings, db)
+    with TestClient(app) as c:
+        app.state.index_thread.join(60)  # the first start imports in the background, after the service answers
         yield c
 
 
@@ -37,7 +39,9 @@ def test_health_and_openapi(client: TestClient) -> None:
 def test_first_start_imports_the_demo_bank_once(client: TestClient, settings: Settings, db: Database) -> None:
     page = client.get("/questions", params={"limit": 3}).json()
     assert page["total"] == 7 and len(page["items"]) == 3
-    with TestClient(create_app(settings, db)) as again:  # a restart does not import twice
+    restarted = create_app(settings, db)
+    with TestClient(restarted) as again:  # a restart does not import twice, nor start a thread for nothing
+        assert restarted.state.index_thread is None
         assert again.get("/questions").json()["total"] == 7
     geo = client.get("/questions", params={"subject": "Geometry"}).json()
     assert geo["total"] == 4 and {q["subject"] for q in geo["items"]} == {"Geometry"}

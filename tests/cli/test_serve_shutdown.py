@@ -47,5 +47,19 @@ def test_sigterm_while_indexing_exits_in_time_and_releases_the_job(root: Path) -
     assert result["postgres_stopped"] and postmasters(root / "home" / "pgdata") == [], log
     job = result["job"]
     assert job is not None and job["state"] == "stopped", (job, log)  # released: the next start claims it at once
-    assert result["indexed_when_signalled"] <= job["done"] < job["total"] == 300, (job, log)
+    assert result["done_when_signalled"] <= job["done"] < job["total"] == 300, (job, log)
     assert "background index stopped after" in log
+
+
+def test_sigterm_while_importing_the_demo_bank_exits_and_the_next_start_resumes(root: Path) -> None:
+    """The first start's import runs after the service answers, stops between batches of rows and is resumed."""
+    result = shutdown.run(shared_file("math/problems.jsonl"), questions=5000, after=500, home=root, during="import")
+    log = result.pop("log")
+    print(json.dumps(result), file=sys.stderr)
+    assert result["exit_code"] == 0, log
+    assert result["sigterm_to_exit_s"] < KUBERNETES_DEFAULT_GRACE_S, log
+    assert result["postgres_stopped"] and postmasters(root / "home" / "pgdata") == [], log
+    job = result["job"]
+    assert job is not None and job["state"] == "stopped", (job, log)
+    assert 500 <= job["done"] < job["total"] == 5000, (job, log)
+    assert "demo bank import stopped" in log

@@ -22,7 +22,7 @@ from jindan.api.middleware import FrontDoor
 from jindan.api.routes import diagnosis, diagnostic, health, llm, ops, questions, responses, search
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
-from jindan.demo import import_demo_bank, start_demo_index
+from jindan.demo import start_first_run
 from jindan.llm.legacy import LegacyGate, refresh_every
 from jindan.llm.router import ROUTES, Router, build_router
 from jindan.llm.traffic import Flushable, TrafficLog, flush_every
@@ -109,9 +109,7 @@ def create_app(
             ensure_schema(database.engine, auto_upgrade=settings.auto_upgrade)
             await asyncio.to_thread(gate.refresh)  # then every few seconds: any replica or the CLI may switch it
             if settings.profile == "embedded" and settings.server.demo_import:
-                import_demo_bank(settings, database)
-                if settings.server.demo_index:
-                    app.state.index_thread = start_demo_index(settings, app.state.search, app.state.index_stop)
+                app.state.index_thread = start_first_run(settings, app.state.search, app.state.index_stop)
             yield
         finally:
             await _stop_index(app.state)

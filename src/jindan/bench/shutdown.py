@@ -1,9 +1,10 @@
-"""`jindan bench shutdown`: how long `jindan serve` takes to exit on SIGTERM while it indexes.
+"""`jindan bench shutdown`: how long `jindan serve` takes to exit on SIGTERM while it prepares its bank.
 
-A real process on a fresh home (embedded profile: its own PostgreSQL, the first start's background index of
-a bank of ``questions``): once the index has embedded ``after`` passages, SIGTERM; the time to exit is what an
-orchestrator's grace period must cover (Kubernetes' default is 30 s; the goal is under 10 s). Then the
-index job as the next start sees it: stopped, its lease released, what was embedded kept.
+A real process on a fresh home (embedded profile: its own PostgreSQL, the first start's background import and
+index of a bank of ``questions``): once the step chosen by ``during`` (``index``: passages embedded, ``import``:
+rows imported) has done ``after``, SIGTERM; the time to exit is what an orchestrator's grace period must cover
+(Kubernetes' default is 30 s; the goal is under 10 s). Then that step's job as the next start sees it:
+stopped, its lease released, what was done kept.
 """
 
 from __future__ import annotations
@@ -50,8 +51,16 @@ def run(
     env: dict[str, str] | None = None,
     start_timeout_s: float = 600,
     exit_timeout_s: float = 120,
+    during: str = "index",
 ) -> dict[str, Any]:
-    """Start, wait until ``after`` passages are indexed, SIGTERM, time the exit; the job as left behind."""
+    """Start, wait until ``after`` passages are indexed (or rows imported), SIGTERM, time the exit; the job as
+    left behind."""
+    from jindan.demo import IMPORTING
+    from jindan.jobs.index import IMPORT_JOB
+
+    if during not in ("index", "import"):
+        raise ValueError("during is index or import")
+    phase = "embedding" if during == "index" else IMPORTING
     root = home or Path(tempfile.mkdtemp(prefix="jindan-shutdown-", dir="/tmp"))  # readable parents (root)
     root.mkdir(parents=True, exist_ok=True)
     lines = bank.read_text().splitlines(keepends=True)[:questions]
@@ -75,12 +84,12 @@ def run(
             if proc.poll() is not None:
                 raise RuntimeError(f"serve exited with {proc.returncode} before indexing:\n{log.read_text()}")
             seen = _progress(port)
-            if seen is not None and seen.get("phase") == "embedding" and seen["done"] >= after:
+            if seen is not None and seen.get("phase") == phase and seen["done"] >= after:
                 break
             time.sleep(0.2)
         else:
             proc.kill()
-            raise RuntimeError(f"the index did not reach {after} passages in {start_timeout_s:.0f} s")
+            raise RuntimeError(f"{phase} did not reach {after} in {start_timeout_s:.0f} s")
         indexing_s = time.monotonic() - started
         signalled = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -96,10 +105,12 @@ def run(
             [*JINDAN, "index", "status", "--json"], env=environ, capture_output=True, text=True, timeout=300
         )
         jobs = json.loads(status.stdout)["jobs"] if status.returncode == 0 else []
-        job = next((j for j in jobs if j["name"].startswith("index:")), None)
+        name = (lambda n: n.startswith("index:")) if during == "index" else (lambda n: n == IMPORT_JOB)
+        job = next((j for j in jobs if name(j["name"])), None)
         return {
+            "during": during,
             "questions": len(lines),
-            "indexed_when_signalled": seen["done"] if seen else None,
+            "done_when_signalled": seen["done"] if seen else None,
             "seconds_to_signal": round(indexing_s, 1),
             "sigterm_to_exit_s": round(exit_s, 2),
             "exit_code": code,

@@ -234,11 +234,13 @@ def context(
 @app.command("shutdown")
 def shutdown(
     questions: int = typer.Option(400, "--questions", min=1, help="Bank questions the fresh service indexes."),
-    after: int = typer.Option(16, min=1, help="SIGTERM once this many passages are indexed."),
+    after: int = typer.Option(16, min=1, help="SIGTERM once this many passages are indexed (rows imported)."),
+    during: str = typer.Option("index", help="The first start's step to stop: index or import."),
     bank: str | None = typer.Option(None, help="Question file (default: the shared MATH bank)."),
     as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
 ) -> None:
-    """`jindan serve` on a fresh home, stopped with SIGTERM while it indexes: seconds to exit, the job left."""
+    """`jindan serve` on a fresh home, stopped with SIGTERM while it imports or indexes its bank: seconds to
+    exit, the job left."""
     from pathlib import Path
 
     from jindan.bench import shutdown as bench_shutdown
@@ -248,7 +250,10 @@ def shutdown(
     if path is None or not path.exists():
         console.print("[red]no question file: pass --bank[/red]")
         raise typer.Exit(1)
-    with console.status("serving, indexing, stopping"):
-        result = bench_shutdown.run(path, questions=questions, after=after)
+    if during not in ("index", "import"):
+        console.print("[red]--during is index or import[/red]")
+        raise typer.Exit(2)
+    with console.status(f"serving, {during}ing, stopping"):
+        result = bench_shutdown.run(path, questions=questions, after=after, during=during)
     result.pop("log")
     out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

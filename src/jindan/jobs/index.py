@@ -24,6 +24,9 @@ from jindan.vectors.base import VectorStore
 log = logging.getLogger(__name__)
 
 
+IMPORT_JOB = "demo-import"  # the first start's import of the demo bank, before its index
+
+
 def job_name(alias: str) -> str:
     return f"index:{alias}"
 
@@ -79,11 +82,16 @@ def run_index(
 
 
 def index_status(settings: Settings, db: Database | None) -> JobStatus | None:
-    """The collection's index job as every replica sees it (None: never run, or PostgreSQL unavailable)."""
+    """The collection's index job as every replica sees it (None: never run, or PostgreSQL unavailable); while
+    the first start imports the demo bank, that import (the index follows it)."""
     if db is None:
         return None
     try:
-        return jobs_of(settings, db).status(job_name(settings.vectors.alias))
+        jobs = jobs_of(settings, db)
+        importing = jobs.status(IMPORT_JOB)
+        if importing is not None and importing.running:
+            return importing
+        return jobs.status(job_name(settings.vectors.alias))
     except Exception as exc:
         log.debug("index job status unavailable: %s", type(exc).__name__)
         return None
