@@ -43,7 +43,7 @@ def test_a_stopped_import_keeps_its_rows_and_the_next_start_imports_the_rest(
     assert import_demo_bank(settings, db) == 0  # a restart imports nothing twice
 
 
-def test_a_bank_of_the_platforms_own_questions_is_never_touched(settings: Settings, db: Database, tmp_path: Path) -> None:
+def test_the_platforms_own_bank_is_never_touched(settings: Settings, db: Database, tmp_path: Path) -> None:
     from jindan.importers.questions import import_questions
 
     import_questions(db, _bank(tmp_path, 3), source="school")

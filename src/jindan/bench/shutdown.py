@@ -42,6 +42,10 @@ def _progress(port: int) -> dict[str, Any] | None:
     return found
 
 
+def _is(during: str, name: str, import_job: str) -> bool:
+    return name.startswith("index:") if during == "index" else name == import_job
+
+
 def run(
     bank: Path,
     *,
@@ -105,8 +109,7 @@ def run(
             [*JINDAN, "index", "status", "--json"], env=environ, capture_output=True, text=True, timeout=300
         )
         jobs = json.loads(status.stdout)["jobs"] if status.returncode == 0 else []
-        name = (lambda n: n.startswith("index:")) if during == "index" else (lambda n: n == IMPORT_JOB)
-        job = next((j for j in jobs if name(j["name"])), None)
+        job = next((j for j in jobs if _is(during, str(j["name"]), IMPORT_JOB)), None)
         return {
             "during": during,
             "questions": len(lines),
