@@ -111,6 +111,18 @@ def _indexed(settings: Settings, stack: Any) -> bool | None:
         return None
 
 
+def _index_pending(settings: Settings, stack: Any) -> bool:
+    """No index of the configured embedder yet, or its last run stopped or died midway (a first index that
+    answers after its first pass goes on with its second at the next start)."""
+    from jindan.jobs.index import index_status
+
+    indexed = _indexed(settings, stack)
+    if indexed is None:
+        return False
+    status = index_status(settings, stack.db)
+    return not indexed or (status is not None and status.name.startswith("index:") and status.state != "done")
+
+
 def start_first_run(settings: Settings, stack: Any, stop: threading.Event | None = None) -> threading.Thread | None:
     """First start: import the demo bank (``server.demo_import``) and index the bank (``server.demo_index``)
     in the background, so similar-question search works without a command; None when there is nothing to do.
@@ -121,7 +133,7 @@ def start_first_run(settings: Settings, stack: Any, stop: threading.Event | None
     (set when the service shuts down) ends either step after its batch; the next start goes on from there."""
     db = stack.db
     importing = settings.server.demo_import and import_pending(settings, db)
-    indexing = settings.server.demo_index and (importing or _indexed(settings, stack) is False)
+    indexing = settings.server.demo_index and (importing or _index_pending(settings, stack))
     if not (importing or indexing):
         return None
 
@@ -131,7 +143,7 @@ def start_first_run(settings: Settings, stack: Any, stop: threading.Event | None
         except Exception:
             log.exception("the demo bank import failed; import a bank with `jindan import questions`")
             return
-        if indexing and not (stop is not None and stop.is_set()) and (added or _indexed(settings, stack) is False):
+        if indexing and not (stop is not None and stop.is_set()) and (added or _index_pending(settings, stack)):
             _index(settings, stack, stop)
 
     thread = threading.Thread(target=run, name="first-run", daemon=True)

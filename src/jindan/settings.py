@@ -230,6 +230,12 @@ class EmbedSettings(BaseModel):
     )
     dim: int | None = Field(None, ge=1, description="Vector dimension. Empty: the provider's (384; openai 1536).")
     batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    first_pass: bool = Field(
+        True,
+        description="A first index of a bank (nothing served yet) embeds each question's text first, so "
+        "similar-question search answers after about a third of the time, then the full passages (with the "
+        "start of the worked solution) in place.",
+    )
 
 
 class VectorSettings(BaseModel):

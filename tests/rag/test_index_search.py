@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from jindan.db.engine import Database
 from jindan.db.models import Question
 from jindan.embed.base import Embedder
-from jindan.rag.index import FIRST_CHUNK, Indexer, Pace
+from jindan.rag import index as index_module
+from jindan.rag.index import FIRST_CHUNK, Indexer, Pace, first_pass_text, passage_text, without_drawings
 from jindan.rag.retrieve import Retriever, SearchFilters
 from jindan.settings import SearchSettings
 from jindan.vectors.base import ModelMismatch
@@ -159,3 +160,72 @@ def select_ids():  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
     return select(Question.id)
+
+
+class Watching:
+    """The real embedder; ``before`` runs ahead of every passage call (to look at the store mid-run)."""
+
+    def __init__(self, inner: Embedder, before: Any) -> None:
+        self.inner, self.model_id, self.dim, self.before = inner, inner.model_id, inner.dim, before
+        self.texts: list[str] = []
+
+    def embed_queries(self, texts: list[str]) -> Any:
+        return self.inner.embed_queries(texts)
+
+    def embed_passages(self, texts: list[str]) -> Any:
+        self.before(len(self.texts))
+        self.texts += texts
+        return self.inner.embed_passages(texts)
+
+
+def test_a_first_index_answers_after_its_first_pass_then_refines_in_place(
+    bank: Database, store: QdrantEdgeStore, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Question texts first (no solution): the alias switches when they are all in, so search answers; then
+    the full passages replace them in the same collection, and a later run finds nothing to do."""
+    monkeypatch.setattr(index_module, "FIRST_PASS_MIN", 50)
+    seen_at_second: list[tuple[str, int]] = []
+
+    def before(embedded: int) -> None:
+        if embedded >= 120 and not seen_at_second:  # the second pass's first call
+            seen_at_second.append((store.resolve("questions"), store.count("questions")))
+
+    watching = Watching(minilm, before)
+    report = Indexer(bank, store, watching, first_pass=True).run()  # type: ignore[arg-type]
+    assert (report.first_pass, report.embedded, report.stopped) == (120, 120, False)
+    assert seen_at_second == [(report.collection, 120)]  # search answered between the passes
+    with bank.session() as s:
+        solutions = [without_drawings(e, "")[:40] for e in s.scalars(select(Question.explanation)) if e]
+    assert len(solutions) == 120
+    first, second = watching.texts[:120], watching.texts[120:]
+    assert not any(sol in t for t in first for sol in solutions)  # the first pass embeds no solution
+    assert sum(any(sol in t for sol in solutions) for t in second) == 120
+    again = Indexer(bank, store, minilm, first_pass=True).run()
+    assert (again.first_pass, again.embedded, again.unchanged) == (0, 0, 120)
+
+
+def test_a_first_index_stopped_in_its_second_pass_keeps_answering_and_goes_on(
+    bank: Database, store: QdrantEdgeStore, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "FIRST_PASS_MIN", 50)
+    stop = threading.Event()
+    watching = Watching(minilm, lambda embedded: stop.set() if embedded >= 130 else None)
+    report = Indexer(bank, store, watching, first_pass=True).run(stop=stop)  # type: ignore[arg-type]
+    assert report.stopped and report.first_pass == 120 and 0 < report.embedded < 120
+    assert store.resolve("questions") == report.collection and store.count("questions") == 120
+    rest = Indexer(bank, store, minilm, first_pass=True).run()
+    assert (rest.first_pass, rest.embedded, rest.unchanged) == (0, 120 - report.embedded, report.embedded)
+
+
+def test_one_pass_when_few_passages_are_new_or_search_already_answers(
+    bank: Database, store: QdrantEdgeStore, minilm: Embedder
+) -> None:
+    assert Indexer(bank, store, minilm, first_pass=True).run().first_pass == 0  # 120 < FIRST_PASS_MIN
+
+
+def test_passages_leave_drawing_code_out() -> None:
+    body = 'Find $x$.\n[asy]\ndraw((0,0)--(3,4));\nlabel("$A$",(0,0),SW);\n[/asy]\nWhat is the area?'
+    text = passage_text("Geometry", body, "The area is [asy]draw(unitcircle);[/asy] $\\boxed{6}$.")
+    assert "draw(" not in text and "[figure]" in text and "What is the area?" in text and "boxed{6}" in text
+    assert first_pass_text("Geometry", body) == "Geometry: Find $x$.\n[figure]\nWhat is the area?"
+    assert "draw(" not in passage_text(None, "Unclosed [asy] draw((0,0));", None)

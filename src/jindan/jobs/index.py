@@ -62,7 +62,10 @@ def run_index(
             return None
         if lease.took_over:
             log.info("index of %s: %s; going on where it stopped", alias, lease.took_over)
-        indexer = Indexer(db, store, cached, alias, batch_size=settings.embed.batch_size, sparse=sparse)
+        indexer = Indexer(
+            db, store, cached, alias, batch_size=settings.embed.batch_size, sparse=sparse,
+            first_pass=settings.embed.first_pass,
+        )  # fmt: skip
 
         def watch(done: int, total: int, phase: str) -> None:
             lease.report(done, total, phase)

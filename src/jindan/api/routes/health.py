@@ -12,6 +12,7 @@ from jindan import __version__
 from jindan.api.deps import DatabaseDep, OptionalPrincipal, SettingsDep
 from jindan.jobs.index import index_status
 from jindan.llm.legacy import legacy_line
+from jindan.rag.index import SECOND_PASS
 from jindan.readiness import check_all
 from jindan.security import privacy, rules
 
@@ -59,7 +60,9 @@ async def ready(request: Request, settings: SettingsDep, db: DatabaseDep, princi
     thread = getattr(request.app.state, "index_thread", None)
     building = (thread is not None and thread.is_alive()) or (job is not None and job.running)
     index = "ready"
-    if building:
+    if building and job is not None and job.phase == SECOND_PASS:
+        index = f"ready; improving ({job.line()}): each question's worked solution joins its passage"
+    elif building:
         index = f"building ({job.line()}): similar-question search answers when it finishes" if job else "building"
     operator = principal is not None and rules.reach(principal, "ops.read") == "all"
     body = ReadyOut(
