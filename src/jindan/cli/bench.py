@@ -257,3 +257,30 @@ def shutdown(
         result = bench_shutdown.run(path, questions=questions, after=after, during=during)
     result.pop("log")
     out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
+
+
+@app.command("first-start")
+def first_start(
+    questions: int | None = typer.Option(None, "--questions", min=1, help="Bank questions (default: the whole file)."),
+    until: str = typer.Option("search", help="search: until similar search answers; full: the whole index."),
+    bank: str | None = typer.Option(None, help="Question file (default: the shared MATH bank)."),
+    as_json: bool = typer.Option(False, "--json", help="Only JSON on stdout."),
+) -> None:
+    """A fresh home's first `jindan serve`: seconds until the service answers, then until similar-question
+    search answers and the index is whole."""
+    from pathlib import Path
+
+    from jindan.bench import first_start as bench_first
+    from jindan.demo import shared_data
+
+    path = Path(bank) if bank else shared_data("math/problems.jsonl")
+    if path is None or not path.exists():
+        console.print("[red]no question file: pass --bank[/red]")
+        raise typer.Exit(1)
+    if until not in ("search", "full"):
+        console.print("[red]--until is search or full[/red]")
+        raise typer.Exit(2)
+    with console.status("a first start on an empty home: importing, indexing"):
+        result = bench_first.run(path, questions=questions, until=until)
+    result.pop("log")
+    out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))
