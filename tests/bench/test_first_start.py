@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import shared_file
-from tests.fixtures.processes import postmasters
 
 from jindan.bench import first_start
+from tests.conftest import shared_file
+from tests.fixtures.processes import postmasters
 
 pytestmark = pytest.mark.slow
 
@@ -36,5 +36,5 @@ def test_the_service_answers_before_its_bank_is_ready_and_search_follows(root: P
     assert result["questions"] == 40
     assert result["service_answers_s"] is not None, log
     search, whole = result["search_answers_after_answer_s"], result["index_whole_after_answer_s"]
-    assert search is not None and whole is not None and 0 <= search <= whole + 1, (result, log)
-    assert "importing the demo bank" in log and "background index: 40 passages indexed" in log
+    assert search is not None and whole is not None and 0 <= search <= whole, (result, log)
+    assert "Finished server process" in log  # SIGTERM: a clean stop

@@ -85,7 +85,7 @@ def run(
             if "progress" not in marks and ready.get("index_progress"):
                 marks["progress"] = now
             if "search" not in marks and index.startswith("ready") and _answers(port):
-                marks["search"] = time.monotonic() - started
+                marks["search"] = now  # readiness said so and a search returned results
             if "search" in marks and (until == "search" or index == "ready"):
                 marks["full"] = now if index == "ready" else marks.get("full", -1.0)
                 break
