@@ -16,6 +16,7 @@ from jindan.answers.log import AnswerLog
 from jindan.api import errors
 from jindan.api.gateway import gemini as gateway_gemini
 from jindan.api.gateway import openai as gateway_openai
+from jindan.api.gateway import responses_api as gateway_responses
 from jindan.api.limits import Limiter, build_limiter
 from jindan.api.metrics import Metrics
 from jindan.api.middleware import FrontDoor
@@ -144,6 +145,7 @@ def create_app(
     for module in (health, ops, questions, responses, llm, search, diagnosis, diagnostic):
         app.include_router(module.router)
     app.include_router(gateway_openai.router)  # /v1/...: the openai SDK's calls
+    app.include_router(gateway_responses.router)  # /v1/responses: the Responses API (Agents SDK, LangChain)
     app.include_router(gateway_gemini.router)  # /{v1,v1beta}/models/...: the google-genai SDK's calls
     console.install(app, settings)
     return app
