@@ -68,3 +68,39 @@ def test_switched_off_route_answers_503_with_the_reason(settings: Settings, db: 
         again = sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK)
         assert again.choices[0].message.content == "legacy answer" and api.calls == 1
         assert client.get("/ready").json()["legacy"].startswith("on (switched back on")
+
+
+def test_legacy_status_lists_the_model_names_gateway_clients_sent(
+    settings: Settings, db: Database, school: School
+) -> None:
+    from jindan.llm.legacy_usage import status, today
+
+    app, _ = legacy_app(settings, db)
+    key = key_of(school.headers["service"])
+    with TestClient(app) as client:  # its shutdown writes the traffic counts
+        sdk = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=client, max_retries=0)
+        sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK)
+        list(sdk.responses.create(model="gpt-4o-mini", input="2+2?", stream=True))
+        gemini_sdk(client, key).models.generate_content(model="gemini-1.5-flash", contents="2+2?")
+        sdk.chat.completions.create(model="gpt-4", messages=ASK)  # explain: the local model, not legacy
+        client.post("/v1/chat/completions", json={"model": "chat", "messages": ASK},
+                    headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    rows = [(u["day"], u["client_model"], u["route"], u["provider"], u["requests"])
+            for u in status(db, settings)["traffic"]]  # fmt: skip
+    day = today().isoformat()
+    assert rows == [(day, "gpt-4o-mini", "chat", "openai", 2), (day, "gemini-1.5-flash", "chat", "openai", 1),
+                    (day, "chat", "chat", "openai", 1)]  # fmt: skip
+
+
+def test_openai_embeddings_are_refused_while_switched_off(settings: Settings, db: Database, school: School) -> None:
+    settings.embed.provider, settings.openai.api_key = "openai", "sk-test"  # type: ignore[assignment]
+    app, _ = legacy_app(settings, db)
+    settings.gateway.models = {"text-embedding-3-small": "embed"}  # type: ignore[dict-item]
+    switch_off(db, settings, quiet_days=7, by="ops")
+    key = key_of(school.headers["service"])
+    with TestClient(app) as client:
+        sdk = openai.OpenAI(base_url="http://testserver/v1", api_key=key, http_client=client, max_retries=0)
+        with pytest.raises(openai.InternalServerError, match=r"OpenAI embeddings \(api.openai.com\) refused") as info:
+            sdk.embeddings.create(model="text-embedding-3-small", input="분수의 덧셈")
+        assert info.value.status_code == 503 and "jindan legacy on" in str(info.value.body)
+        assert info.value.response.headers["x-should-retry"] == "false"

@@ -36,3 +36,17 @@ def test_an_embedder_for_an_existing_collection_s_model() -> None:
     old = embedder_for(s, "all-MiniLM-L6-v2")
     assert old is not None and old.model_id == "all-MiniLM-L6-v2"
     assert embedder_for(s, "some-model-nobody-runs") is None
+
+
+def test_openai_embedders_ask_the_legacy_switch() -> None:
+    from jindan.embed.remote import OpenAIEmbedder
+    from tests.embed.test_remote import Switch
+
+    s = Settings()
+    s.embed.provider, s.openai.api_key = "openai", "sk-test"  # type: ignore[assignment]
+    switch = Switch(off=True)
+    built = build_embedder(s, switch)
+    during_move = embedder_for(s, "text-embedding-3-small", switch)  # a collection the API's model built
+    assert isinstance(built, OpenAIEmbedder) and built.gate is switch
+    assert isinstance(during_move, OpenAIEmbedder) and during_move.gate is switch
+    assert not hasattr(embedder_for(s, "all-MiniLM-L6-v2", switch), "gate")  # a local model: nothing to ask

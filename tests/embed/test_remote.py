@@ -209,3 +209,26 @@ def test_openai_a_reply_cut_short_is_an_error(httpserver: HTTPServer) -> None:
 def test_openai_missing_key_is_actionable() -> None:
     with pytest.raises(EmbedderError, match="JINDAN_OPENAI__API_KEY"):
         OpenAIEmbedder(api_key=None)
+
+
+class Switch:
+    """The legacy switch as an embedder sees it (``LegacyGate.refused``)."""
+
+    def __init__(self, off: bool) -> None:
+        self.off = off
+
+    def refused(self, provider: str) -> str | None:
+        return f"legacy providers ({provider}) are switched off; `jindan legacy on` restores them" if self.off else None
+
+
+def test_openai_refused_while_the_legacy_switch_is_off(httpserver: HTTPServer) -> None:
+    from jindan.embed.base import EmbedderSwitchedOff
+
+    e = openai_embedder(httpserver)
+    e.gate = Switch(off=True)
+    with pytest.raises(EmbedderSwitchedOff, match=r"OpenAI embeddings \(http://\S+/v1\) refused: .*legacy on"):
+        e.embed_queries(["x"])
+    assert httpserver.log == []  # refused before any request
+    httpserver.expect_request("/v1/embeddings").respond_with_json(openai_reply(vectors(1)))
+    e.gate = Switch(off=False)  # switched back on: the next call goes out
+    assert e.embed_queries(["x"]).shape == (1, 4) and len(httpserver.log) == 1

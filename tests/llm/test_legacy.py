@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -21,10 +22,11 @@ from tests.llm.fakes import Scripted
 ASK = [ChatMessage("user", "2+2?")]
 
 
-def traffic(db: Database, days_ago: int, route: str, provider: str, model: str, n: int) -> None:
+def traffic(db: Database, days_ago: int, route: str, provider: str, model: str, n: int, sent: str = "") -> None:
     with db.session() as s:
         s.add(LLMTraffic(day=today() - timedelta(days=days_ago), route=route, provider=provider, model=model,
-                         requests=n, prompt_tokens=10 * n, completion_tokens=5 * n, seconds=0.5 * n))  # fmt: skip
+                         client_model=sent, requests=n, prompt_tokens=10 * n, completion_tokens=5 * n,
+                         seconds=0.5 * n))  # fmt: skip
 
 
 def shadow_run(db: Database, days_ago: int) -> None:
@@ -44,8 +46,8 @@ def test_legacy_means_the_vendors_own_apis(settings: Settings) -> None:
 
 
 def test_status_lists_legacy_traffic_per_day_route_and_model(settings: Settings, db: Database) -> None:
-    settings.gateway.models = {"gpt-4o-mini": "explain", "gpt-4": "explain", "gemini-1.5-flash": "chat"}  # type: ignore[dict-item]
-    traffic(db, 1, "explain", "openai", "gpt-4o-mini", 3)
+    traffic(db, 1, "explain", "openai", "gpt-4o-mini", 3, sent="gpt-4")  # a gateway client sent gpt-4
+    traffic(db, 1, "explain", "openai", "gpt-4o-mini", 4)  # jindan's own explain route
     traffic(db, 1, "explain", "llamacpp", "smollm2", 50)  # not legacy
     traffic(db, 12, "hint", "gemini", "gemini-1.5-flash", 2)
     shadow_run(db, 2)
@@ -53,13 +55,14 @@ def test_status_lists_legacy_traffic_per_day_route_and_model(settings: Settings,
     report = status(db, settings, days=30)
     assert report["state"] == "on" and report["legacy_providers"] == ["openai", "gemini"]
     assert report["last_legacy_day"] == (today() - timedelta(days=1)).isoformat() and report["quiet_days"] == 1
-    rows = [(r["route"], r["provider"], r["model"], r["via"], r["requests"]) for r in report["traffic"]]
+    rows = [(r["route"], r["provider"], r["model"], r["client_model"], r["via"], r["requests"])
+            for r in report["traffic"]]  # fmt: skip
     assert rows == [
-        ("explain", "openai", "gpt-4o-mini", "answer", 3),
-        ("chat", "gemini", "gemini-1.5-flash", "shadow", 2),
-        ("hint", "gemini", "gemini-1.5-flash", "answer", 2),
+        ("explain", "openai", "gpt-4o-mini", "gpt-4", "answer", 3),
+        ("explain", "openai", "gpt-4o-mini", "", "answer", 4),
+        ("chat", "gemini", "gemini-1.5-flash", "", "shadow", 2),
+        ("hint", "gemini", "gemini-1.5-flash", "", "answer", 2),
     ]
-    assert report["traffic"][0]["gateway_models"] == ["gpt-4o-mini", "gpt-4"]
     assert [u.route for u in uses(db, settings, days=7)] == ["explain", "chat"]  # the 12-day-old row is outside
 
 
@@ -116,3 +119,25 @@ def test_no_shadow_run_to_a_switched_off_provider(settings: Settings, db: Databa
     switch_off(db, settings, quiet_days=1, by="ops")
     assert isinstance(r.gate, LegacyGate) and r.gate.refresh().off
     assert not r.may_shadow("explain", student_text=False)
+
+
+def test_a_cli_command_reads_the_switch_once(settings: Settings, db: Database, tmp_path: Path) -> None:
+    from jindan.llm.legacy import in_use, read_once
+
+    assert in_use(settings) == () and read_once(settings) == (None, None)  # local chains: nothing to read
+    settings.llm.routes = {"chat": ["openai", "llamacpp"]}  # type: ignore[dict-item]
+    assert in_use(settings) == ("openai",)
+    switch_off(db, settings, quiet_days=1, force=True, by="ops")
+    gate, unread = read_once(settings)  # from the configured database
+    assert gate is not None and unread is None and "switched off" in (gate.refused("openai") or "")
+    gate, _ = read_once(settings, db)  # from the command's own connection
+    assert gate is not None and gate.refused("openai")
+    unconfigured = Settings(home=tmp_path / "nowhere")
+    unconfigured.llm.provider = "gemini"
+    assert read_once(unconfigured) == (None, "no database configured: the legacy switch was not read: legacy "
+                                              "providers (gemini) stay allowed for this command")  # fmt: skip
+    down = Settings(home=tmp_path, database={"url": "postgresql+psycopg://x@127.0.0.1:9/none"})  # type: ignore[arg-type]
+    down.embed.provider = "openai"
+    gate, unread = read_once(down)
+    assert gate is None and unread is not None and unread.startswith("the database did not answer")
+    assert unread.endswith("legacy providers (openai) stay allowed for this command")

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from jindan.api.context import request_id
 from jindan.diagnosis.service import NoModel
-from jindan.embed.base import EmbedderError
+from jindan.embed.base import EmbedderError, EmbedderSwitchedOff
 from jindan.llm.router import SHUTTING_DOWN, AllProvidersFailed, ProvidersSwitchedOff
 from jindan.rag.prompt import PromptTooLong
 from jindan.security import rules
@@ -49,6 +49,8 @@ def _status(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
         return 422, str(exc), None
     if isinstance(exc, VectorStoreError):
         return 503, "the vector store is unavailable; try again shortly (operators: see /ready)", {"Retry-After": "5"}
+    if isinstance(exc, EmbedderSwitchedOff):  # deliberate, like a switched-off route: clients should not retry
+        return 503, str(exc), {"x-should-retry": "false"}
     if isinstance(exc, EmbedderError):
         return (
             503,

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from jindan.answers.gate import Checked, Example
 from jindan.answers.log import AnswerLog
 from jindan.llm.base import Usage
-from jindan.llm.traffic import TrafficLog
+from jindan.llm.traffic import CLIENT_MODEL, TrafficLog
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BREAKER = {"closed": 0, "half-open": 1, "open": 2}
@@ -114,7 +114,7 @@ class Metrics:
 
     def usage(self, route: str, u: Usage) -> None:
         if self.traffic is not None:
-            self.traffic.add(route, u)
+            self.traffic.add(route, u, CLIENT_MODEL.get())
         self.ttft.labels(u.provider, u.model).observe(u.ttft_ms / 1000)
         if u.decode_tokens_per_s > 0:
             self.tps.labels(u.provider, u.model).observe(u.decode_tokens_per_s)

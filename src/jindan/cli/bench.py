@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import typer
 from rich.progress import Progress
 
-from jindan.cli.context import console, out, settings_from
+from jindan.cli.context import cli_router, console, out, settings_from
 
 app = typer.Typer(help="Benchmarks (JSON on stdout).", no_args_is_help=True)
 
@@ -151,7 +151,6 @@ def e2e(
     --hosts: the hint prompts routed over several model servers, prefix-cache hits per routing policy."""
     from jindan.bench import e2e as bench_e2e
     from jindan.cli.search import components
-    from jindan.llm.router import build_router
     from jindan.rag.retrieve import Retriever
 
     settings = settings_from(ctx)
@@ -162,7 +161,7 @@ def e2e(
         with components(settings) as (db, store, embedder), failing():
             retriever = Retriever.from_settings(settings, db, store, embedder)
             prompts = routing.hint_prompts(
-                settings, db, retriever, build_router(settings), questions=questions, students=students, seed=seed
+                settings, db, retriever, cli_router(settings, db), questions=questions, students=students, seed=seed
             )
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("bench e2e --hosts", total=sum(len(v) * students for v in prompts.values()))
@@ -177,7 +176,7 @@ def e2e(
             settings,
             db,
             retriever,
-            build_router(settings),
+            cli_router(settings, db),
             questions=questions,
             clients=clients,
             seed=seed,
@@ -200,7 +199,6 @@ def context(
 
     from jindan.bench import context as bench_context
     from jindan.cli.search import components
-    from jindan.llm.router import build_router
     from jindan.rag.retrieve import Retriever
 
     if task not in (None, "hint", "explain"):
@@ -213,7 +211,7 @@ def context(
             settings,
             db,
             Retriever.from_settings(settings, db, store, embedder),
-            build_router(settings),
+            cli_router(settings, db),
             questions=questions,
             seed=seed,
             only=task,

@@ -78,9 +78,10 @@ def compare(
             raise typer.Exit(1)
         embedder = None
         if agreement:
+            from jindan.cli.context import legacy_gate
             from jindan.embed.registry import build_embedder
 
-            embedder = build_embedder(settings)
+            embedder = build_embedder(settings, legacy_gate(settings, db))
 
         async def go() -> int:
             try:

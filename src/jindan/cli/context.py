@@ -7,6 +7,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
@@ -14,6 +15,10 @@ from rich.console import Console
 
 from jindan.db.engine import Database
 from jindan.settings import Settings
+
+if TYPE_CHECKING:
+    from jindan.llm.legacy import LegacyGate
+    from jindan.llm.router import Router
 
 console = Console(stderr=True)
 out = Console()
@@ -88,3 +93,24 @@ def _signals_exit() -> Iterator[None]:
         for sig, handler in previous.items():
             if handler is signal.SIG_DFL:
                 signal.signal(sig, handler)
+
+
+def legacy_gate(settings: Settings, db: Database | None = None) -> LegacyGate | None:
+    """The legacy switch for this command, read once (from ``db``, else the configured database when a legacy
+    provider is in use); says so on the console when it could not be read (the legacy providers stay allowed)."""
+    from jindan.llm.legacy import read_once
+
+    gate, unread = read_once(settings, db)
+    if unread:
+        console.print(f"[yellow]{unread}[/yellow]")
+    return gate
+
+
+def cli_router(settings: Settings, db: Database | None = None) -> Router:
+    """The router of a CLI command: the configured chains and the legacy switch (``legacy_gate``); a switched-off
+    provider is skipped as in the service, and a route with no other provider fails saying why."""
+    from jindan.llm.router import build_router
+
+    router = build_router(settings)
+    router.gate = legacy_gate(settings, db)
+    return router

@@ -24,11 +24,11 @@ def _print(report: dict[str, Any]) -> None:
     if not report["traffic"]:
         return
     table = Table(title=f"legacy traffic, last {report['days']} days")
-    for column in ("day", "route", "gateway models", "provider", "model", "via", "requests"):
+    for column in ("day", "client model", "route", "provider", "model", "via", "requests"):
         table.add_column(column, justify="right" if column == "requests" else "left")
     for u in report["traffic"]:
-        table.add_row(u["day"], u["route"], ", ".join(u["gateway_models"]) or "-", u["provider"], u["model"],
-                      u["via"], str(u["requests"]))  # fmt: skip
+        table.add_row(u["day"], u["client_model"] or "-", u["route"], u["provider"], u["model"], u["via"],
+                      str(u["requests"]))  # fmt: skip
     console.print(table)
 
 
@@ -38,8 +38,8 @@ def status(
     days: int = typer.Option(30, min=1, help="Days of traffic shown."),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
-    """The switch, and per day which routes and models still reach the legacy providers (answers, whether the
-    call came through the gateway or jindan's own routes, and shadow runs), from the stored counts."""
+    """The switch, and per day which routes and models still reach the legacy providers (answers, with the model
+    name each gateway client sent, "-" for jindan's own routes, and shadow runs), from the stored counts."""
     from jindan.llm.legacy_usage import status as build
 
     with open_db(settings_from(ctx)) as db:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from jindan.cli.context import console, out, settings_from
+from jindan.cli.context import cli_router, console, out, settings_from
 from jindan.llm.base import ChatMessage, Delta, GenOptions, ProviderError, Usage
-from jindan.llm.router import ROUTES, Started, StreamError, build_router
+from jindan.llm.router import ROUTES, Started, StreamError
 
 if TYPE_CHECKING:
     from jindan.llm.ollama import OllamaProvider
@@ -25,9 +25,10 @@ def chat(
     system: str | None = typer.Option(None, help="System prompt."),
     max_tokens: int | None = typer.Option(None, help="Upper bound on generated tokens."),
 ) -> None:
-    """Stream an answer through the router (fallback, breaker, shadow as configured)."""
+    """Stream an answer through the router (fallback, breaker, shadow as configured; legacy providers refused
+    while `jindan legacy off` holds, read from the configured database)."""
     settings = settings_from(ctx)
-    router = build_router(settings)
+    router = cli_router(settings)
     messages = ([ChatMessage("system", system)] if system else []) + [ChatMessage("user", prompt)]
     opts = GenOptions(temperature=settings.llm.temperature, max_tokens=max_tokens or settings.llm.max_tokens)
 

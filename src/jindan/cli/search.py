@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from jindan.cli.context import console, open_db, out, settings_from
+from jindan.cli.context import console, legacy_gate, open_db, out, settings_from
 from jindan.settings import Settings
 
 index_app = typer.Typer(help="Embed and index into the vector store.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def components(settings: Settings) -> Iterator[tuple[Any, Any, Any]]:
     with open_db(settings) as db:
         store = build_store(settings, db)
         try:
-            yield db, store, build_embedder(settings)
+            yield db, store, build_embedder(settings, legacy_gate(settings, db))
         finally:
             store.close()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from jindan.cli.context import console, out, settings_from
+from jindan.cli.context import cli_router, console, out, settings_from
 from jindan.cli.search import bar
 from jindan.console.demo import BANK as KO_BANK
 
@@ -32,7 +32,7 @@ def eval_structured(
     `json_schema`, the way `response_format` reaches the model through the gateway: completion_rate (ended by
     itself and parses), validation_rate (validates against the schema), finish_reason counts, latency p50."""
     from jindan.evaluation.structured import Outcome, ask, questions, summary
-    from jindan.llm.router import ROUTES, build_router
+    from jindan.llm.router import ROUTES
 
     if mode not in ("schema", "prompt"):
         console.print("[red]--mode is schema or prompt[/red]")
@@ -46,7 +46,7 @@ def eval_structured(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc
-    router = build_router(settings)
+    router = cli_router(settings)
 
     async def go() -> list[Outcome]:
         outcomes: list[Outcome] = []

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlalchemy import select
 
-from jindan.cli.context import console, settings_from
+from jindan.cli.context import cli_router, console, settings_from
 from jindan.cli.search import components
 from jindan.db.engine import Database
 from jindan.db.models import Question
@@ -49,7 +49,6 @@ def warm(
 ) -> None:
     """Precompute the prompt prefixes of the questions a class will work on (embedded model only)."""
     from jindan.llm.base import ProviderError
-    from jindan.llm.router import build_router
     from jindan.rag.answer import RagService
     from jindan.rag.retrieve import NotFound, Retriever
     from jindan.vectors.base import VectorStoreError
@@ -70,7 +69,7 @@ def warm(
         if not ids:
             console.print("[yellow]no question matched[/yellow]")
             raise typer.Exit(1)
-        router = build_router(settings)
+        router = cli_router(settings, db)
         rag = RagService(settings, db, Retriever.from_settings(settings, db, store, embedder), router)
         columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         tasks = tuple(dict.fromkeys(task))

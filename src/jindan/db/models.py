@@ -209,6 +209,8 @@ class LLMTraffic(Base):
     route: Mapped[str] = mapped_column(String(50), primary_key=True)
     provider: Mapped[str] = mapped_column(String(50), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # the model name a gateway client sent (``gpt-4o-mini``, ``gemini-1.5-flash``); empty for jindan's own routes
+    client_model: Mapped[str] = mapped_column(String(200), primary_key=True, default="", server_default="")
     requests: Mapped[int] = mapped_column(BigInteger, default=0)
     prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -15,6 +15,18 @@ class EmbedderError(RuntimeError):
     """An embedder failure with an actionable message."""
 
 
+class EmbedderSwitchedOff(EmbedderError):
+    """The embedder is a legacy API the operator switched off (`jindan legacy off`): deliberate, not transient.
+    Vectors from another model would not match the collection, so there is no fallback: the message says how
+    to move (re-index with a local embedder) or restore it."""
+
+
+class ProviderGate(Protocol):
+    """What an embedder asks before each call: the reason a provider is refused (the legacy switch), or None."""
+
+    def refused(self, provider: str) -> str | None: ...
+
+
 @runtime_checkable
 class Embedder(Protocol):
     model_id: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jindan.embed.base import Embedder, EmbedderError
+from jindan.embed.base import Embedder, EmbedderError, ProviderGate
 from jindan.settings import Settings
 
 E5_MODEL = "multilingual-e5-small"
@@ -58,14 +58,23 @@ def default_model(settings: Settings, provider: str) -> str:
     }.get(provider, "")
 
 
-def build_embedder(settings: Settings) -> Embedder:
+def gated(embedder: Embedder, gate: ProviderGate | None) -> Embedder:
+    """``embedder``, asking ``gate`` (the legacy switch) before each call when it is a legacy API."""
+    from jindan.embed.remote import OpenAIEmbedder
+
+    if gate is not None and isinstance(embedder, OpenAIEmbedder):
+        embedder.gate = gate
+    return embedder
+
+
+def build_embedder(settings: Settings, gate: ProviderGate | None = None) -> Embedder:
     provider = settings.embed.provider
     if provider not in EMBEDDERS:
         raise EmbedderError(f"unknown embedder {provider!r}; known: {', '.join(EMBEDDERS)}")
-    return EMBEDDERS[provider](settings, settings.embed.model or default_model(settings, provider))
+    return gated(EMBEDDERS[provider](settings, settings.embed.model or default_model(settings, provider)), gate)
 
 
-def embedder_for(settings: Settings, model_id: str) -> Embedder | None:
+def embedder_for(settings: Settings, model_id: str, gate: ProviderGate | None = None) -> Embedder | None:
     """An embedder for a collection built with ``model_id`` by any provider this process can run, if any.
 
     While a re-index to a new model runs, the alias still points at the old collection: queries keep being
@@ -73,7 +82,7 @@ def embedder_for(settings: Settings, model_id: str) -> Embedder | None:
     for provider, build in EMBEDDERS.items():
         if default_model(settings, provider) == model_id:
             try:
-                return build(settings, model_id)
+                return gated(build(settings, model_id), gate)
             except EmbedderError:
                 return None
     return None

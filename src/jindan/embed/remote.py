@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from jindan.embed.base import EmbedderError, Matrix, normalized
+from jindan.embed.base import EmbedderError, EmbedderSwitchedOff, Matrix, ProviderGate, normalized
 from jindan.retry import retry_after
 
 
@@ -119,8 +119,13 @@ class OpenAIEmbedder:
             api_key=api_key or "not-needed", base_url=base_url, max_retries=2, timeout=timeout_s
         )
         self.where = base_url or "api.openai.com"
+        self.gate: ProviderGate | None = None  # the legacy switch (set where the process reads it)
 
     def _embed(self, texts: list[str]) -> Matrix:
+        refused = self.gate.refused("openai") if self.gate is not None else None
+        if refused is not None:
+            raise EmbedderSwitchedOff(f"OpenAI embeddings ({self.where}) refused: {refused}; or re-index with a "
+                                      "local embedder (`jindan index questions --rebuild`)")  # fmt: skip
         rows: list[Any] = []
         for i in range(0, len(texts), self.batch_size):
             batch = texts[i : i + self.batch_size]

@@ -131,3 +131,40 @@ def stranded(router: Any, gate: LegacyGate) -> list[str]:
     from jindan.llm.router import ROUTES
 
     return [r for r in ROUTES if all(p in gate.providers for p in router.chain(r))]
+
+
+def in_use(settings: Settings) -> tuple[str, ...]:
+    """The legacy providers some route chain, fallback, shadow run or the embedder of ``settings`` would call."""
+    from jindan.llm.router import ROUTES
+
+    chains = {p for r in ROUTES for p in settings.llm.routes.get(r) or [settings.llm.provider, *settings.llm.fallback]}
+    named = chains | {s.provider for s in settings.llm.shadow.values()} | {settings.embed.provider}
+    return tuple(p for p in legacy_providers(settings) if p in named)
+
+
+def read_once(settings: Settings, db: Database | None = None) -> tuple[LegacyGate | None, str | None]:
+    """The switch for a process without the service's refresh loop (a CLI command), read once: from ``db``, else
+    from the configured database when a legacy provider is in use. Returns the gate (None: nothing to enforce)
+    and, when the switch could not be read, a line saying so: the legacy providers are then allowed, as a
+    replica that never read the switch allows them."""
+    if db is not None:
+        gate = LegacyGate(settings, db)
+        gate.refresh()
+        return gate, None
+    used = in_use(settings)
+    if not used:
+        return None, None
+    unread = f"the legacy switch was not read: legacy providers ({', '.join(used)}) stay allowed for this command"
+    if settings.database.url is None and not settings.pgdata.exists():
+        return None, f"no database configured: {unread}"
+    try:
+        database = Database(settings)
+    except Exception as exc:
+        return None, f"the database did not answer ({type(exc).__name__}): {unread}"
+    try:
+        state = read_state(database)
+    except Exception as exc:
+        return None, f"the database did not answer ({type(exc).__name__}): {unread}"
+    finally:
+        database.close()
+    return LegacyGate(settings, database, state), None

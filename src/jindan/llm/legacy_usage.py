@@ -1,6 +1,6 @@
-"""Who still reaches the legacy providers, from the stored counts: answers (``llm_traffic``, whether the call
-came through the gateway or jindan's own routes) and shadow runs (``llm_comparisons``), per day, route,
-provider and model; and the switch-off that waits for a quiet window."""
+"""Who still reaches the legacy providers, from the stored counts: answers (``llm_traffic``, with the model name
+the client sent when the call came through the gateway, none for jindan's own routes) and shadow runs
+(``llm_comparisons``), per day, route, provider and model; and the switch-off that waits for a quiet window."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import cast, func, select
+from sqlalchemy import cast, func, literal, select
 from sqlalchemy.types import Date
 
 from jindan.db.engine import Database
@@ -25,7 +25,11 @@ class LegacyUse:
     model: str
     requests: int
     via: str  # answer | shadow
-    gateway_models: tuple[str, ...] = ()  # model names the gateway maps to this route
+    client_model: str = ""  # the model name a gateway client sent (empty: jindan's own routes, shadow runs)
+
+    def where(self) -> str:
+        sent = f", sent as {self.client_model} through the gateway" if self.client_model else ""
+        return f"{self.route} -> {self.provider}/{self.model} ({self.via}{sent})"
 
 
 class StillUsed(RuntimeError):
@@ -42,21 +46,20 @@ def uses(db: Database, settings: Settings, days: int | None = None, until: date 
     since = (until or today()) - timedelta(days=days - 1) if days else None
     shadow_day = cast(LLMComparison.created_at, Date)
     answers = select(LLMTraffic.day, LLMTraffic.route, LLMTraffic.provider, LLMTraffic.model,
-                     func.sum(LLMTraffic.requests)).where(LLMTraffic.provider.in_(providers))  # fmt: skip
+                     func.sum(LLMTraffic.requests), LLMTraffic.client_model).where(
+                         LLMTraffic.provider.in_(providers))  # fmt: skip
     shadows = select(shadow_day, LLMComparison.route, LLMComparison.shadow_provider, LLMComparison.shadow_model,
-                     func.count()).where(LLMComparison.shadow_provider.in_(providers))  # fmt: skip
+                     func.count(), literal("")).where(LLMComparison.shadow_provider.in_(providers))  # fmt: skip
     if since is not None:
         answers, shadows = answers.where(LLMTraffic.day >= since), shadows.where(shadow_day >= since)
-    answers = answers.group_by(LLMTraffic.day, LLMTraffic.route, LLMTraffic.provider, LLMTraffic.model)
+    answers = answers.group_by(LLMTraffic.day, LLMTraffic.route, LLMTraffic.provider, LLMTraffic.model,
+                               LLMTraffic.client_model)  # fmt: skip
     shadows = shadows.group_by(shadow_day, LLMComparison.route, LLMComparison.shadow_provider,
                                LLMComparison.shadow_model)  # fmt: skip
-    names: dict[str, list[str]] = {}
-    for model, route in settings.gateway.models.items():
-        names.setdefault(route, []).append(model)
     with db.session() as s:
         rows = [(*r, "answer") for r in s.execute(answers)] + [(*r, "shadow") for r in s.execute(shadows)]
-    out = [LegacyUse(d, r, p, m, int(n), via, tuple(names.get(r, ()))) for d, r, p, m, n, via in rows if n]
-    return sorted(out, key=lambda u: (u.day, u.via, u.route, u.provider, u.model), reverse=True)
+    out = [LegacyUse(d, r, p, m, int(n), via, str(c or "")) for d, r, p, m, n, c, via in rows if n]
+    return sorted(out, key=lambda u: (u.day, u.via, u.route, u.provider, u.model, u.client_model), reverse=True)
 
 
 def last_day(db: Database, settings: Settings) -> date | None:
@@ -65,7 +68,8 @@ def last_day(db: Database, settings: Settings) -> date | None:
 
 
 def status(db: Database, settings: Settings, days: int = 30) -> dict[str, Any]:
-    """The switch, the legacy providers, routes whose every provider is legacy, and the traffic per day."""
+    """The switch, the legacy providers, routes whose every provider is legacy, and the traffic per day (with
+    the model names gateway clients sent: the call sites still to move)."""
     state = read_state(db)
     last = last_day(db, settings)
     providers = legacy_providers(settings)
@@ -83,10 +87,7 @@ def status(db: Database, settings: Settings, days: int = 30) -> dict[str, Any]:
         "last_legacy_day": last.isoformat() if last else None,
         "quiet_days": (today() - last).days if last else None,
         "days": days,
-        "traffic": [
-            {**asdict(u), "day": u.day.isoformat(), "gateway_models": list(u.gateway_models)}
-            for u in uses(db, settings, days)
-        ],
+        "traffic": [{**asdict(u), "day": u.day.isoformat()} for u in uses(db, settings, days)],
     }
 
 
@@ -98,7 +99,7 @@ def switch_off(
     recent = uses(db, settings, quiet_days)
     if recent and not force:
         last = recent[0].day
-        where = ", ".join(sorted({f"{u.route} -> {u.provider}/{u.model} ({u.via})" for u in recent if u.day == last}))
+        where = ", ".join(sorted({u.where() for u in recent if u.day == last}))
         raise StillUsed(
             f"legacy traffic on {last} ({where}): the last {quiet_days} days must be quiet. Move those calls "
             f"first (`jindan legacy status` lists them), wait, or switch off anyway with --force"

@@ -1,7 +1,8 @@
-"""Every answer counted per day, route, provider and model (tokens and answer time, never text or user),
-written to PostgreSQL in batches (``llm_traffic``): the volume `jindan cost --from-traffic` reads, for every
-route, shadowed or not. ``add`` is called on the event loop for each finished answer; ``flush`` runs off it,
-every ``interval`` seconds and at shutdown, and a flush that fails keeps its counts for the next one."""
+"""Every answer counted per day, route, provider, model and the model name a gateway client sent (tokens and
+answer time, never text or user), written to PostgreSQL in batches (``llm_traffic``): the volume `jindan cost
+--from-traffic` reads, for every route, shadowed or not, and the client models `jindan legacy status` lists.
+``add`` is called on the event loop for each finished answer; ``flush`` runs off it, every ``interval`` seconds
+and at shutdown, and a flush that fails keeps its counts for the next one."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from typing import Protocol
 
@@ -18,8 +20,10 @@ from jindan.db.engine import Database
 from jindan.db.models import LLMTraffic
 from jindan.llm.base import Usage
 
-Key = tuple[date, str, str, str]
+Key = tuple[date, str, str, str, str]
 logger = logging.getLogger(__name__)
+# the model name the client of a gateway request sent; set by the gateway for the request, empty otherwise
+CLIENT_MODEL: ContextVar[str] = ContextVar("jindan_client_model", default="")
 
 
 class TrafficLog:
@@ -28,8 +32,8 @@ class TrafficLog:
         self._lock = threading.Lock()
         self._pending: dict[Key, list[float]] = {}
 
-    def add(self, route: str, usage: Usage) -> None:
-        key = (datetime.now(UTC).date(), route[:50], usage.provider[:50], usage.model[:200])
+    def add(self, route: str, usage: Usage, client_model: str = "") -> None:
+        key = (datetime.now(UTC).date(), route[:50], usage.provider[:50], usage.model[:200], client_model[:200])
         with self._lock:
             self._merge(key, (1, usage.prompt_tokens, usage.completion_tokens, usage.total_ms / 1000))
 
@@ -51,12 +55,13 @@ class TrafficLog:
                 "route": route,
                 "provider": provider,
                 "model": model,
+                "client_model": client_model,
                 "requests": int(n),
                 "prompt_tokens": int(prompt),
                 "completion_tokens": int(completion),
                 "seconds": seconds,
             }
-            for (day, route, provider, model), (n, prompt, completion, seconds) in pending.items()
+            for (day, route, provider, model, client_model), (n, prompt, completion, seconds) in pending.items()
         ]
         stmt = insert(LLMTraffic).values(rows)
         added = {
@@ -65,7 +70,11 @@ class TrafficLog:
         }
         try:
             with self.db.session() as s:
-                s.execute(stmt.on_conflict_do_update(index_elements=["day", "route", "provider", "model"], set_=added))
+                s.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["day", "route", "provider", "model", "client_model"], set_=added
+                    )
+                )
         except Exception:
             with self._lock:  # nothing is lost: the counts wait for the next flush
                 for key, values in pending.items():

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from jindan.db.engine import Database
 from jindan.db.models import Material, Question
 from jindan.db.repositories import question_cards
-from jindan.embed.base import Embedder
+from jindan.embed.base import Embedder, ProviderGate
 from jindan.rag.index import MATERIAL_PREFIX, searchable_text
 from jindan.rag.intents import Intent
 from jindan.rag.ranker import Ranker, SearchObserver
@@ -114,13 +114,16 @@ class Retriever:
         self._topics: dict[str, tuple[float, TopicModel | None]] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database, store: VectorStore, embedder: Embedder) -> Retriever:
+    def from_settings(
+        cls, settings: Settings, db: Database, store: VectorStore, embedder: Embedder, gate: ProviderGate | None = None
+    ) -> Retriever:
+        """``gate``: the legacy switch, asked by a legacy embedder a collection still needs for its queries."""
         from jindan.embed.registry import embedder_for
 
         sparse = SparseEncoder() if settings.search.hybrid else None
 
         def others(model_id: str) -> Embedder | None:
-            return embedder_for(settings, model_id)
+            return embedder_for(settings, model_id, gate)
 
         return cls(db, store, embedder, settings.vectors.alias, settings.search, sparse, others)
 

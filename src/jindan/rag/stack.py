@@ -11,7 +11,7 @@ from typing import Any
 
 from jindan.answers.gate import AnswerObserver
 from jindan.db.engine import Database
-from jindan.embed.base import Embedder
+from jindan.embed.base import Embedder, ProviderGate
 from jindan.llm.router import Router
 from jindan.rag.answer import RagService
 from jindan.rag.ranker import SearchObserver
@@ -52,13 +52,19 @@ class SearchStack:
             if self._embedder is None:
                 from jindan.embed.registry import build_embedder
 
-                self._embedder = build_embedder(self.settings)
+                self._embedder = build_embedder(self.settings, self.gate)
             return self._embedder
+
+    @property
+    def gate(self) -> ProviderGate | None:
+        """The legacy switch the router enforces (the app sets it): a legacy embedder asks it too."""
+        gate: ProviderGate | None = getattr(self.router, "gate", None)
+        return gate
 
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            self._retriever = Retriever.from_settings(self.settings, self.db, self.store, self.embedder)
+            self._retriever = Retriever.from_settings(self.settings, self.db, self.store, self.embedder, self.gate)
         self._retriever.observer = self.observer
         return self._retriever
 

@@ -22,6 +22,7 @@ from jindan.embed.base import Embedder
 from jindan.llm.base import ChatMessage, Delta, GenOptions, ToolCall, ToolCallDelta, Usage
 from jindan.llm.router import ROUTES, Router, RouterEvent, Started, StreamError
 from jindan.llm.tools import ToolCalls
+from jindan.llm.traffic import CLIENT_MODEL
 from jindan.rag.prompt import estimate_tokens
 from jindan.settings import Settings
 
@@ -102,9 +103,11 @@ def target(settings: Settings, model: str) -> str:
 
 
 def chat_route(settings: Settings, model: str) -> str:
+    """The route that answers a chat model name; the traffic counts of this request record that name."""
     route = target(settings, model)
     if route == "embed":
         raise WireError(400, f"{model!r} is an embedding model; it does not chat.", "invalid_model", "model")
+    CLIENT_MODEL.set(model)
     return route
 
 
