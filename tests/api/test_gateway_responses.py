@@ -240,6 +240,14 @@ def test_refused_with_a_clear_400(
     assert says in error["message"] and error["param"] == param, error
 
 
+def test_nothing_is_stored(weather: tuple[Answering, openai.OpenAI]) -> None:
+    _, api = weather
+    r = api.responses.create(model="gpt-4o-mini", input="?", store=True)
+    assert r.store is False
+    with pytest.raises(openai.NotFoundError, match="keeps no responses"):
+        api.responses.retrieve(r.id)
+
+
 def test_langchain_with_the_responses_api(weather: tuple[Answering, openai.OpenAI]) -> None:
     _, api = weather
     chat = ChatOpenAI(model="gpt-4o-mini", base_url="http://testserver/v1", api_key=api.api_key,  # type: ignore[arg-type]
@@ -280,3 +288,16 @@ def test_an_openai_agent_with_a_function_tool(settings: Settings, db: Database, 
     assert result.final_output == "서울 21도, 맑음, 부산 24도, 흐림"
     last, _ = backend.requests[-1]
     assert [m.role for m in last] == ["system", "user", "assistant", "tool", "assistant", "tool"]
+
+
+def test_text_after_a_call_streams_into_its_own_item(settings: Settings, db: Database, school: School) -> None:
+    def call_then_text(messages: Any, opts: Any) -> list[Any]:
+        return [ToolCall("call_1", "get_weather", '{"city": "Seoul"}'), "확인 중", "입니다"]
+
+    for api in served(settings, db, school, Answering("llamacpp", call_then_text)):
+        with api.responses.stream(model="gpt-4o-mini", input="서울?", tools=[WEATHER]) as stream:
+            final = stream.get_final_response()
+        whole = api.responses.create(model="gpt-4o-mini", input="서울?", tools=[WEATHER])
+        for r in (final, whole):
+            assert sorted(o.type for o in r.output) == ["function_call", "message"]
+            assert r.output_text == "확인 중입니다" and r.status == "completed"

@@ -10,6 +10,7 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 from google.genai import errors
+from pydantic import SecretStr
 from tests.api.test_gateway_gemini_tools import sdk as gemini_sdk
 from tests.fixtures.auth import School
 from tests.fixtures.gateway import key_of
@@ -93,7 +94,7 @@ def test_legacy_status_lists_the_model_names_gateway_clients_sent(
 
 
 def test_openai_embeddings_are_refused_while_switched_off(settings: Settings, db: Database, school: School) -> None:
-    settings.embed.provider, settings.openai.api_key = "openai", "sk-test"  # type: ignore[assignment]
+    settings.embed.provider, settings.openai.api_key = "openai", SecretStr("sk-test")
     app, _ = legacy_app(settings, db)
     settings.gateway.models = {"text-embedding-3-small": "embed"}  # type: ignore[dict-item]
     switch_off(db, settings, quiet_days=7, by="ops")

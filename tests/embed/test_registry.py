@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from jindan.embed.base import EmbedderError
 from jindan.embed.registry import build_embedder, embedder_for
@@ -43,7 +44,7 @@ def test_openai_embedders_ask_the_legacy_switch() -> None:
     from tests.embed.test_remote import Switch
 
     s = Settings()
-    s.embed.provider, s.openai.api_key = "openai", "sk-test"  # type: ignore[assignment]
+    s.embed.provider, s.openai.api_key = "openai", SecretStr("sk-test")
     switch = Switch(off=True)
     built = build_embedder(s, switch)
     during_move = embedder_for(s, "text-embedding-3-small", switch)  # a collection the API's model built

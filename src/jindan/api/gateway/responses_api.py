@@ -241,3 +241,10 @@ async def create_response(body: ResponsesIn, settings: SettingsDep, llm: RouterD
     if body.stream:
         return StreamingResponse(responses_out.stream(head, events, messages), media_type="text/event-stream")
     return responses_out.whole(head, await common.collect(events), messages)
+
+
+@router.get("/responses/{response_id}", dependencies=[require("ai.chat")])
+async def stored_response(response_id: str) -> Any:
+    """Responses are not stored here (``store`` is ignored): always a 404 that says so."""
+    raise WireError(404, f"response {response_id[:80]!r} was not stored: this gateway keeps no responses; keep the "
+                    "one you were given", "not_found", "response_id")  # fmt: skip

@@ -159,7 +159,8 @@ async def stream(head: Head, events: AsyncIterator[RouterEvent], messages: list[
             for line in state.open_message(emit) if state.message is None else []:
                 yield line
             state.text.append(event.text)
-            at = {"item_id": state.message["id"] if state.message else "", "output_index": len(state.output) - 1}
+            message = state.message or {}
+            at = {"item_id": message.get("id", ""), "output_index": state.output.index(message)}
             yield emit("response.output_text.delta", **at, content_index=0, delta=event.text, logprobs=[])
         elif isinstance(event, ToolCallDelta):
             item = calls.get(event.index)
