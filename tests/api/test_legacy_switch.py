@@ -105,3 +105,8 @@ def test_openai_embeddings_are_refused_while_switched_off(settings: Settings, db
             sdk.embeddings.create(model="text-embedding-3-small", input="분수의 덧셈")
         assert info.value.status_code == 503 and "jindan legacy on" in str(info.value.body)
         assert info.value.response.headers["x-should-retry"] == "false"
+        ready = client.get("/ready", headers=school.headers["service"]).json()
+        assert "embeddings (openai) refused: re-index with a local embedder" in ready["legacy"]
+        signed = client.post("/console/signin", data={"credential": key}, follow_redirects=False)
+        page = client.get("/console/ops", cookies={"jindan_session": signed.cookies["jindan_session"]})
+        assert "임베딩(openai) 차단됨" in page.text

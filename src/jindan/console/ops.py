@@ -28,7 +28,7 @@ from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.demo import REPO_ROOT
 from jindan.jobs.index import index_status
-from jindan.llm.legacy import LegacyGate, stranded
+from jindan.llm.legacy import LegacyGate, refused_embedder, stranded
 from jindan.llm.router import ROUTES, Router
 from jindan.readiness import check_all
 from jindan.reports import compare, shadow
@@ -90,7 +90,7 @@ def legacy_view(llm: Router) -> dict[str, Any]:
     state = gate.state
     since = f"{state.changed_at:%Y-%m-%d %H:%M} UTC" if state.changed_at else ""
     return {"off": True, "providers": ", ".join(sorted(gate.providers)), "since": since, "by": state.changed_by,
-            "stranded": ", ".join(stranded(llm, gate))}  # fmt: skip
+            "stranded": ", ".join(stranded(llm, gate)), "embedder": refused_embedder(llm, gate)}  # fmt: skip
 
 
 def latency(registry: CollectorRegistry) -> list[dict[str, Any]]:

@@ -123,7 +123,16 @@ def legacy_line(router: Any) -> str:
     line = gate.state.line()
     if gate.state.off and (left := stranded(router, gate)):
         line += f"; routes with no other provider: {', '.join(left)}"
+    if embedder := refused_embedder(router, gate):
+        line += f"; embeddings ({embedder}) refused: re-index with a local embedder (jindan index questions --rebuild)"
     return line
+
+
+def refused_embedder(router: Any, gate: LegacyGate) -> str | None:
+    """The configured embedder when the switch refuses it (search and embeddings then answer 503)."""
+    settings = getattr(router, "settings", None)
+    provider = settings.embed.provider if isinstance(settings, Settings) else None
+    return provider if gate.state.off and provider in gate.providers else None
 
 
 def stranded(router: Any, gate: LegacyGate) -> list[str]:
