@@ -36,6 +36,43 @@ ROLES = ("user", "system", "developer", "assistant")
 TEXT_PARTS = ("input_text", "output_text", "text")
 
 
+TEXT: dict[str, Any] = {"type": "string", "maxLength": 4000}
+NAME: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+OBJECT: dict[str, Any] = {"type": "object", "properties": {"type": {"const": "object"}}, "required": ["type"],
+                          "additionalProperties": False}  # fmt: skip
+
+
+def _doc(prop: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in prop.items() if k in ("description", "title")}
+
+
+def _schema(schema: dict[str, Any]) -> None:
+    """What the route refuses with a 400, said in the schema (for clients and schema tests): a non-empty input of
+    text messages and function_call_output items, function tools, the stateful parameters left unset."""
+    props = schema["properties"]
+    message = {"type": "object", "properties": {"type": {"const": "message"}, "role": {"enum": list(ROLES)},
+                                                "content": TEXT}, "required": ["role", "content"]}  # fmt: skip
+    result = {"type": "object", "properties": {"type": {"const": "function_call_output"}, "output": TEXT,
+                                               "call_id": {"type": "string", "minLength": 1, "maxLength": 64}},
+              "required": ["type", "call_id", "output"]}  # fmt: skip
+    items = {"type": "array", "minItems": 1, "maxItems": 100, "items": {"anyOf": [message, result]}}
+    props["input"] = {"anyOf": [TEXT, items], **_doc(props["input"])}
+    tool = {"type": "object", "properties": {"type": {"const": "function"}, "name": NAME, "description": TEXT,
+                                             "parameters": OBJECT, "strict": {"type": "boolean"}},
+            "required": ["type", "name"], "additionalProperties": False}  # fmt: skip
+    props["tools"] = {"type": "array", "maxItems": 128, "items": tool, **_doc(props["tools"])}
+    plain = {"type": "object", "properties": {"type": {"enum": ["text", "json_object"]}}, "required": ["type"],
+             "additionalProperties": False}  # fmt: skip
+    shaped = {"type": "object", "properties": {"type": {"const": "json_schema"}, "name": NAME, "schema": OBJECT,
+                                               "strict": {"type": "boolean"}, "description": TEXT},
+              "required": ["type", "schema"], "additionalProperties": False}  # fmt: skip
+    props["text"] = {"type": "object", "properties": {"format": {"anyOf": [plain, shaped]}}}
+    for name in ("previous_response_id", "conversation", "prompt"):
+        props[name] = {"type": "null", **_doc(props[name])}
+    props["background"] = {"anyOf": [{"const": False}, {"type": "null"}], **_doc(props["background"])}
+    props["top_logprobs"] = {"anyOf": [{"const": 0}, {"type": "null"}], **_doc(props["top_logprobs"])}
+
+
 class TextFormat(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
     type: str
@@ -52,7 +89,9 @@ class TextConfig(BaseModel):
 
 
 class ResponsesIn(BaseModel):
-    model_config = ConfigDict(extra="allow")  # service_tier, prompt_cache_key, safety_identifier, ... ignored
+    model_config = ConfigDict(
+        extra="allow", json_schema_extra=_schema
+    )  # service_tier, prompt_cache_key, safety_identifier, ... ignored
     model: str = Field(min_length=1, max_length=200)
     input: str | list[dict[str, Any]] = Field(description="A string (one user message) or a list of items.")
     instructions: str | None = Field(None, description="A system message put before the input.")
@@ -235,6 +274,7 @@ def to_chat(body: ResponsesIn) -> chat_wire.ChatIn:
 @router.post("/responses", dependencies=[require("ai.chat")], responses=common.SSE)
 async def create_response(body: ResponsesIn, settings: SettingsDep, llm: RouterDep) -> Any:
     """OpenAI's Responses API, answered by the jindan route the model name maps to (nothing is stored)."""
+    common.chat_route(settings, body.model)  # an unknown model first: 404, as on chat completions
     route, messages, opts = chat_wire.to_router(to_chat(body), settings)
     head = responses_out.Head(body.model_dump(by_alias=True), f"resp_{uuid.uuid4().hex}", int(time.time()))
     events = await common.start(llm, route, messages, opts)
