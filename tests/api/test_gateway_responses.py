@@ -240,6 +240,13 @@ def test_refused_with_a_clear_400(
     assert says in error["message"] and error["param"] == param, error
 
 
+def test_a_wrong_key_is_refused_in_the_openai_shape(weather: tuple[Answering, openai.OpenAI]) -> None:
+    _, api = weather
+    with pytest.raises(openai.AuthenticationError) as info:
+        api.with_options(api_key="not-a-key").responses.create(model="gpt-4o-mini", input="?")
+    assert info.value.status_code == 401 and info.value.body["type"] == "authentication_error"  # type: ignore[index]
+
+
 def test_nothing_is_stored(weather: tuple[Answering, openai.OpenAI]) -> None:
     _, api = weather
     r = api.responses.create(model="gpt-4o-mini", input="?", store=True)

@@ -48,6 +48,8 @@ def test_switched_off_route_answers_503_with_the_reason(settings: Settings, db: 
             sdk.chat.completions.create(model="gpt-4o-mini", messages=ASK)
         assert info.value.status_code == 503 and "jindan legacy on" in str(info.value.body)
         assert info.value.response.headers["x-should-retry"] == "false"  # the SDKs do not retry a switch-off
+        with pytest.raises(openai.InternalServerError, match="switched off"):  # the Responses API too
+            sdk.responses.create(model="gpt-4o-mini", input="2+2?")
         with pytest.raises(errors.ServerError, match="switched off"):
             gemini_sdk(client, key).models.generate_content(model="gemini-1.5-flash", contents="2+2?")
         local = sdk.chat.completions.create(model="gpt-4", messages=ASK)  # explain: the local model answers
