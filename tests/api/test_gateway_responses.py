@@ -255,8 +255,16 @@ def test_nothing_is_stored(weather: tuple[Answering, openai.OpenAI]) -> None:
         api.responses.retrieve(r.id)
 
 
-def test_langchain_with_the_responses_api(weather: tuple[Answering, openai.OpenAI]) -> None:
+def test_langchain_with_the_responses_api(
+    weather: tuple[Answering, openai.OpenAI], extracting: tuple[Answering, openai.OpenAI]
+) -> None:
     _, api = weather
+    _, extract_api = extracting
+    for method in ("json_schema", "function_calling"):
+        structured = ChatOpenAI(model="gpt-4o-mini", base_url="http://testserver/v1", api_key=extract_api.api_key,  # type: ignore[arg-type]
+                                http_client=extract_api._client, max_retries=0, use_responses_api=True)  # fmt: skip
+        found = structured.with_structured_output(User, method=method).invoke("Jason is 25 years old.")  # type: ignore[arg-type]
+        assert found == User(name="Jason", age=25), method
     chat = ChatOpenAI(model="gpt-4o-mini", base_url="http://testserver/v1", api_key=api.api_key,  # type: ignore[arg-type]
                       http_client=api._client, max_retries=0, use_responses_api=True)  # fmt: skip
     assert chat.invoke("날씨는?").text == "날씨를 모릅니다"
