@@ -61,5 +61,7 @@ def test_cli_routers_read_the_switch(db_url: str, tmp_path: Path) -> None:
         assert runner.invoke(app, ["legacy", "off", "--quiet-days", "1"], env=env).exit_code == 0
         refused = runner.invoke(app, ["chat", "2+2?"], env=env)
         assert refused.exit_code == 1 and "switched off" in refused.output and "jindan legacy on" in refused.output
+        compared = runner.invoke(app, ["compare", "--providers", "llamacpp,openai", "--sample", "1"], env=env)
+        assert compared.exit_code == 2 and "openai: legacy providers" in compared.output, compared.output
     finally:
         db.close()

@@ -45,6 +45,18 @@ def _providers(spec: str, settings: Any) -> list[LLMProvider]:
     return providers
 
 
+def _refuse_switched_off(settings: Any, db: Any, chosen: list[LLMProvider]) -> None:
+    """The legacy switch holds here too: while it is off, a vendor's API is not asked, even to compare."""
+    from jindan.cli.context import legacy_gate
+
+    gate = legacy_gate(settings, db)
+    for provider in chosen:
+        reason = gate.refused(provider.name) if gate is not None else None
+        if reason:
+            console.print(f"[red]{provider.name}: {reason}[/red]")
+            raise typer.Exit(2)
+
+
 def _fmt(v: Any) -> str:
     return "-" if v is None else f"{v:.0%}" if isinstance(v, float) and 0 <= v <= 1 else str(v)
 
@@ -72,6 +84,7 @@ def compare(
         raise typer.Exit(2)
     chosen = _providers(providers, settings)
     with open_db(settings) as db:
+        _refuse_switched_off(settings, db, chosen)
         questions = cmp.sample_questions(db, sample, seed, source, subject)
         if not questions:
             console.print("[red]no questions with an answer key: run jindan import questions FILE first[/red]")
