@@ -88,7 +88,7 @@ def run(
             if proc.poll() is not None:
                 raise RuntimeError(f"serve exited with {proc.returncode} before indexing:\n{log.read_text()}")
             seen = _progress(port)
-            if seen is not None and seen.get("phase") == phase and seen["done"] >= after:
+            if seen is not None and str(seen.get("phase")).startswith(phase) and seen["done"] >= after:
                 break
             time.sleep(0.2)
         else:
