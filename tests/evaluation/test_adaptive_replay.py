@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from jindan.cli.main import app
-from jindan.evaluation.adaptive import KS, POLICIES, Replay, evaluate, fit_prior, pool_of
+from jindan.evaluation.adaptive import KS, POLICIES, Replay, _adaptive, evaluate, fit_prior, pool_of
 from jindan.evaluation.diagnosis import read_pykt
 from tests.conftest import shared_file
 
@@ -38,8 +39,8 @@ def test_the_pool_is_the_first_tries_per_concept_in_time_order() -> None:
 
 def test_a_replay_reveals_only_what_it_asked_in_each_concepts_order() -> None:
     train = _students(200, 0)
-    prior, _ = fit_prior(train, 3, 2)
-    r = Replay(pool_of(*_students(1, 9)[0], 3), prior, 3, 0.5, 0.5)
+    prior, _ = fit_prior(train, 3)
+    r = Replay(pool_of(*_students(1, 9)[0], 3), prior, 3)
     total = len(r.pool)
     assert len(r.predictions()[0]) == total
     first = r.candidates()
@@ -49,6 +50,23 @@ def test_a_replay_reveals_only_what_it_asked_in_each_concepts_order() -> None:
     assert len(ps) == total - 1 and r.revealed.sum() == 1 and r.revealed[first[0]]
     nxt = [k for k in r.candidates() if r.pool[k][0] == r.pool[first[0]][0]]
     assert nxt and r.pool[nxt[0]][1] == 1
+
+
+def test_an_adaptive_replay_never_repeats_and_never_leaves_the_students_concepts() -> None:
+    prior, _ = fit_prior(_students(300, 4), 3)
+    for seed in range(5):
+        cs, ys = _students(1, 20 + seed, concepts=8, tries=2)[0]
+        r = Replay(pool_of(cs[4:], ys[4:], 3), prior, 3)  # the student skipped two concepts
+        asked: list[int] = []
+        while cands := r.candidates():
+            k = _adaptive(r, cands)
+            assert k in cands and k not in asked
+            asked.append(k)
+            r.ask(k)
+        assert sorted(asked) == list(range(len(r.pool)))  # each answer once, nothing outside the pool
+        assert {r.pool[k][0] for k in asked} == set(cs[4:])
+        with pytest.raises(ValueError):
+            r.ask(asked[0])
 
 
 def test_every_policy_predicts_the_same_students_and_adaptive_learns_fastest() -> None:

@@ -6,13 +6,10 @@
 - :func:`fit_2pl`: adds a discrimination ``a_i`` (``P = sigmoid(a_i (ability_u - difficulty_i))``, prior
   ``N(1, 0.5^2)``) for items with at least ``min_2pl`` answers, by Newton steps per item against the 1PL
   abilities (rescaled to unit spread); standard errors from the inverse of each item's 2x2 information.
-- :func:`fit_factors`: ``P = sigmoid(mu_i + loadings_i . eta_u)``, ``eta_u ~ N(0, I_d)``: the correlated prior
-  the adaptive session needs (covariance of the item logits ``loadings loadings^T``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,48 +88,3 @@ def fit_2pl(users: Idx, items: Idx, y: Arr, n_users: int, n_items: int, *, min_2
         base.discrimination_se[i] = float(np.sqrt(cov[0, 0]))
         base.difficulty_se[i] = float(np.sqrt(cov[1, 1]))
     return base
-
-
-@dataclass
-class FactorFit:
-    mean: Arr  # (items,)
-    loadings: Arr  # (items, d)
-
-    def cov(self, idx: Sequence[int], residual: float) -> Arr:
-        a = self.loadings[list(idx)]
-        out: Arr = a @ a.T + residual * np.eye(len(a))
-        return out
-
-
-def fit_factors(
-    users: Idx, items: Idx, y: Arr, n_users: int, n_items: int, *, dims: int = 2, l2: float = 1.0
-) -> FactorFit:
-    rng = np.random.default_rng(0)
-    k = dims
-
-    def unpack(x: Arr) -> tuple[Arr, Arr, Arr]:
-        eta = x[: n_users * k].reshape(n_users, k)
-        mu = x[n_users * k : n_users * k + n_items]
-        a = x[n_users * k + n_items :].reshape(n_items, k)
-        return eta, mu, a
-
-    def loss_grad(x: Arr) -> tuple[float, Arr]:
-        eta, mu, a = unpack(x)
-        z = mu[items] + np.einsum("ij,ij->i", a[items], eta[users])
-        p = _sig(z)
-        eps = 1e-12
-        nll = float(-np.sum(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)))
-        nll += float(0.5 * np.sum(eta * eta) + 0.5 * l2 * np.sum(a * a) + 0.5 * mu @ mu / B_PRIOR_VAR)
-        r = p - y
-        g_eta = np.zeros_like(eta)
-        g_a = np.zeros_like(a)
-        for j in range(k):
-            g_eta[:, j] = np.bincount(users, weights=r * a[items, j], minlength=n_users)
-            g_a[:, j] = np.bincount(items, weights=r * eta[users, j], minlength=n_items)
-        g_mu = np.bincount(items, weights=r, minlength=n_items) + mu / B_PRIOR_VAR
-        return float(nll), np.concatenate([(g_eta + eta).ravel(), g_mu, (g_a + l2 * a).ravel()])
-
-    x0 = np.concatenate([rng.normal(0, 0.1, n_users * k), np.zeros(n_items), rng.normal(0.5, 0.1, n_items * k)])
-    res = minimize(loss_grad, x0, jac=True, method="L-BFGS-B", options={"maxiter": 400})
-    _, mu, a = unpack(res.x)
-    return FactorFit(mu.copy(), a.copy())

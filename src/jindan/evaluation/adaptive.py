@@ -9,23 +9,23 @@ out, so every k predicts at least ``min_pool - 20`` answers for every student an
 students.
 
 Policies share the model and the prior and differ only in the order they ask: ``adaptive`` asks the try whose
-answer is expected to shrink the variance of the concepts' untaught states (their first tries) the most;
-``random`` a random concept; ``fixed`` one fixed form for everyone (the concepts most students attempted first,
-first tries before second tries). The prior is a two-factor logistic model fitted on the training students'
-pools (``irt.fit_factors``).
+answer is expected to shrink the (answer-weighted) variance of the tries not yet asked the most; ``random`` a random
+concept; ``fixed`` one fixed form for everyone (the concepts most students attempted first, first tries before
+second tries). The prior is the mean and full covariance of the (concept, try) logits learned from the training
+students' pools (:mod:`jindan.diagnosis.covariance`), so one answer moves every correlated concept.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from jindan.diagnosis.adaptive import Belief, Item, sigmoid
-from jindan.diagnosis.irt import FactorFit, fit_factors
+from jindan.diagnosis.adaptive import Arr, Belief, Item
+from jindan.diagnosis.covariance import LearnedPrior
+from jindan.diagnosis.covariance import fit_prior as fit_covariance
 from jindan.diagnosis.model import auc
 
 Log = tuple[list[int], list[int]]
@@ -45,7 +45,9 @@ def pool_of(concepts: Sequence[int], correct: Sequence[int], tries: int) -> Pool
     return out
 
 
-def fit_prior(train: Sequence[Log], tries: int, dims: int) -> tuple[FactorFit, dict[int, int]]:
+def fit_prior(train: Sequence[Log], tries: int) -> tuple[LearnedPrior, dict[int, int]]:
+    """The learned prior over (concept, try) items, item ``c * tries + j``, and how many students tried each
+    concept."""
     users, items, ys = [], [], []
     popularity: dict[int, int] = {}
     for u, (cs, rs) in enumerate(train):
@@ -55,32 +57,35 @@ def fit_prior(train: Sequence[Log], tries: int, dims: int) -> tuple[FactorFit, d
             ys.append(y)
             if j == 0:
                 popularity[c] = popularity.get(c, 0) + 1
-    n_items = (max(items) + 1) if items else tries
-    fit = fit_factors(
+    n_items = (max(items) // tries + 1) * tries if items else tries
+    prior = fit_covariance(
         np.asarray(users, np.int64),
         np.asarray(items, np.int64),
         np.asarray(ys, np.float64),
         len(train),
         n_items,
-        dims=dims,
+        np.arange(n_items, dtype=np.int64) // tries,
     )
-    return fit, popularity
+    return prior, popularity
 
 
 class Replay:
-    """One student's session under one policy."""
+    """One student's session under one policy.
 
-    def __init__(self, pool: Pool, prior: FactorFit, tries: int, residual: float, concept_var: float = 0.0) -> None:
+    The belief covers every try (``0 .. tries - 1``) of every concept the student attempted, whether or not the
+    student made that try: the session knows which concepts it may ask about, not how many answers each holds.
+    """
+
+    def __init__(self, pool: Pool, prior: LearnedPrior, tries: int) -> None:
         self.pool = pool
-        known = len(prior.mean)
-        idx = [c * tries + j for c, j, _ in pool]  # a concept the training students never met: prior 0, no loading
-        mean = np.array([prior.mean[i] if i < known else 0.0 for i in idx])
-        a = np.array([prior.loadings[i] if i < known else np.zeros(prior.loadings.shape[1]) for i in idx])
-        concepts = np.array([c for c, _, _ in pool])
-        same = (concepts[:, None] == concepts[None, :]).astype(np.float64)  # tries of one concept share a part
-        self.belief = Belief(mean, a @ a.T + concept_var * same + residual * np.eye(len(pool)))
+        concepts = sorted({c for c, _, _ in pool})
+        slots = [(c, j) for c in concepts for j in range(tries)]
+        where = {slot: n for n, slot in enumerate(slots)}
+        self.slot = [where[(c, j)] for c, j, _ in pool]  # pool answer -> belief index
+        self.belief = Belief(*prior.sub([c * tries + j for c, j in slots]))
         self.revealed = np.zeros(len(pool), dtype=bool)
-        self.first = [k for k, (_, j, _) in enumerate(pool) if j == 0]
+        self.asked = np.zeros(len(slots), dtype=bool)
+        self.first = [where[(c, 0)] for c in concepts]
 
     def candidates(self) -> list[int]:
         """Per concept, the earliest unrevealed try."""
@@ -91,17 +96,24 @@ class Replay:
         return list(out.values())
 
     def ask(self, k: int) -> None:
+        if self.revealed[k]:
+            raise ValueError(f"answer {k} was already revealed")
+        i = self.slot[k]
         self.revealed[k] = True
-        self.belief.update(Item(k, ((k, 1.0),)), bool(self.pool[k][2]))
+        self.asked[i] = True
+        self.belief.update(Item(i, ((i, 1.0),)), bool(self.pool[k][2]))
+
+    def success(self) -> Arr:
+        """P(correct) of every belief index."""
+        b = self.belief
+        z = b.mean / np.sqrt(1 + np.pi * np.maximum(np.diag(b.cov), 0.0) / 8)
+        out: Arr = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return out
 
     def predictions(self) -> tuple[list[float], list[int]]:
-        b = self.belief
-        ps, ys = [], []
-        for k in np.flatnonzero(~self.revealed):
-            m, v = float(b.mean[k]), float(b.cov[k, k])
-            ps.append(sigmoid(m / math.sqrt(1 + math.pi * v / 8)))
-            ys.append(self.pool[k][2])
-        return ps, ys
+        p = self.success()
+        keep = np.flatnonzero(~self.revealed)
+        return [float(p[self.slot[k]]) for k in keep], [self.pool[k][2] for k in keep]
 
     def settled(self, target: float) -> bool:
         return all(self.belief.estimate(k).confidence >= target for k in self.first)
@@ -111,10 +123,11 @@ Chooser = Callable[[Replay, list[int]], int]
 
 
 def _adaptive(r: Replay, cands: list[int]) -> int:
-    """The try whose answer shrinks the variance of the concepts' untaught states (first tries) the most."""
-    w = np.zeros(len(r.pool))
-    w[r.first] = 1.0
-    g = r.belief.gains(cands, w)
+    """The try whose answer shrinks the variance of the logits of the tries not yet asked the most, each weighted
+    by the standard deviation ``sqrt(p (1 - p))`` of its answer."""
+    p = r.success()
+    w = np.where(r.asked, 0.0, np.sqrt(p * (1 - p)))
+    g = r.belief.gains([r.slot[k] for k in cands], w)
     return cands[int(np.argmax(g))]
 
 
@@ -140,16 +153,13 @@ def evaluate(
     *,
     tries: int = 3,
     min_pool: int = 25,
-    dims: int = 2,
-    residual: float = 0.5,
-    concept_var: float = 0.5,
     targets: Sequence[float] = (0.2, 0.3, 0.4),
     sample: int | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    prior, popularity = fit_prior(train, tries, dims)
+    prior, popularity = fit_prior(train, tries)
     fit_s = time.perf_counter() - start
     rank = {c: n for n, c in enumerate(sorted(popularity, key=lambda c: -popularity[c]))}
     pools = [p for p in (pool_of(cs, ys, tries) for cs, ys in test) if len(p) >= min_pool]
@@ -164,7 +174,7 @@ def evaluate(
     start = time.perf_counter()
     for n, pool in enumerate(pools):
         for pol in POLICIES:
-            r = Replay(pool, prior, tries, residual, concept_var)
+            r = Replay(pool, prior, tries)
             asked, open_targets = 0, sorted(targets)
             while True:
                 if asked in (0, *KS):
@@ -205,7 +215,7 @@ def evaluate(
         "eligible_students": eligible,
         "train_students": len(train),
         "pool": {"tries_per_concept": tries, "min_pool": min_pool},
-        "prior": {"model": "logistic factors", "dims": dims, "residual_var": residual, "concept_var": concept_var},
+        "prior": {"model": "learned covariance of the (concept, try) logits", "items": len(prior)},
         "target_confidence": list(targets),
         "fit_s": round(fit_s, 2),
         "replay_s": round(time.perf_counter() - start, 2),
