@@ -52,6 +52,9 @@ def eval_adaptive(
     test: Path = typer.Option(..., exists=True, dir_okay=False, help="pyKT CSV of the students to replay."),
     test_fold: int | None = typer.Option(None, help="Same file for both: this fold is TEST, the rest TRAIN."),
     sample: int | None = typer.Option(None, min=1, help="Replay this many test students (seeded sample)."),
+    drop_fold: list[int] = typer.Option(
+        [], help="Leave this fold out of TRAIN and TEST (repeatable): choose settings without the final test fold."
+    ),
     target: list[float] = typer.Option(
         [0.2, 0.3, 0.4], min=0.05, max=0.99, help="Target confidence(s) for questions-to-target (repeatable)."
     ),
@@ -62,10 +65,11 @@ def eval_adaptive(
     from jindan.evaluation.adaptive import evaluate
     from jindan.evaluation.diagnosis import read_pykt
 
+    drop = set(drop_fold)
     if test_fold is not None:
-        tr, te = read_pykt(train, exclude_folds={test_fold}), read_pykt(test, folds={test_fold})
+        tr, te = read_pykt(train, exclude_folds={test_fold} | drop), read_pykt(test, folds={test_fold} - drop)
     else:
-        tr, te = read_pykt(train), read_pykt(test)
+        tr, te = read_pykt(train, exclude_folds=drop), read_pykt(test, exclude_folds=drop)
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"fitting the prior on {len(tr):,} students", total=None)
