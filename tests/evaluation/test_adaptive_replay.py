@@ -102,5 +102,8 @@ def test_the_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["students"] == 10 and data["train_students"] == 200 and set(data["policies"]) == set(POLICIES)
+    dropped = CliRunner().invoke(app, [*args, "--drop-fold", "1", "--json"], env=env)
+    assert dropped.exit_code == 0, dropped.output
+    assert json.loads(dropped.stdout)["train_students"] == 150  # fold 1 is neither trained on nor replayed
     table = CliRunner().invoke(app, args, env=env)
     assert table.exit_code == 0 and "adaptive" in table.stdout and "k=10" in table.stdout
