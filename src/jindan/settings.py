@@ -217,10 +217,12 @@ class GeminiSettings(BaseModel):
 class EmbedSettings(BaseModel):
     """Sentence embeddings for similar-question search."""
 
-    provider: Literal["sentence-transformers", "e5", "ollama", "openai"] = Field(
+    provider: Literal["sentence-transformers", "e5", "ollama", "openai", "auto"] = Field(
         "e5",
         description="Embedder implementation: e5 (multilingual-e5-small in-process, Korean and English), "
-        "sentence-transformers (all-MiniLM-L6-v2, English only), ollama (/api/embed), openai.",
+        "sentence-transformers (all-MiniLM-L6-v2, English only), ollama (/api/embed), openai; auto: chosen by "
+        "the bank's language when it is indexed (e5 for a bank with Korean in it, all-MiniLM-L6-v2 for an English "
+        "one), recorded on the collection.",
     )
     model: str | None = Field(
         None,

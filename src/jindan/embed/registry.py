@@ -40,11 +40,24 @@ def _openai(s: Settings, model: str) -> Embedder:
     return OpenAIEmbedder(model, api_key=key, base_url=s.openai.base_url, dim=s.embed.dim or 1536)
 
 
+def _auto(s: Settings, model: str) -> Embedder:
+    from jindan.embed.auto import AutoEmbedder
+
+    if s.embed.model:
+        raise EmbedderError("JINDAN_EMBED__PROVIDER=auto picks its model per bank: leave JINDAN_EMBED__MODEL empty")
+
+    def build(provider: str) -> Embedder:
+        return EMBEDDERS[provider](s, default_model(s, provider))
+
+    return AutoEmbedder(build)
+
+
 EMBEDDERS: dict[str, Callable[[Settings, str], Embedder]] = {
     "sentence-transformers": _st,
     "e5": _e5,
     "ollama": _ollama,
     "openai": _openai,
+    "auto": _auto,  # e5 for Korean and mixed banks, MiniLM for English ones (chosen when a bank is indexed)
 }
 
 
@@ -55,6 +68,7 @@ def default_model(settings: Settings, provider: str) -> str:
         "e5": E5_MODEL,
         "ollama": settings.ollama.embed_model,
         "openai": settings.openai.embed_model,
+        "auto": E5_MODEL,  # until a bank is indexed; a collection records the model its bank got
     }.get(provider, "")
 
 
@@ -80,7 +94,7 @@ def embedder_for(settings: Settings, model_id: str, gate: ProviderGate | None = 
     While a re-index to a new model runs, the alias still points at the old collection: queries keep being
     embedded by its model until the alias switches, so search never stops and never mixes two models."""
     for provider, build in EMBEDDERS.items():
-        if default_model(settings, provider) == model_id:
+        if provider != "auto" and default_model(settings, provider) == model_id:
             try:
                 return gated(build(settings, model_id), gate)
             except EmbedderError:

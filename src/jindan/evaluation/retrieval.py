@@ -121,6 +121,9 @@ def evaluate(
 ) -> dict[str, Any]:
     name = f"eval__{uuid.uuid4().hex[:10]}"
     sparse = SparseEncoder() if search.hybrid else None
+    passages: dict[PointId, str] = {d: passage_text(t or None, text, None) for d, (t, text) in data.corpus.items()}
+    if (choose := getattr(embedder, "for_texts", None)) is not None:  # auto: chosen as `index questions` does
+        embedder = choose(list(passages.values()), reading=not data.searchable)  # BEIR: a corpus of passages
     store.create(
         CollectionSpec(
             name=name,
@@ -137,13 +140,11 @@ def evaluate(
         return {i: data.searchable.get(str(i)) or data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
 
     guesses: dict[str, TopicGuess | None] = {}
-    passages: dict[PointId, str] = {}
     try:
         start = time.perf_counter()
         ids = list(data.corpus)
         for i in range(0, len(ids), batch_size):
             chunk = ids[i : i + batch_size]
-            passages.update({d: passage_text(data.corpus[d][0] or None, data.corpus[d][1], None) for d in chunk})
             vecs = embedder.embed_passages([passages[d] for d in chunk])
             sp = sparse.encode([passages[d] for d in chunk]) if sparse else [None] * len(chunk)
             store.upsert(

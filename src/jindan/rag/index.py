@@ -238,6 +238,9 @@ class Indexer:
         start = time.perf_counter()
         stopping = stop.is_set if stop is not None else (lambda: False)
         docs = list(question_docs(self.db)) + list(material_docs(self.db))
+        if (choose := getattr(self.embedder, "for_texts", None)) is not None:  # auto: by the bank's language
+            reading = any(str(d.id).startswith(MATERIAL_PREFIX) for d in docs)
+            self.embedder = choose([d.text for d in docs], reading=reading)
         read_s = time.perf_counter() - start
         seen = watch or (lambda done, total, phase: None)
         seen(0, len(docs), "comparing with the stored vectors")
