@@ -3,8 +3,8 @@
 A bank of problems whose passages hold (almost) no Hangul is embedded by the English embedder
 (all-MiniLM-L6-v2: about 4x faster than e5 on a CPU, and as good or better on English problems); a Korean or
 mixed bank, and a bank with reading passages (learning materials), by e5, which reads both languages and finds
-a passage for a question better. The collection records the model that embedded it, and queries are embedded by that model
-(:func:`jindan.embed.registry.embedder_for`), so the choice is made once per collection, at index time.
+a passage for a question better. The collection records the model that embedded it, and queries are embedded
+by that model (:func:`jindan.embed.registry.embedder_for`), so the choice is made once per collection.
 
 Before any bank is indexed (and for anything that is not a bank: a query with no collection yet) ``auto`` is e5.
 When the English embedder cannot be built here (sentence-transformers not installed), every bank gets e5.
