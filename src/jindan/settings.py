@@ -297,6 +297,12 @@ class SearchSettings(BaseModel):
         description="Banks without subjects: how far the probe moves towards its 3 nearest candidates before "
         "they are scored again (average query expansion); 0 keeps the dense order.",
     )
+    expansion_lexical: float = Field(
+        0.3,
+        ge=0,
+        description="Banks without subjects, a typed problem the bank does not hold: weight of the TF-IDF cosine "
+        "of its terms (and of its nearest candidates' terms) with each candidate's, added to the cosine; 0: off.",
+    )
     ngram_weight: float = Field(
         0.2, ge=0, description="Intent find: weight of the query's character-bigram overlap (LaTeX-aware)."
     )

@@ -66,3 +66,38 @@ def test_a_bank_without_subjects_moves_the_probe_towards_its_neighbourhood(tmp_p
         assert [h.id for h in expansion_rerank(dense, 5, store, "c", probe, weight=0)] == [h.id for h in dense]
     finally:
         store.close()
+
+
+def test_a_typed_problem_s_terms_pick_the_neighbours_of_its_method(tmp_path: Path) -> None:
+    """Without subjects, the typed problem's terms count too: two candidates equally close by their vectors, the
+    one that shares the problem's method words (``probability``, ``marbles``) comes first, and the candidates that
+    share words with it follow (the terms move with the probe)."""
+    from collections import Counter
+
+    from jindan.rag.rerank import expansion_rerank
+    from jindan.rag.term_weights import TermPool
+    from jindan.vectors.base import CollectionSpec, Point
+    from jindan.vectors.qdrant_edge import QdrantEdgeStore
+
+    probe = np.eye(4, dtype=np.float32)[0]
+    same = (np.eye(4)[0] * 0.8 + np.eye(4)[1] * 0.6).astype(np.float32)
+    words = {
+        1: "triangle area from its base and height",
+        2: "probability of drawing two red marbles",
+        3: "probability that both marbles are blue",
+        4: "circle area from its radius",
+    }
+    text = "what is the probability of two red marbles"
+    pool = TermPool(Counter(text.split()), {i: Counter(t.split()) for i, t in words.items()})
+    two, three, one = pool.scores([2, 3, 1])
+    assert two > three > one == 0  # the shared words, weighted by the pool's own idf
+    store = QdrantEdgeStore(tmp_path / "q")
+    try:
+        store.create(CollectionSpec(name="c", dim=4, payload_indexes={}))
+        store.upsert("c", [Point(i, same, {}) for i in words])
+        dense = [Hit(i, float(same @ probe), {}) for i in words]  # one cosine for all: the order is the store's
+        assert [h.id for h in expansion_rerank(dense, 4, store, "c", probe)] == [1, 2, 3, 4]
+        ranked = expansion_rerank(dense, 4, store, "c", probe, words=pool, lexical=0.3)
+        assert [h.id for h in ranked][:2] == [2, 3] and {h.id for h in ranked} == set(words)
+    finally:
+        store.close()

@@ -21,7 +21,8 @@ import numpy as np
 from jindan.rag.intents import FindWeights, anchor_of, overlaps, rank_find
 from jindan.rag.rerank import expansion_rerank, topic_rerank
 from jindan.rag.sparse import SparseEncoder
-from jindan.rag.topics import TopicGuess, TopicModel, infer, neighbour_votes
+from jindan.rag.term_weights import TermPool
+from jindan.rag.topics import TopicGuess, TopicModel, features, infer, neighbour_votes
 from jindan.settings import SearchSettings
 from jindan.vectors.base import Filter, Hit, PointId, Vector, VectorStore
 
@@ -126,8 +127,17 @@ class Ranker:
             return hits[:k], None
         field = self.cfg.topic_field
         if not any(h.payload.get(field) for h in hits):
+            strong = anchor is not None and share >= self.cfg.anchor_strong_share  # the text is a bank question
+            words = None if strong else self._words(text, hits)  # a typed problem the bank does not hold
             return expansion_rerank(
-                hits, k, self.store, self.collection, vector, weight=self.cfg.expansion_weight
+                hits,
+                k,
+                self.store,
+                self.collection,
+                vector,
+                weight=self.cfg.expansion_weight,
+                words=words,
+                lexical=self.cfg.expansion_lexical,
             ), None
         guess = self.topic(asked, text, hits, (str(anchor_subject), share) if anchor_subject else None)
         chosen = flt.equals.get(field)
@@ -142,6 +152,13 @@ class Ranker:
             )
             return ranked, guess
         return self._subject_first(hits, k, flt, vector, guess.subject), guess
+
+    def _words(self, text: str | None, hits: Sequence[Hit]) -> TermPool | None:
+        """The text's terms against the candidates' (their question text, as find reads it)."""
+        if not text or self.cfg.expansion_lexical == 0:
+            return None
+        texts = self.texts([h.id for h in hits])
+        return TermPool(features(text), {h.id: features(texts.get(h.id, "")) for h in hits})
 
     @property
     def topics(self) -> TopicModel | None:

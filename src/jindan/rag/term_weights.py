@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,3 +92,37 @@ def _tfidf(found: Counter[str], idf: dict[str, float]) -> dict[str, float]:
     vec = {t: (1 + math.log(n)) * idf[t] for t, n in found.items() if t in idf and n > 0}
     norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
     return {t: v / norm for t, v in vec.items()}
+
+
+class TermPool:
+    """A text's terms against a pool of candidates' terms, TF-IDF weighted by the pool's own document
+    frequencies (no statistics of the whole bank needed): :meth:`scores` is each candidate's cosine to the text,
+    :meth:`expanded` its cosine to the text moved towards some of the candidates (weighted like the probe)."""
+
+    def __init__(self, text: Counter[str], pool: Mapping[Hashable, Counter[str]]) -> None:
+        df: Counter[str] = Counter()
+        for found in pool.values():
+            df.update(found.keys())
+        n = len(pool)
+        self.idf = {t: math.log((n + 1) / (c + 1)) + 1 for t, c in df.items()}
+        unseen = math.log(n + 1) + 1  # a term of the text no candidate has: rarest there is
+        self.text = _tfidf(text, {**{t: unseen for t in text}, **self.idf})
+        self.docs = {i: _tfidf(found, self.idf) for i, found in pool.items()}
+
+    def scores(self, ids: Sequence[Hashable]) -> Matrix:
+        return np.array([_dot(self.text, self.docs.get(i, {})) for i in ids])
+
+    def expanded(self, near: Sequence[Hashable], weights: npt.ArrayLike, ids: Sequence[Hashable]) -> Matrix:
+        w = np.asarray(weights, np.float64)
+        moved: dict[str, float] = dict(self.text)
+        for i, x in zip(near, w / w.sum(), strict=True):
+            for t, v in self.docs.get(i, {}).items():
+                moved[t] = moved.get(t, 0.0) + float(x) * v
+        norm = math.sqrt(sum(v * v for v in moved.values())) or 1.0
+        return np.array([_dot(moved, self.docs.get(i, {})) / norm for i in ids])
+
+
+def _dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    if len(b) < len(a):
+        a, b = b, a
+    return sum(v * b.get(t, 0.0) for t, v in a.items())
