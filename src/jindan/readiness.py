@@ -119,6 +119,7 @@ EMBED_CHECKS: dict[str, Check] = {
     "e5": _e5,
     "ollama": _ollama,
     "openai": _openai,
+    "auto": _e5,  # e5 for every bank with Korean in it; an English bank falls back to it without MiniLM
 }
 
 

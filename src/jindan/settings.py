@@ -374,14 +374,14 @@ _PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "embedded": {
         "language": "en",
         "llm": {"provider": "llamacpp", "model": "smollm2-135m"},
-        "embed": {"provider": "e5"},
+        "embed": {"provider": "auto"},
         "vectors": {"store": "qdrant-edge"},
     },
     "local": {
         "language": "ko",
         "database": {"url": "postgresql+psycopg://jindan:jindan@localhost:5432/jindan"},
         "llm": {"provider": "ollama", "model": "llama3.1:8b"},
-        "embed": {"provider": "e5"},
+        "embed": {"provider": "auto"},
         "vectors": {"store": "qdrant"},
     },
     "legacy": {

@@ -27,6 +27,7 @@ def test_the_recorded_model_is_the_one_that_embeds(monkeypatch: pytest.MonkeyPat
 
 
 def test_e5_refuses_a_model_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JINDAN_EMBED__PROVIDER", "e5")
     monkeypatch.setenv("JINDAN_EMBED__MODEL", "all-MiniLM-L6-v2")
     with pytest.raises(EmbedderError, match="multilingual-e5-small only"):
         build_embedder(Settings())

@@ -11,7 +11,7 @@ def test_embedded_is_the_zero_setup_default(monkeypatch: pytest.MonkeyPatch) -> 
     s = Settings()
     assert s.profile == "embedded"
     assert s.uses_embedded_db
-    assert (s.llm.provider, s.vectors.store, s.embed.provider) == ("llamacpp", "qdrant-edge", "e5")
+    assert (s.llm.provider, s.vectors.store, s.embed.provider) == ("llamacpp", "qdrant-edge", "auto")
     assert s.pgdata == s.home / "pgdata"
     assert s.home.is_absolute()
 
@@ -19,7 +19,7 @@ def test_embedded_is_the_zero_setup_default(monkeypatch: pytest.MonkeyPatch) -> 
 def test_local_profile_targets_the_plan() -> None:
     s = Settings(profile="local")
     assert s.llm.provider == "ollama" and s.llm.model == "llama3.1:8b"
-    assert s.vectors.store == "qdrant" and s.embed.provider == "e5"  # multilingual: Korean questions
+    assert s.vectors.store == "qdrant" and s.embed.provider == "auto"  # e5 for Korean questions
     assert s.language == "ko" and not s.uses_embedded_db
 
 
