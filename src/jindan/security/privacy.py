@@ -80,7 +80,8 @@ def destinations(s: Settings) -> list[Destination]:
     for route, shadow in s.llm.shadow.items():
         add(f"llm-shadow:{route}", shadow.provider, _provider_hosts(shadow.provider, s))
     embed = s.embed.provider
-    add("embedder", embed, ["in-process"] if embed in ("e5", "sentence-transformers", "auto") else _provider_hosts(embed, s))
+    local = embed in ("e5", "sentence-transformers", "auto")
+    add("embedder", embed, ["in-process"] if local else _provider_hosts(embed, s))
     if s.vectors.store == "qdrant" and s.qdrant.path is None:
         add("vectors", "qdrant", [_host(s.qdrant.url)])
     if s.database.url:
