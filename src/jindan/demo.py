@@ -105,7 +105,8 @@ def _indexed(settings: Settings, stack: Any) -> bool | None:
     """The alias points at a collection of the configured embedder (None: the vector store is unavailable)."""
     try:
         current = stack.store.resolve(settings.vectors.alias)
-        return bool(stack.store.exists(current) and stack.store.spec(current).model_id == stack.embedder.model_id)
+        models = getattr(stack.embedder, "models", (stack.embedder.model_id,))  # auto: either of its models
+        return bool(stack.store.exists(current) and stack.store.spec(current).model_id in models)
     except Exception as exc:
         log.warning("vector store unavailable, no background indexing: %s", exc)
         return None

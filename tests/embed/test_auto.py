@@ -33,6 +33,7 @@ def test_auto_is_e5_until_a_bank_chooses(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("JINDAN_EMBED__PROVIDER", "auto")
     auto = build_embedder(Settings())
     assert isinstance(auto, AutoEmbedder) and (auto.model_id, auto.dim) == ("multilingual-e5-small", 384)
+    assert auto.models == ("multilingual-e5-small", "all-MiniLM-L6-v2")  # collections it may have built
     assert auto.for_texts(ENGLISH).model_id == "all-MiniLM-L6-v2"
     assert auto.for_texts(KOREAN).model_id == "multilingual-e5-small"
     assert auto.for_texts(ENGLISH + KOREAN).model_id == "multilingual-e5-small"

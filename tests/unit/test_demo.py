@@ -61,3 +61,26 @@ def test_readiness_shows_the_import_while_it_runs_then_the_index(settings: Setti
     assert status is not None and status.name == IMPORT_JOB and status.line().startswith(f"{IMPORTING}: 500 / 5,000")
     lease.finish()
     assert index_status(settings, db) is None  # done, and no index job yet
+
+
+def test_a_start_takes_an_index_of_either_auto_model_for_its_own(tmp_path: Path) -> None:
+    """``auto`` builds an English bank with MiniLM: the next start must not index it again for e5's sake."""
+    from types import SimpleNamespace
+
+    from jindan.demo import _indexed
+    from jindan.embed.registry import build_embedder
+    from jindan.vectors.base import CollectionSpec
+    from jindan.vectors.qdrant_edge import QdrantEdgeStore
+
+    settings = Settings(embed={"provider": "auto"})  # type: ignore[arg-type]
+    store = QdrantEdgeStore(tmp_path / "q")
+    try:
+        stack = SimpleNamespace(store=store, embedder=build_embedder(settings))
+        assert not _indexed(settings, stack)
+        for model, own in (("all-MiniLM-L6-v2", True), ("text-embedding-3-small", False)):
+            name = f"questions__{model}"
+            store.create(CollectionSpec(name=name, dim=384, model_id=model))
+            store.switch_alias("questions", name)
+            assert _indexed(settings, stack) is own
+    finally:
+        store.close()

@@ -39,11 +39,18 @@ class AutoEmbedder:
     ``build`` makes an embedder by provider name (the registry's); ``korean`` reads every language and is used
     for queries and for any bank with Hangul in it, ``english`` only for banks without."""
 
-    def __init__(self, build: Callable[[str], Embedder], korean: str = "e5", english: str = "sentence-transformers"):
+    def __init__(
+        self,
+        build: Callable[[str], Embedder],
+        korean: str = "e5",
+        english: str = "sentence-transformers",
+        english_model: str = "all-MiniLM-L6-v2",
+    ) -> None:
         self._build, self.english_provider = build, english
         self.korean = build(korean)
         self.delegate = self.korean  # what embeds until a bank chooses (the embedding cache files under it)
         self.model_id, self.dim = self.korean.model_id, self.korean.dim
+        self.models = (self.model_id, english_model)  # a collection of either is one this embedder built
         self._english: Embedder | None = None
 
     def english(self) -> Embedder | None:

@@ -49,7 +49,7 @@ def _auto(s: Settings, model: str) -> Embedder:
     def build(provider: str) -> Embedder:
         return EMBEDDERS[provider](s, default_model(s, provider))
 
-    return AutoEmbedder(build)
+    return AutoEmbedder(build, english_model=default_model(s, "sentence-transformers"))
 
 
 EMBEDDERS: dict[str, Callable[[Settings, str], Embedder]] = {
