@@ -34,7 +34,10 @@ def test_auto_is_e5_until_a_bank_chooses(monkeypatch: pytest.MonkeyPatch) -> Non
     auto = build_embedder(Settings())
     assert isinstance(auto, AutoEmbedder) and (auto.model_id, auto.dim) == ("multilingual-e5-small", 384)
     assert auto.models == ("multilingual-e5-small", "all-MiniLM-L6-v2")  # collections it may have built
-    assert auto.for_texts(ENGLISH).model_id == "all-MiniLM-L6-v2"
+    english = auto.for_texts(ENGLISH)
+    assert auto.for_model("all-MiniLM-L6-v2") is english and auto.for_model("multilingual-e5-small") is auto.korean
+    assert auto.for_model("text-embedding-3-small") is None
+    assert english.model_id == "all-MiniLM-L6-v2"
     assert auto.for_texts(KOREAN).model_id == "multilingual-e5-small"
     assert auto.for_texts(ENGLISH + KOREAN).model_id == "multilingual-e5-small"
     assert embedder_for(Settings(), "multilingual-e5-small").__class__.__name__ == "E5Embedder"  # never "auto"

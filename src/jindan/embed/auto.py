@@ -62,6 +62,13 @@ class AutoEmbedder:
                 return None
         return self._english
 
+    def for_model(self, model_id: str) -> Embedder | None:
+        """The embedder of a collection built with ``model_id``, when it is one of auto's (one instance per model:
+        the service's search and its background index share it)."""
+        if model_id == self.korean.model_id:
+            return self.korean
+        return self.english() if model_id == self.models[1] else None
+
     def for_texts(self, texts: Sequence[str], *, reading: bool = False) -> Embedder:
         """The embedder for a bank of these passages: the English one only for an English bank of problems.
         ``reading``: the bank holds reading passages (learning materials) that questions are asked against,

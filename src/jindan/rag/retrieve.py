@@ -139,6 +139,10 @@ class Retriever:
         return self._spec
 
     def _embedder_for(self, spec: CollectionSpec) -> Embedder:
+        own = getattr(self.embedder, "for_model", None)  # auto: the model it chose for the collection
+        chosen: Embedder | None = own(spec.model_id) if own is not None and spec.model_id else None
+        if chosen is not None and chosen.dim == spec.dim:
+            return chosen
         if spec.model_id and spec.model_id != self.embedder.model_id and self.embedders is not None:
             other = self.embedders(spec.model_id)
             if other is not None and other.dim == spec.dim:
