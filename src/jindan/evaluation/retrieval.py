@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from jindan.embed.base import Embedder
-from jindan.rag.index import passage_text
+from jindan.rag.index import passage_text, topic_text
 from jindan.rag.intents import Intent
 from jindan.rag.ranker import Ranker
 from jindan.rag.sparse import SparseEncoder
@@ -156,7 +156,8 @@ def evaluate(
             )
             if progress:
                 progress("index", len(chunk), len(ids))
-        topics = refresh_topics(store, name, passages) if intent == "similar" else 0
+        words = {d: topic_text(t or None, x) for d, (t, x) in data.corpus.items()}  # as `index questions` reads
+        topics = refresh_topics(store, name, words) if intent == "similar" else 0
         ranker = Ranker(store, name, texts, search, sparse, topics=load_topics(store, name) if topics else None)
         index_s = time.perf_counter() - start
         ranked: dict[str, list[str]] = {}
