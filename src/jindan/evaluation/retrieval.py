@@ -156,7 +156,7 @@ def evaluate(
             )
             if progress:
                 progress("index", len(chunk), len(ids))
-        words = {d: topic_text(t or None, x) for d, (t, x) in data.corpus.items()}  # as `index questions` reads
+        words: dict[PointId, str] = {d: topic_text(t or None, x) for d, (t, x) in data.corpus.items()}
         topics = refresh_topics(store, name, words) if intent == "similar" else 0
         ranker = Ranker(store, name, texts, search, sparse, topics=load_topics(store, name) if topics else None)
         index_s = time.perf_counter() - start
