@@ -37,6 +37,12 @@ def calibrate(
         f"with their own difficulty, {info['questions_from_level']} from level and concept, {info['two_pl']} with a "
         f"discrimination; {info['fit_s']} s"
     )
+    cp = info["concept_prior"]
+    console.print(
+        f"concept prior: {cp['concepts']} concepts from {cp['students']} students' first answers "
+        f"(shrinkage {cp['shrink']:g} students"
+        + (f", mean correlation {cp['mean_correlation']:.2f})" if "mean_correlation" in cp else "; too few to fit)")
+    )
     table = Table(title="hardest concepts (difficulty ± standard error, logits)")
     for col in ("concept", "difficulty", "discrimination", "answers"):
         table.add_column(col)
