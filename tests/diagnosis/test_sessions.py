@@ -118,3 +118,18 @@ def test_a_session_in_the_old_format_still_answers(db: Database, student: int) -
     assert "prior" not in after
     fixed = Belief.prior([0.0] * len(after["targets"]))
     assert belief.cov[0, 0] < fixed.cov[0, 0] and belief.cov.shape == fixed.cov.shape
+
+
+def test_under_the_learned_prior_a_small_scope_stops_at_the_target(db: Database, student: int) -> None:
+    _learned(db)
+    concepts = _concepts(db)
+    pair = [concepts[0], concepts[3]]  # one group: correlated
+    spec = sessions.Spec(None, pair, max_questions=30, target_confidence=0.35)
+    state = sessions.start(db, student, spec, "student")
+    with db.session() as s:
+        available = len(bank.load(s, None, pair).questions)
+    while state["status"] == sessions.ACTIVE:
+        qid = state["question"]["id"]
+        state = sessions.answer(db, student, state["id"], sessions.Answer(qid, correct=state["asked"] % 2 == 0))
+    assert state["stopped"] == "target_confidence", (state["asked"], available)
+    assert state["asked"] < available and all(c["high"] - c["low"] <= 0.65 for c in state["diagnosis"]["concepts"])
