@@ -34,6 +34,11 @@ def test_the_prior_covers_the_bank_concepts_and_learns_their_correlation() -> No
     assert json.loads(json.dumps(prior)) == prior  # JSON-safe as stored
 
 
+def test_a_large_population_is_sampled() -> None:
+    prior, info = fit(_rows(300), [10, 11, 12, 13], max_students=120)
+    assert prior is not None and info["students"] == 120 and info["answers"] == 120 * 4
+
+
 def test_too_few_answers_fit_no_prior() -> None:
     prior, info = fit([(1, 10, True), (1, 11, False)], [10, 11])
     assert prior is None and info["students"] == 1

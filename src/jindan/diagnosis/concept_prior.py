@@ -4,7 +4,8 @@ starts.
 :func:`fit` runs :func:`jindan.diagnosis.covariance.fit_prior` on every student's first answer per concept (the
 untaught state), for the bank's concepts only, and returns it JSON-safe: ``{"concepts": [ids], "mean": [...],
 "cov": [[...]], "answers": [...]}`` (index ``n`` of ``mean``/``cov`` is ``concepts[n]``). Pairs of concepts few
-students answered both shrink toward the pooled correlation (the weight of :data:`SHRINK` students).
+students answered both shrink toward the pooled correlation (the weight of :data:`SHRINK` students). Beyond
+:data:`MAX_STUDENTS` students a seeded sample of them is used.
 
 :func:`belief` builds a session's starting belief from it: the sub-mean and sub-covariance of the session's
 concepts. A concept the prior lacks gets the fixed-spread defaults of :meth:`jindan.diagnosis.adaptive.Belief.prior`
@@ -26,17 +27,27 @@ from jindan.diagnosis.adaptive import ABILITY_VAR, CONCEPT_VAR, Belief
 from jindan.diagnosis.covariance import fit_prior
 
 SHRINK = 20.0
+MAX_STUDENTS = 20_000  # a seeded sample beyond this: the estimator holds students x concepts matrices in memory
 log = logging.getLogger(__name__)
 
 
 def fit(
-    rows: Sequence[tuple[int, int, bool]], concepts: Sequence[int], *, shrink: float = SHRINK
+    rows: Sequence[tuple[int, int, bool]],
+    concepts: Sequence[int],
+    *,
+    shrink: float = SHRINK,
+    max_students: int = MAX_STUDENTS,
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(prior or None, fit info) from (student, concept, correct) first answers; ``concepts``: the bank's."""
     keep = set(concepts)
     used = [r for r in rows if r[1] in keep]
-    ids = sorted({c for _, c, _ in used})
     students = sorted({u for u, _, _ in used})
+    if len(students) > max_students:
+        picked = np.random.default_rng(0).choice(len(students), max_students, replace=False)
+        students = sorted(students[i] for i in picked)
+        chosen = set(students)
+        used = [r for r in used if r[0] in chosen]
+    ids = sorted({c for _, c, _ in used})
     info: dict[str, Any] = {"students": len(students), "concepts": len(ids), "answers": len(used), "shrink": shrink}
     if len(ids) < 2 or len(students) < 2:
         return None, info
