@@ -181,6 +181,15 @@ def choose(
     return best
 
 
+def still_to_know(belief: Belief, confidence: float) -> Arr:
+    """The weights of the sessions' question choice, the replay benchmark's rule: each target's answer spread
+    (:meth:`Belief.spread`), zero for a target already known within ``confidence`` (as an asked try counts no more
+    in the replay)."""
+    known = np.array([belief.estimate(k).confidence >= confidence for k in range(len(belief.mean))], dtype=bool)
+    out: Arr = np.where(known, 0.0, belief.spread())
+    return out
+
+
 def settled(belief: Belief, targets: Sequence[int], confidence: float) -> bool:
     """Every target's mastery is known within the asked confidence."""
     return all(belief.estimate(k).confidence >= confidence for k in targets)

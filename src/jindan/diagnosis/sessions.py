@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -67,10 +66,8 @@ def _next(row: DiagnosticSession, b: bank.Bank, belief: adaptive.Belief) -> int 
     pos = {c: k for k, c in enumerate(b.concepts)}
     unsettled = {c for c in b.concepts if belief.estimate(pos[c]).confidence < row.target_confidence}
     waiting = {pos[c] for c, pre in b.prerequisites().items() if pre & unsettled}
-    # the replay benchmark's rule: the variance drop of the concepts still to be known (a settled concept counts
-    # no more, as an asked try does not there), each weighted by its answer's spread
-    still = np.array([1.0 if c in unsettled else 0.0 for c in b.concepts])
-    pick = adaptive.choose(belief, candidates, weights=still * belief.spread(), waiting=waiting)
+    weights = adaptive.still_to_know(belief, row.target_confidence)
+    pick = adaptive.choose(belief, candidates, weights=weights, waiting=waiting)
     return pick.key if pick else None
 
 
