@@ -33,7 +33,12 @@ def _session(policy: str, seed: int) -> tuple[int, Belief, np.ndarray, list[int]
     pick = np.random.default_rng(seed + 10_000)
     while len(asked) < MAX and not adaptive.settled(belief, range(CONCEPTS), TARGET):
         left = [q for q in bank if q.key not in asked]
-        q = adaptive.choose(belief, left) if policy == "adaptive" else left[int(pick.integers(len(left)))]
+        if policy == "adaptive":
+            q = adaptive.choose(belief, left)
+        elif policy == "session":  # the live sessions' weights
+            q = adaptive.choose(belief, left, weights=adaptive.still_to_know(belief, TARGET))
+        else:
+            q = left[int(pick.integers(len(left)))]
         assert q is not None
         p = 1 / (1 + math.exp(-(truth[q.weights[0][0]] - q.offset)))
         belief.update(q, bool(rng.random() < p))
@@ -47,6 +52,14 @@ def test_adaptive_reaches_the_target_confidence_in_fewer_questions_than_random()
     random_n = [_session("random", s)[0] for s in seeds]
     assert np.mean(adaptive_n) < 0.85 * np.mean(random_n), (np.mean(adaptive_n), np.mean(random_n))
     assert sum(a <= r for a, r in zip(adaptive_n, random_n, strict=True)) >= 30
+
+
+def test_the_sessions_weighted_rule_also_beats_random() -> None:
+    seeds = range(40)
+    session_n = [_session("session", s)[0] for s in seeds]
+    random_n = [_session("random", s)[0] for s in seeds]
+    assert np.mean(session_n) < 0.85 * np.mean(random_n), (np.mean(session_n), np.mean(random_n))
+    assert sum(a <= r for a, r in zip(session_n, random_n, strict=True)) >= 30
 
 
 def test_the_stated_interval_holds_the_true_mastery() -> None:

@@ -98,6 +98,30 @@ def test_calibrate_fits_answered_questions_and_falls_back_for_the_rest(db: Datab
     assert scoped.offsets[hard] > scoped.offsets[easy]  # the session asks by fitted difficulty now
 
 
+def test_calibrate_stores_the_learned_concept_prior(db: Database) -> None:
+    import_questions(db, BANK, source="ko-math")
+    _answers(db, 40, "일차방정식")
+    params, info = calibrate(db, min_answers=30)
+    prior = params["concept_prior"]
+    with db.session() as s:
+        answered = {
+            min(c.id for c in q.concepts) for q in s.scalars(select(Question).where(Question.subject == "일차방정식"))
+        }
+    assert set(prior["concepts"]) == answered  # concepts with first answers, and only the bank's
+    k = len(prior["concepts"])
+    cov = np.asarray(prior["cov"])
+    assert len(prior["mean"]) == k and cov.shape == (k, k) and np.all(np.linalg.eigvalsh(cov) > 0)
+    assert info["concept_prior"]["students"] == 40 and info["concept_prior"]["concepts"] == k
+    assert info["concept_prior"]["shrink"] > 0
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    assert corr[~np.eye(k, dtype=bool)].mean() > 0.1  # one ability answers them all: positively correlated
+    store(db, params, info)
+    with db.session() as s:
+        stored = s.scalars(select(DiagnosticCalibration).where(DiagnosticCalibration.active)).one()
+        assert stored.params["concept_prior"] == prior and stored.fit_info["concept_prior"] == info["concept_prior"]
+        assert bank.load(s, "일차방정식", None).learned == prior
+
+
 def test_calibrate_command(db_url: str, db: Database, tmp_path: Path) -> None:
     env = {"JINDAN_DATABASE__URL": db_url, "JINDAN_HOME": str(tmp_path)}
     runner = CliRunner()

@@ -37,6 +37,12 @@ def calibrate(
         f"with their own difficulty, {info['questions_from_level']} from level and concept, {info['two_pl']} with a "
         f"discrimination; {info['fit_s']} s"
     )
+    cp = info["concept_prior"]
+    console.print(
+        f"concept prior: {cp['concepts']} concepts from {cp['students']} students' first answers "
+        f"(shrinkage {cp['shrink']:g} students"
+        + (f", mean correlation {cp['mean_correlation']:.2f})" if "mean_correlation" in cp else "; too few to fit)")
+    )
     table = Table(title="hardest concepts (difficulty ± standard error, logits)")
     for col in ("concept", "difficulty", "discrimination", "answers"):
         table.add_column(col)
@@ -59,6 +65,9 @@ def eval_adaptive(
         [0.2, 0.3, 0.4], min=0.05, max=0.99, help="Target confidence(s) for questions-to-target (repeatable)."
     ),
     seed: int = typer.Option(0),
+    tries: int = typer.Option(
+        3, min=1, max=5, help="Answers per concept in the pool (1: first answers only, the sessions' prior)."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Replay held-out students through adaptive, random and fixed-order tests: AUC and log-loss after k questions."""
@@ -77,7 +86,7 @@ def eval_adaptive(
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description="replaying held-out students")
 
-        result = evaluate(tr, te, sample=sample, targets=target, seed=seed, progress=step)
+        result = evaluate(tr, te, tries=tries, sample=sample, targets=target, seed=seed, progress=step)
     if as_json:
         out.print_json(json.dumps(result))
         return

@@ -142,6 +142,19 @@ class Belief:
         out: Arr = spread / (s2 * s2) * (s2 - v)
         return out
 
+    def success(self) -> Arr:
+        """P(correct) on a middle question of every target."""
+        z = self.mean / np.sqrt(1 + np.pi * np.maximum(np.diag(self.cov), 0.0) / 8)
+        out: Arr = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return out
+
+    def spread(self) -> Arr:
+        """The standard deviation ``sqrt(p (1 - p))`` of every target's answer: the weights of :func:`choose` (and
+        of the replay benchmark's adaptive policy) for the targets still to be known."""
+        p = self.success()
+        out: Arr = np.sqrt(p * (1 - p))
+        return out
+
     def estimate(self, k: int) -> Estimate:
         m, v = float(self.mean[k]), max(float(self.cov[k, k]), 0.0)
         sd = math.sqrt(v)
@@ -166,6 +179,15 @@ def choose(
         if score > best_score + 1e-12:
             best, best_score = item, score
     return best
+
+
+def still_to_know(belief: Belief, confidence: float) -> Arr:
+    """The weights of the sessions' question choice, the replay benchmark's rule: each target's answer spread
+    (:meth:`Belief.spread`), zero for a target already known within ``confidence`` (as an asked try counts no more
+    in the replay)."""
+    known = np.array([belief.estimate(k).confidence >= confidence for k in range(len(belief.mean))], dtype=bool)
+    out: Arr = np.where(known, 0.0, belief.spread())
+    return out
 
 
 def settled(belief: Belief, targets: Sequence[int], confidence: float) -> bool:

@@ -4,7 +4,8 @@ as an :class:`~jindan.diagnosis.adaptive.Item` over the session's concepts with 
 Difficulty comes from the active calibration (``jindan diagnosis calibrate``) where a question has enough
 answers, else from its level against the middle level 3 (the step :mod:`jindan.diagnosis.recommend` uses), on top
 of its concepts' calibrated difficulty. Prerequisites: the bank records each question's school grade (중1 ... 고3);
-a concept first taught in an earlier grade than another concept of the session comes first.
+a concept first taught in an earlier grade than another concept of the session comes first. The active calibration
+may also hold a learned concept prior (means and covariance), which a new session starts from.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Bank:
     discrimination: dict[int, float]
     prior: dict[int, float]  # concept id -> prior mean logit
     calibration: str | None
+    learned: dict[str, Any] | None = None  # the calibration's concept prior (:mod:`jindan.diagnosis.concept_prior`)
 
     def item(self, qid: int) -> Item:
         q = self.questions[qid]
@@ -97,4 +99,4 @@ def load(s: Session, unit: str | None, concept_ids: Sequence[int] | None) -> Ban
             disc[qid] = float(cal.get("discrimination", 1.0))
         else:
             offsets[qid] = LEVEL_STEP * ((level or 3) - 3)
-    return Bank(concepts, names, questions, offsets, disc, prior, version)
+    return Bank(concepts, names, questions, offsets, disc, prior, version, params.get("concept_prior"))

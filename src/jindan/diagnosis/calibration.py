@@ -4,7 +4,10 @@ standard errors, stored as the active calibration the diagnostic sessions read.
 Each student's *first* answer per question (and per concept) is used: the state before practice, which is what a
 diagnostic test measures. Items with at least ``min_2pl`` answers also get a discrimination (2PL); questions with
 fewer than ``min_answers`` answers fall back to their concept's difficulty plus their level's step
-(:data:`jindan.diagnosis.recommend.LEVEL_STEP` per level above the middle level 3).
+(:data:`jindan.diagnosis.recommend.LEVEL_STEP` per level above the middle level 3). The same first answers per
+concept also fit the learned concept prior (:mod:`jindan.diagnosis.concept_prior`: each concept's mean and the
+covariance between the bank's concepts), stored as ``params["concept_prior"]``, so a session's answer on one
+concept moves the concepts students tend to know together with it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy import select, text, update
 
 from jindan.db.engine import Database
 from jindan.db.models import DiagnosticCalibration, Question, question_concepts
+from jindan.diagnosis import concept_prior
 from jindan.diagnosis.irt import ItemFit, fit_2pl
 from jindan.diagnosis.recommend import LEVEL_STEP
 
@@ -109,6 +113,9 @@ def calibrate(
             "answers": own["answers"] if own else 0,
             "source": "level",
         }
+    say("fitting the concept prior (correlations between the bank's concepts)")
+    bank_concepts = sorted({c for _, cids in links.values() for c in cids})
+    learned, learned_info = concept_prior.fit(concept_rows, bank_concepts)
     info = {
         "concept_answers": len(concept_rows),
         "question_answers": len(question_rows),
@@ -118,9 +125,13 @@ def calibrate(
         "two_pl": sum(q["discrimination_se"] is not None for q in [*questions.values(), *concepts.values()]),
         "min_answers": min_answers,
         "min_2pl": min_2pl,
+        "concept_prior": learned_info,
         "fit_s": round(time.perf_counter() - start, 2),
     }
-    return {"concepts": {str(c): v for c, v in concepts.items()}, "questions": questions}, info
+    params: dict[str, Any] = {"concepts": {str(c): v for c, v in concepts.items()}, "questions": questions}
+    if learned is not None:
+        params["concept_prior"] = learned
+    return params, info
 
 
 def store(db: Database, params: dict[str, Any], info: dict[str, Any]) -> str:

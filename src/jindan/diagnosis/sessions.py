@@ -4,6 +4,11 @@ A session's row holds everything it needs to go on (the belief, the questions as
 restart, another replica or a second device resumes it where it stopped. Each answer is also recorded as an
 ordinary response (attempt ``diagnostic-<id>``), so the regular diagnosis sees it. Answering locks the row: two
 answers to one question cannot both count.
+
+A session starts from the active calibration's learned concept prior when it has one (``state["prior"]`` says
+``"learned"``; older sessions, without the key, started from the fixed spreads) and asks the question whose answer
+is expected to shrink the uncertainty of the concepts not yet settled the most, as the replay benchmark's adaptive
+policy does.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from jindan.answers.grading import same_answer
 from jindan.db.engine import Database
 from jindan.db.models import DiagnosticSession, Question, SchoolClass, User, class_members
 from jindan.db.repositories import ResponseRepository
-from jindan.diagnosis import adaptive, bank
+from jindan.diagnosis import adaptive, bank, concept_prior
 from jindan.diagnosis.report import diagnosis_of, estimates
 
 ACTIVE, DONE = "active", "done"
@@ -61,7 +66,8 @@ def _next(row: DiagnosticSession, b: bank.Bank, belief: adaptive.Belief) -> int 
     pos = {c: k for k, c in enumerate(b.concepts)}
     unsettled = {c for c in b.concepts if belief.estimate(pos[c]).confidence < row.target_confidence}
     waiting = {pos[c] for c, pre in b.prerequisites().items() if pre & unsettled}
-    pick = adaptive.choose(belief, candidates, waiting=waiting)
+    weights = adaptive.still_to_know(belief, row.target_confidence)
+    pick = adaptive.choose(belief, candidates, weights=weights, waiting=waiting)
     return pick.key if pick else None
 
 
@@ -74,7 +80,7 @@ def _finish(s: Session, row: DiagnosticSession, b: bank.Bank, belief: adaptive.B
 
 def _new(s: Session, user_id: int, spec: Spec, started_by: str, class_id: int | None) -> DiagnosticSession:
     b = bank.load(s, spec.unit, spec.concepts)
-    belief = adaptive.Belief.prior([b.prior[c] for c in b.concepts])
+    belief, learned = concept_prior.belief(b.concepts, [b.prior[c] for c in b.concepts], b.learned)
     row = DiagnosticSession(
         user_id=user_id,
         class_id=class_id,
@@ -83,7 +89,13 @@ def _new(s: Session, user_id: int, spec: Spec, started_by: str, class_id: int | 
         max_questions=spec.max_questions,
         target_confidence=spec.target_confidence,
         status=ACTIVE,
-        state={"targets": b.concepts, "belief": belief.to_dict(), "asked": [], "calibration": b.calibration},
+        state={
+            "targets": b.concepts,
+            "belief": belief.to_dict(),
+            "asked": [],
+            "calibration": b.calibration,
+            "prior": "learned" if learned else "fixed",
+        },
     )
     row.state["pending"] = _next(row, b, belief)
     s.add(row)

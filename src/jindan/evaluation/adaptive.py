@@ -105,10 +105,7 @@ class Replay:
 
     def success(self) -> Arr:
         """P(correct) of every belief index."""
-        b = self.belief
-        z = b.mean / np.sqrt(1 + np.pi * np.maximum(np.diag(b.cov), 0.0) / 8)
-        out: Arr = 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
-        return out
+        return self.belief.success()
 
     def predictions(self) -> tuple[list[float], list[int]]:
         p = self.success()
@@ -125,8 +122,7 @@ Chooser = Callable[[Replay, list[int]], int]
 def _adaptive(r: Replay, cands: list[int]) -> int:
     """The try whose answer shrinks the variance of the logits of the tries not yet asked the most, each weighted
     by the standard deviation ``sqrt(p (1 - p))`` of its answer."""
-    p = r.success()
-    w = np.where(r.asked, 0.0, np.sqrt(p * (1 - p)))
+    w = np.where(r.asked, 0.0, r.belief.spread())
     g = r.belief.gains([r.slot[k] for k in cands], w)
     return cands[int(np.argmax(g))]
 
