@@ -14,7 +14,7 @@ from tests.fixtures.auth import School
 from tests.llm.fakes import Scripted
 
 from jindan.api.app import create_app
-from jindan.api.gateway import gemini, openai
+from jindan.api.gateway import gemini, openai, responses_api
 from jindan.api.routes import diagnosis, diagnostic, health, llm, ops, questions, responses, search
 from jindan.db.engine import Database
 from jindan.llm.router import Router
@@ -54,6 +54,8 @@ EXPECT: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/embeddings"): OPS,
     ("GET", "/v1/models"): STAFF,
     ("GET", "/v1/models/{model}"): STAFF,
+    ("POST", "/v1/responses"): STAFF,
+    ("GET", "/v1/responses/{response_id}"): STAFF,
     ("POST", "/{version}/models/{model}:generateContent"): STAFF,
     ("POST", "/{version}/models/{model}:streamGenerateContent"): STAFF,
     ("POST", "/{version}/models/{model}:batchEmbedContents"): OPS,
@@ -68,6 +70,7 @@ BODIES = {
     "/ask": {"text": "what is a prime?"},
     "/llm/chat": {"messages": [{"role": "user", "content": "hi"}], "stream": False},
     "/v1/chat/completions": {"model": "gpt-3.5-turbo", "messages": [{"role": "user", "content": "hi"}]},
+    "/v1/responses": {"model": "gpt-3.5-turbo", "input": "hi"},
     "/{version}/models/{model}:generateContent": {"contents": [{"parts": [{"text": "hi"}]}]},
     "/questions/{question_id}/hint": {"student_answer": "7"},
     "/students/{user_id}/responses": {"responses": [{"question_id": 1, "correct": True}]},
@@ -95,7 +98,13 @@ def _path(template: str, caller: str, school: School) -> str:
     student = school.student if own else school.other_student
     klass = school.class_own if own else school.class_other
     return template.format(
-        question_id=1, user_id=student, class_id=klass, session_id=1, version="v1beta", model="gpt-3.5-turbo"
+        question_id=1,
+        user_id=student,
+        class_id=klass,
+        session_id=1,
+        version="v1beta",
+        model="gpt-3.5-turbo",
+        response_id="resp_0",
     )
 
 
@@ -104,7 +113,19 @@ def test_every_route_has_a_row_and_every_row_a_route(client: TestClient) -> None
     # what the API's routers declare (a route hidden from the schema would escape the matrix otherwise)
     declared = {
         (method, r.path)
-        for module in (diagnosis, diagnostic, health, llm, ops, questions, responses, search, gemini, openai)
+        for module in (
+            diagnosis,
+            diagnostic,
+            health,
+            llm,
+            ops,
+            questions,
+            responses,
+            search,
+            gemini,
+            openai,
+            responses_api,
+        )
         for r in module.router.routes
         for method in getattr(r, "methods", ())
     }
