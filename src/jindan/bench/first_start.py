@@ -13,14 +13,13 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from jindan.bench.shutdown import JINDAN, _port
+from jindan.bench.shutdown import JINDAN, fresh_home
 
 QUERY = "Find the number of real solutions of $x^2 - 5x + 6 = 0$."
 
@@ -52,19 +51,7 @@ def run(
 ) -> dict[str, Any]:
     """Start on an empty home, watch until search answers (``until="search"``) or the index is whole
     (``"full"``), then SIGTERM."""
-    root = home or Path(tempfile.mkdtemp(prefix="jindan-first-", dir="/tmp"))
-    root.mkdir(parents=True, exist_ok=True)
-    lines = bank.read_text().splitlines(keepends=True)[:questions]
-    (root / "bank.jsonl").write_text("".join(lines))
-    port = _port()
-    environ = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "JINDAN_HOME": str(root / "home"),
-        "JINDAN_SERVER__PORT": str(port),
-        "JINDAN_SERVER__DEMO_QUESTIONS": str(root / "bank.jsonl"),
-        **(env or {}),
-    }
+    root, lines, port, environ = fresh_home(bank, questions, home, env, "jindan-first-")
     base = f"http://127.0.0.1:{port}"
     marks: dict[str, float] = {}
     load_start = os.getloadavg()[0]

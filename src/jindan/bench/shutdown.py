@@ -42,6 +42,27 @@ def _progress(port: int) -> dict[str, Any] | None:
     return found
 
 
+def fresh_home(
+    bank: Path, questions: int | None, home: Path | None, env: dict[str, str] | None, prefix: str
+) -> tuple[Path, list[str], int, dict[str, str]]:
+    """An empty home for a first `jindan serve` of the first ``questions`` of ``bank``: (folder, the bank's lines,
+    a free port, the process environment)."""
+    root = home or Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))  # readable parents (as root)
+    root.mkdir(parents=True, exist_ok=True)
+    lines = bank.read_text().splitlines(keepends=True)[:questions]
+    (root / "bank.jsonl").write_text("".join(lines))
+    port = _port()
+    environ = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "JINDAN_HOME": str(root / "home"),
+        "JINDAN_SERVER__PORT": str(port),
+        "JINDAN_SERVER__DEMO_QUESTIONS": str(root / "bank.jsonl"),
+        **(env or {}),
+    }
+    return root, lines, port, environ
+
+
 def _is(during: str, name: str, import_job: str) -> bool:
     return name.startswith("index:") if during == "index" else name == import_job
 
@@ -65,19 +86,7 @@ def run(
     if during not in ("index", "import"):
         raise ValueError("during is index or import")
     phase = "embedding" if during == "index" else IMPORTING
-    root = home or Path(tempfile.mkdtemp(prefix="jindan-shutdown-", dir="/tmp"))  # readable parents (root)
-    root.mkdir(parents=True, exist_ok=True)
-    lines = bank.read_text().splitlines(keepends=True)[:questions]
-    (root / "bank.jsonl").write_text("".join(lines))
-    port = _port()
-    environ = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "JINDAN_HOME": str(root / "home"),
-        "JINDAN_SERVER__PORT": str(port),
-        "JINDAN_SERVER__DEMO_QUESTIONS": str(root / "bank.jsonl"),
-        **(env or {}),
-    }
+    root, lines, port, environ = fresh_home(bank, questions, home, env, "jindan-shutdown-")
     log = root / "serve.log"
     try:
         with log.open("wb") as sink:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.progress import Progress
@@ -229,6 +230,17 @@ def context(
     out.print(table)
 
 
+def _question_file(bank: str | None) -> Path:
+    """The question file a serving benchmark starts with: ``--bank``, else the shared MATH bank."""
+    from jindan.demo import shared_data
+
+    path = Path(bank) if bank else shared_data("math/problems.jsonl")
+    if path is None or not path.exists():
+        console.print("[red]no question file: pass --bank[/red]")
+        raise typer.Exit(1)
+    return path
+
+
 @app.command("shutdown")
 def shutdown(
     questions: int = typer.Option(400, "--questions", min=1, help="Bank questions the fresh service indexes."),
@@ -239,15 +251,9 @@ def shutdown(
 ) -> None:
     """`jindan serve` on a fresh home, stopped with SIGTERM while it imports or indexes its bank: seconds to
     exit, the job left."""
-    from pathlib import Path
-
     from jindan.bench import shutdown as bench_shutdown
-    from jindan.demo import shared_data
 
-    path = Path(bank) if bank else shared_data("math/problems.jsonl")
-    if path is None or not path.exists():
-        console.print("[red]no question file: pass --bank[/red]")
-        raise typer.Exit(1)
+    path = _question_file(bank)
     if during not in ("index", "import"):
         console.print("[red]--during is index or import[/red]")
         raise typer.Exit(2)
@@ -266,15 +272,9 @@ def first_start(
 ) -> None:
     """A fresh home's first `jindan serve`: seconds until the service answers, then until similar-question
     search answers and the index is whole."""
-    from pathlib import Path
-
     from jindan.bench import first_start as bench_first
-    from jindan.demo import shared_data
 
-    path = Path(bank) if bank else shared_data("math/problems.jsonl")
-    if path is None or not path.exists():
-        console.print("[red]no question file: pass --bank[/red]")
-        raise typer.Exit(1)
+    path = _question_file(bank)
     if until not in ("search", "full"):
         console.print("[red]--until is search or full[/red]")
         raise typer.Exit(2)
