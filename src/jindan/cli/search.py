@@ -55,11 +55,18 @@ def index_questions(
 
     settings = settings_from(ctx)
     with components(settings) as (db, store, embedder), bar() as progress:
-        task = progress.add_task(f"embedding ({embedder.model_id})", total=None)
+        task = progress.add_task("embedding", total=None)
         other = progress.add_task("waiting for another process", total=None, visible=False)
+        passes: list[int] = []
+        # auto picks its model from the bank inside the run; the summary line names the collection (and model)
+        named = "" if hasattr(embedder, "for_texts") else f" ({embedder.model_id})"
 
         def step(n: int, total: int) -> None:
             progress.update(other, visible=False)
+            if n == 0:  # a pass begins (a first index: question texts, then the worked solutions in place)
+                passes.append(total)
+                what = "embedding" if len(passes) == 1 else "adding worked solutions"
+                progress.reset(task, total=total, description=f"{what}{named}")
             progress.update(task, total=total, advance=n)
 
         def waiting(status: JobStatus) -> None:
@@ -82,6 +89,7 @@ def index_questions(
         f"{report.unchanged} unchanged, {report.deleted} deleted in {report.seconds:.1f} s "
         f"({report.from_cache} of them from the embedding cache); "
         f"alias '{settings.vectors.alias}' -> {report.collection}"
+        + (f"; search answered after a first pass of {report.first_pass} question texts" if report.first_pass else "")
     )
     if report.phases:
         shares = sorted(report.phases.items(), key=lambda kv: -kv[1])
