@@ -94,7 +94,6 @@ def vectors(
 ) -> None:
     """Embedded Qdrant vs pgvector on the same clustered 384-d data: latency, QPS, recall@10, load time."""
     import tempfile
-    from pathlib import Path
 
     from jindan.bench import vectors as bench_vectors
     from jindan.cli.context import open_db
@@ -121,7 +120,6 @@ def migrate_bench(
 ) -> None:
     """pgvector -> embedded Qdrant: points/s of `migrate run` and the time of `migrate verify`."""
     import tempfile
-    from pathlib import Path
 
     from jindan.bench import migrate as bench_migrate
     from jindan.cli.context import open_db

@@ -38,6 +38,13 @@ def _one_of_schema(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [{"required": ["unit"]}, {"required": ["concepts"]}]
 
 
+def _not_null(value: Any) -> Any:
+    """An optional field may be left out, never sent as null."""
+    if value is None:
+        raise ValueError("leave it out instead of null")
+    return value
+
+
 def _doc(prop: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in prop.items() if k in ("description", "title")}
 
@@ -55,12 +62,7 @@ class StartIn(BaseModel):
         description="Stop once every concept's confidence (1 - width of its 90% interval) reaches this.",
     )
 
-    @field_validator("unit", "concepts", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("leave it out instead of null")
-        return value
+    _present = field_validator("unit", "concepts", mode="before")(_not_null)
 
     @model_validator(mode="after")
     def _one_scope(self) -> StartIn:
@@ -88,12 +90,7 @@ class AnswerIn(BaseModel):
     correct: bool | None = Field(None, description="Already graded by the platform (used when no answer is given).")
     time_taken_ms: int | None = Field(None, ge=0, le=86_400_000)
 
-    @field_validator("answer", "correct", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("leave it out instead of null")
-        return value
+    _present = field_validator("answer", "correct", mode="before")(_not_null)
 
     @model_validator(mode="after")
     def _something(self) -> AnswerIn:
