@@ -55,9 +55,11 @@ def test_predictions_use_only_earlier_responses(small_model: MasteryModel) -> No
 
 
 def test_model_round_trips_through_json(small_model: MasteryModel) -> None:
+    assert small_model.sequence is not None and small_model.boosted is not None  # both members are blended in
     again = MasteryModel.from_json(small_model.to_json())
     cs, ys = [1, 2, 1], [1, 1, 0]
     assert np.allclose(again.predict_sequence(cs, ys), small_model.predict_sequence(cs, ys))
+    assert not np.allclose(small_model.predict_sequence(cs, ys), small_model.predict_explainable(cs, ys))
 
 
 def test_cold_start_concept_without_questions_and_a_heavy_student(small_model: MasteryModel) -> None:

@@ -43,6 +43,9 @@ def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
+BLEND_MEMBERS = 0.5  # weight of the mean of the GRU and the trees when both are fitted
+
+
 @dataclass
 class MasteryModel:
     weights: list[float]
@@ -53,7 +56,8 @@ class MasteryModel:
     feature_names: tuple[str, ...] = NAMES
     fit_info: dict[str, Any] = field(default_factory=dict)
     sequence: dict[str, Any] | None = None  # GRU weights (diagnosis/sequence.py), blended in when present
-    blend: float = 0.5  # weight of the GRU logit against the logistic one
+    blend: float = 0.5  # weight of the learned members' logit (GRU, trees) against the logistic one
+    boosted: dict[str, Any] | None = None  # gradient-boosted trees (diagnosis/boosted.py), blended in when present
 
     def _gru(self) -> Any:
         if self.sequence is None:
@@ -63,6 +67,15 @@ class MasteryModel:
 
             object.__setattr__(self, "_gru_cache", GruModel.from_dict(self.sequence))
         return self._gru_cache  # type: ignore[attr-defined]
+
+    def _trees(self) -> Any:
+        if self.boosted is None:
+            return None
+        if not hasattr(self, "_trees_cache"):
+            from jindan.diagnosis.boosted import BoostedModel
+
+            object.__setattr__(self, "_trees_cache", BoostedModel.from_dict(self.boosted))
+        return self._trees_cache  # type: ignore[attr-defined]
 
     def logit(self, features: npt.NDArray[np.float32], concepts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         x = features.astype(np.float64)
@@ -82,16 +95,21 @@ class MasteryModel:
     def predict_sequence(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64]:
         """P(correct) for every response of a student, each from the earlier ones only."""
         z = self.logit(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64))
-        gru = self._gru()
-        if gru is not None and len(concepts):
-            z = (1 - self.blend) * z + self.blend * gru.logits_sequence(concepts, correct)
+        members = [m.logits_sequence(concepts, correct) for m in (self._gru(), self._trees()) if m is not None]
+        if members and len(concepts):
+            z = (1 - self.blend) * z + self.blend * np.mean(members, axis=0)
         return sigmoid(z)
+
+    def predict_explainable(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64]:
+        """The logistic model alone: the part whose weights explain a student's mastery."""
+        return sigmoid(self.logit(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64)))
 
     def to_json(self) -> str:
         data = asdict(self)
         data["concept_bias"] = {str(k): v for k, v in self.concept_bias.items()}
         data["concept_weights"] = {str(k): v for k, v in self.concept_weights.items()}
         data.pop("_gru_cache", None)
+        data.pop("_trees_cache", None)
         return json.dumps(data)
 
     @classmethod
@@ -116,7 +134,7 @@ def design(logs: Logs) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], 
 
 
 def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None, sequence: bool = True) -> MasteryModel:
-    """The logistic model, plus the GRU blended in when ``sequence`` and torch is installed."""
+    """The logistic model, plus the GRU (with torch) and the boosted trees (with scikit-learn) when ``sequence``."""
     model = fit_logistic(logs, l2=l2, version=version)
     if not sequence:
         return model
@@ -127,7 +145,17 @@ def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None, sequence: bo
         model.sequence = train(logs).to_dict()
         model.fit_info["sequence"] = {"kind": "gru", "fit_s": round(time.perf_counter() - start, 2)}
     except ImportError:
-        model.fit_info["sequence"] = {"kind": None, "reason": "torch is not installed: logistic model only"}
+        model.fit_info["sequence"] = {"kind": None, "reason": "torch is not installed: no GRU"}
+    start = time.perf_counter()
+    try:
+        from jindan.diagnosis.boosted import train as train_trees
+
+        model.boosted = train_trees(logs).to_dict()
+        model.fit_info["boosted"] = {"kind": "trees", "fit_s": round(time.perf_counter() - start, 2)}
+    except ImportError:
+        model.fit_info["boosted"] = {"kind": None, "reason": "scikit-learn is not installed: no boosted trees"}
+    if model.sequence is not None and model.boosted is not None:
+        model.blend = BLEND_MEMBERS
     return model
 
 

@@ -1,7 +1,8 @@
 """`jindan eval diagnosis`: fit on a pyKT TRAIN file, predict every TEST response from earlier ones only.
 
 pyKT CSV layout: ``fold, uid, concepts, responses`` (comma lists, time order). Metrics: AUC, accuracy at 0.5,
-RMSE, the number of predictions, fit time and prediction time per student.
+RMSE, the number of predictions, fit time and prediction time per student, and the AUC of the explainable
+logistic model alone (`auc_explainable`).
 """
 
 from __future__ import annotations
@@ -49,15 +50,18 @@ def evaluate(train: list[Log], test: list[Log], *, l2: float = 1.0) -> dict[str,
             labels.append(np.asarray(ys, dtype=np.float64))
     predict_s = time.perf_counter() - start
     p, y = np.concatenate(preds), np.concatenate(labels)
+    explainable = np.concatenate([model.predict_explainable(cs, ys) for cs, ys in test if cs])
+    members = [name for name, part in (("GRU", model.sequence), ("boosted trees", model.boosted)) if part]
     return {
         "auc": round(auc(y, p), 4),
+        "auc_explainable": round(auc(y, explainable), 4),
         "acc": round(float(((p >= 0.5) == (y == 1)).mean()), 4),
         "rmse": round(float(np.sqrt(np.mean((p - y) ** 2))), 4),
         "n_predictions": len(y),
         "train_students": len(train),
         "test_students": len(test),
         "fit_s": round(fit_s, 2),
-        "model": "logistic + GRU blend" if model.sequence else "logistic",
+        "model": " + ".join(["logistic", *members]),
         "predict_ms_per_student": round(1000 * predict_s / max(len(test), 1), 3),
         "model_version": model.version,
         "weights": dict(zip(model.feature_names, [round(w, 3) for w in model.weights], strict=True)),

@@ -1,0 +1,72 @@
+"""The boosted trees: exported arrays predict exactly what scikit-learn predicts, from earlier responses only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from jindan.diagnosis import boosted
+from jindan.diagnosis.model import auc
+from jindan.evaluation.diagnosis import evaluate, read_pykt
+from tests.conftest import shared_file
+
+Logs = list[tuple[list[int], list[int]]]
+
+
+@pytest.fixture(scope="module")
+def logs() -> Logs:
+    return [x for x in read_pykt(shared_file("assist2015/train_valid.csv"), folds={1})[:1200] if x[0]]
+
+
+def _fitted(logs: Logs, codes: dict[int, int]) -> HistGradientBoostingClassifier:
+    x = np.vstack([boosted.design(cs, ys, codes) for cs, ys in logs])
+    y = np.concatenate([ys for _, ys in logs])
+    categorical = np.zeros(x.shape[1], dtype=bool)
+    categorical[0] = True
+    est = HistGradientBoostingClassifier(max_iter=40, categorical_features=categorical, random_state=0)
+    return est.fit(x, y)
+
+
+def test_exported_trees_predict_what_scikit_learn_predicts(logs: Logs) -> None:
+    codes = boosted.concept_codes(logs[:900])
+    est = _fitted(logs[:900], codes)
+    model = boosted.export(est, codes)
+    x = np.vstack([boosted.design(cs, ys, codes) for cs, ys in logs[900:]])
+    x[::5, 0] = np.nan  # a concept the trees never saw
+    assert model.categorical.any()  # the concept splits are exercised, not only numeric ones
+    assert np.abs(model.logits(x) - est.decision_function(x)).max() < 1e-9
+    again = boosted.BoostedModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert np.array_equal(again.logits(x), model.logits(x))
+
+
+def test_trees_use_only_earlier_responses(logs: Logs) -> None:
+    model = boosted.train(logs[:600])
+    cs, ys = logs[700]
+    n = len(cs) // 2
+    flipped = ys[:n] + [1 - y for y in ys[n:]]
+    a, b = model.logits_sequence(cs, ys), model.logits_sequence(cs, flipped)
+    assert np.array_equal(a[: n + 1], b[: n + 1])
+    assert not np.allclose(a[n + 1 :], b[n + 1 :])
+
+
+def test_more_concepts_than_categories_still_predict() -> None:
+    rng = np.random.default_rng(0)
+    logs = []
+    for _ in range(300):
+        cs = [int(c) for c in rng.integers(0, 400, size=20)]
+        logs.append((cs, [int(c % 2 == 0 or rng.random() < 0.2) for c in cs]))  # even concepts are easy
+    codes = boosted.concept_codes(logs)
+    assert len(codes) == boosted.MAX_CATEGORIES
+    model = boosted.train(logs)
+    z = np.concatenate([model.logits_sequence(cs, ys) for cs, ys in logs])
+    y = np.concatenate([ys for _, ys in logs])
+    assert np.isfinite(z).all() and auc(y, z) > 0.8  # the concept category carries the easy / hard split
+
+
+def test_the_eval_blends_gru_and_trees_and_reports_the_explainable_part(logs: Logs) -> None:
+    result = evaluate(logs[:400], logs[1000:1100])
+    assert result["model"] == "logistic + GRU + boosted trees"
+    assert 0.6 < result["auc_explainable"] < 1 and 0.6 < result["auc"] < 1
