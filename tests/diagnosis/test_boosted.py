@@ -21,8 +21,8 @@ def logs() -> Logs:
     return [x for x in read_pykt(shared_file("assist2015/train_valid.csv"), folds={1})[:1200] if x[0]]
 
 
-def _fitted(logs: Logs, codes: dict[int, int]) -> HistGradientBoostingClassifier:
-    x = np.vstack([boosted.design(cs, ys, codes) for cs, ys in logs])
+def _fitted(logs: Logs, codes: dict[int, int], rates: dict[int, float]) -> HistGradientBoostingClassifier:
+    x = np.vstack([boosted.design(cs, ys, codes, rates) for cs, ys in logs])
     y = np.concatenate([ys for _, ys in logs])
     categorical = np.zeros(x.shape[1], dtype=bool)
     categorical[0] = True
@@ -31,10 +31,10 @@ def _fitted(logs: Logs, codes: dict[int, int]) -> HistGradientBoostingClassifier
 
 
 def test_exported_trees_predict_what_scikit_learn_predicts(logs: Logs) -> None:
-    codes = boosted.concept_codes(logs[:900])
-    est = _fitted(logs[:900], codes)
-    model = boosted.export(est, codes)
-    x = np.vstack([boosted.design(cs, ys, codes) for cs, ys in logs[900:]])
+    codes, rates = boosted.concept_codes(logs[:900])
+    est = _fitted(logs[:900], codes, rates)
+    model = boosted.export(est, codes, rates)
+    x = np.vstack([boosted.design(cs, ys, codes, rates) for cs, ys in logs[900:]])
     x[::5, 0] = np.nan  # a concept the trees never saw
     assert model.categorical.any()  # the concept splits are exercised, not only numeric ones
     assert np.abs(model.logits(x) - est.decision_function(x)).max() < 1e-9
@@ -58,8 +58,8 @@ def test_more_concepts_than_categories_still_predict() -> None:
     for _ in range(300):
         cs = [int(c) for c in rng.integers(0, 400, size=20)]
         logs.append((cs, [int(c % 2 == 0 or rng.random() < 0.2) for c in cs]))  # even concepts are easy
-    codes = boosted.concept_codes(logs)
-    assert len(codes) == boosted.MAX_CATEGORIES
+    codes, rates = boosted.concept_codes(logs)
+    assert len(codes) == boosted.MAX_CATEGORIES and len(rates) == 400
     model = boosted.train(logs)
     z = np.concatenate([model.logits_sequence(cs, ys) for cs, ys in logs])
     y = np.concatenate([ys for _, ys in logs])

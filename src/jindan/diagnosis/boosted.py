@@ -24,6 +24,7 @@ MAX_CATEGORIES = 254  # scikit-learn's limit for one categorical feature is 255 
 EXTRA = (
     *("log_gap", "accuracy_10", "accuracy_20", "concepts_seen", "answers_so_far"),
     *("last_three", "run_mistakes", "run_length", "tries_on_concept", "concept_rate", "previous_concept_rate"),
+    *("ability", "recent_ability", "first_try_ability"),
 )
 RATE_PRIOR = (7.0, 10.0)  # a concept's rate of success is shrunk toward 0.7 with the weight of 10 answers
 
@@ -34,6 +35,8 @@ def _extra(concepts: Sequence[int], correct: Sequence[int], rates: dict[int, flo
     recent: list[int] = []
     rows = np.empty((len(concepts), len(EXTRA)))
     prev, run_len, run_wrong = -1, 0, 0
+    resid: list[float] = []
+    first_sum, first_n = 0.0, 0
     for t, (c, y) in enumerate(zip(concepts, correct, strict=True)):
         h = history.setdefault(c, [])
         pattern = sum((v + 1) * 3**i for i, v in enumerate(reversed(h[-3:])))
@@ -52,7 +55,14 @@ def _extra(concepts: Sequence[int], correct: Sequence[int], rates: dict[int, flo
             len(h),
             rates.get(c, np.nan),
             rates.get(prev, np.nan),
+            sum(resid) / (len(resid) + 5),
+            sum(resid[-10:]) / (len(resid[-10:]) + 3),
+            first_sum / (first_n + 3),
         )
+        expected = rates.get(c, 0.7)
+        resid.append(float(y) - expected)
+        if not h:
+            first_sum, first_n = first_sum + float(y) - expected, first_n + 1
         last_seen[c] = t
         h.append(int(y))
         recent.append(int(y))

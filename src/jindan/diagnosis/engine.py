@@ -70,7 +70,7 @@ def diagnose(
     if not wanted:
         return DiagnosisResult(user_id, model.version, 0, 0.5, [], notes=["no responses and no concepts to report"])
     feats = np.asarray([state.features(c) for c in wanted], dtype=np.float32)
-    # mastery is the explainable logistic part; the GRU blend serves next-response prediction (eval, AUC)
+    # mastery is the explainable logistic part; the GRU and the trees serve next-response prediction (eval, AUC)
     p = model.predict(feats, np.asarray(wanted, dtype=np.int64))
     rows = []
     for c, pc in zip(wanted, p, strict=True):

@@ -41,8 +41,8 @@ def load_logs(db: Database) -> list[tuple[list[int], list[int]]]:
 
 
 def fit_and_store(db: Database, *, l2: float = 1.0, sequence: bool = True) -> MasteryModel:
-    """Fit on every stored response and make the model active; ``sequence=False`` skips the GRU (seconds of
-    torch training that a few hundred answers, e.g. the console's demo class, cannot use)."""
+    """Fit on every stored response and make the model active; ``sequence=False`` skips the GRU and the trees
+    (seconds of training that a few hundred answers, e.g. the console's demo class, cannot use)."""
     logs = load_logs(db)
     if not logs:
         raise ValueError("no responses in the database: run `jindan import responses FILE` first")
