@@ -27,7 +27,7 @@ LATENT_PREFIX = "latent:"
 PER_CLUSTER = (80, 50, 30, 20)  # questions per cluster, one granularity each
 SEEDS = 4  # clusterings per granularity
 MIN_QUESTIONS = 40  # fewer: no clusters (the neighbours say as much)
-ITERATIONS = 20
+ITERATIONS = 10
 TEMPERATURE = 0.02  # the problem's membership: softmax(cos to each centroid / TEMPERATURE)
 Matrix = npt.NDArray[np.float32]
 
@@ -54,10 +54,11 @@ def spherical_kmeans(x: Matrix, k: int, seed: int, iterations: int = ITERATIONS)
     centroids = x[chosen].copy()
     for _ in range(iterations):
         label = np.argmax(x @ centroids.T, axis=1)
-        sums = np.zeros_like(centroids)
-        np.add.at(sums, label, x)
-        empty = ~np.bincount(label, minlength=k).astype(bool)
-        sums[empty] = centroids[empty]
+        order = np.argsort(label, kind="stable")
+        counts = np.bincount(label, minlength=k)
+        filled = np.flatnonzero(counts)
+        sums = centroids.copy()  # an empty cluster keeps its centroid
+        sums[filled] = np.add.reduceat(x[order], np.concatenate([[0], np.cumsum(counts)[:-1]])[filled], axis=0)
         moved = _normalised(sums)
         if np.allclose(moved, centroids, atol=1e-6):
             break
