@@ -73,7 +73,7 @@ def _softmax(z: npt.NDArray[np.float32], temperature: float) -> npt.NDArray[np.f
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LatentTopics:
     """Several clusterings of one bank's question vectors (each a matrix of unit centroids)."""
 
