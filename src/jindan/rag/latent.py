@@ -15,7 +15,7 @@ centroid: ``latent:<run>:<cluster>``, payload ``{"kind": "latent", "run": r}``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -78,6 +78,12 @@ class LatentTopics:
     """Several clusterings of one bank's question vectors (each a matrix of unit centroids)."""
 
     runs: tuple[Matrix, ...]
+    _all: Matrix = field(init=False, repr=False)  # every run's centroids, one after the other
+    _ends: npt.NDArray[np.int64] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_all", np.vstack(self.runs).astype(np.float32))
+        object.__setattr__(self, "_ends", np.cumsum([len(r) for r in self.runs]))
 
     @classmethod
     def fit(
@@ -96,12 +102,14 @@ class LatentTopics:
 
     def agreement(self, probe: npt.ArrayLike, candidates: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Per candidate row: the probability that it shares the probe's cluster, averaged over the runs."""
-        p = _normalised(probe)
-        m = np.asarray(candidates, np.float32)
-        out = np.zeros(len(m))
-        for centroids in self.runs:
-            membership = _softmax(centroids @ p, TEMPERATURE)
-            out += membership[np.argmax(m @ centroids.T, axis=1)]
+        probe_cos = self._all @ _normalised(probe)
+        cos = np.asarray(candidates, np.float32) @ self._all.T
+        out = np.zeros(len(cos))
+        start = 0
+        for end in self._ends:
+            membership = _softmax(probe_cos[start:end], TEMPERATURE)
+            out += membership[np.argmax(cos[:, start:end], axis=1)]
+            start = int(end)
         result: npt.NDArray[np.float64] = out / len(self.runs)
         return result
 
