@@ -5,7 +5,8 @@
 EMBEDDER: e5 | minilm | blend (e5 and MiniLM vectors side by side, each scaled by 1/sqrt(2): the cosine is the
 mean of the two cosines). SET: ko-oob | ko-find | ko-sim (the Korean dev bank, out of bank / in bank),
 math-oob-N and math-oob-N-nolab (MATH out of bank, N bank questions of the indexed half, 2502 = the whole half,
-300 asking), xling-N (the Korean dev bank's student queries against an N-question MATH bank, relevant = the
+300 asking), math-inbank-N-nolab (the same bank, 300 of its own questions typed as they are, relevant = the
+others of their subject), xling-N (the Korean dev bank's student queries against an N-question MATH bank, relevant = the
 MATH subjects of the query's unit where one fits: 확률 -> Counting & Probability, 피타고라스 정리 -> Geometry, ...).
 SETTING=VALUE: search settings (e.g. rerank=none). Vectors are kept in --cache (default /tmp/jindan-embed-cache)
 by (embedder, sha256 of the text), so a second run embeds nothing; the store is an in-memory Qdrant. The
@@ -120,6 +121,13 @@ def dataset(name: str) -> tuple[BeirSet, str]:
         intent = "find" if name == "ko-find" else "similar"
         return banks.bank_set(KO, intent, out_of_bank=name == "ko-oob"), intent  # type: ignore[arg-type]
     parts = name.split("-")
+    if name.startswith("math-inbank-"):  # 300 questions of the bank typed as they are: similar to a bank question
+        base, _ = dataset(name.replace("inbank", "oob"))
+        subject = {r["id"]: r["subject"] for r in map(json.loads, MATH.open()) if r["id"] in base.corpus}
+        asking = sorted(base.corpus)[::8][:300]
+        queries = {f"q{i}": base.searchable[i] for i in asking}
+        qrels = {f"q{i}": {d: 1 for d, s in subject.items() if s == subject[i] and d != i} for i in asking}
+        return BeirSet(base.corpus, queries, qrels, searchable=base.searchable), "similar"
     if parts[0] == "math":
         size = int(parts[2])
         data = banks.bank_set(

@@ -303,6 +303,13 @@ class SearchSettings(BaseModel):
         description="Banks without subjects, a typed problem the bank does not hold: weight of the TF-IDF cosine "
         "of its terms (and of its nearest candidates' terms) with each candidate's, added to the cosine; 0: off.",
     )
+    latent_topics: float = Field(
+        0.5,
+        ge=0,
+        description="Banks without subjects, intent similar: weight of a candidate's agreement with the "
+        "problem's latent topic (clusters of the bank's vectors, learned when it is indexed), added to the "
+        "score; 0: off.",
+    )
     ngram_weight: float = Field(
         0.2, ge=0, description="Intent find: weight of the query's character-bigram overlap (LaTeX-aware)."
     )

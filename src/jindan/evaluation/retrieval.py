@@ -30,7 +30,7 @@ from jindan.rag.ranker import Ranker
 from jindan.rag.sparse import SparseEncoder
 from jindan.rag.topics import TopicGuess
 from jindan.rag.topics import drop as drop_topics
-from jindan.rag.topics import load as load_topics
+from jindan.rag.topics import load_all as load_topics
 from jindan.rag.topics import refresh as refresh_topics
 from jindan.settings import SearchSettings
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
@@ -158,7 +158,8 @@ def evaluate(
                 progress("index", len(chunk), len(ids))
         words: dict[PointId, str] = {d: topic_text(t or None, x) for d, (t, x) in data.corpus.items()}
         topics = refresh_topics(store, name, words) if intent == "similar" else 0
-        ranker = Ranker(store, name, texts, search, sparse, topics=load_topics(store, name) if topics else None)
+        model, latent = load_topics(store, name) if intent == "similar" else (None, None)
+        ranker = Ranker(store, name, texts, search, sparse, topics=model, latent=latent)
         index_s = time.perf_counter() - start
         ranked: dict[str, list[str]] = {}
         qids = list(data.queries)
@@ -203,6 +204,7 @@ def evaluate(
             "anchor_share": search.anchor_share if intent == "similar" else None,
             "subjects": any(t for t, _ in data.corpus.values()),
             "topic_model": topics,
+            "latent_topics": len(latent.runs) if latent is not None and search.latent_topics > 0 else 0,
             "corpus": len(data.corpus),
             "index_s": round(index_s, 1),
             "query_ms_mean": round(1000 * query_s / max(len(qids), 1), 2),

@@ -6,7 +6,8 @@ candidates too, and every candidate gets its cosine back before fusion, so the s
 replaces a score). The intents then rank them (:mod:`jindan.rag.intents`). For *similar* on a bank with
 subjects, the subject is decided first (the question's own, the one asked for, or inferred from the text:
 :mod:`jindan.rag.topics`) and that subject's questions come first, closest first: results on one topic, with
-how sure the choice was.
+how sure the choice was. A bank without subjects is ranked by the probe's neighbourhood (average query
+expansion), the typed problem's terms and the bank's latent topics (:mod:`jindan.rag.latent`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from jindan.rag.intents import FindWeights, anchor_of, overlaps, rank_find
+from jindan.rag.latent import LatentTopics
 from jindan.rag.rerank import expansion_rerank, topic_rerank
 from jindan.rag.sparse import SparseEncoder
 from jindan.rag.term_weights import TermPool
@@ -45,10 +47,12 @@ class Ranker:
         sparse: SparseEncoder | None = None,
         observer: SearchObserver | None = None,
         topics: TopicModel | Callable[[], TopicModel | None] | None = None,
+        latent: LatentTopics | Callable[[], LatentTopics | None] | None = None,
     ) -> None:
         self.store, self.collection, self.texts = store, collection, texts
         self.observer = observer
         self._topics = topics  # the bank's topic model, or how to get it (read only when a text needs it)
+        self._latent = latent  # a bank without subjects: its clusters, or how to get them
         self.cfg = cfg or SearchSettings()
         self.sparse = sparse if self.cfg.hybrid else None
         self.weights = FindWeights(self.cfg.ngram_weight, self.cfg.lexical_weight, self.cfg.near_exact)
@@ -138,6 +142,8 @@ class Ranker:
                 weight=self.cfg.expansion_weight,
                 words=words,
                 lexical=self.cfg.expansion_lexical,
+                latent=self.latent if self.cfg.latent_topics > 0 else None,
+                agreement=self.cfg.latent_topics,
             ), None
         guess = self.topic(asked, text, hits, (str(anchor_subject), share) if anchor_subject else None)
         chosen = flt.equals.get(field)
@@ -159,6 +165,11 @@ class Ranker:
             return None
         texts = self.texts([h.id for h in hits])
         return TermPool(features(text), {h.id: features(texts.get(h.id, "")) for h in hits})
+
+    @property
+    def latent(self) -> LatentTopics | None:
+        """The latent topics of a bank without subjects (None: not clustered)."""
+        return self._latent() if callable(self._latent) else self._latent
 
     @property
     def topics(self) -> TopicModel | None:

@@ -19,8 +19,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from jindan.rag.latent import LatentTopics
 from jindan.rag.term_weights import TermPool
 from jindan.vectors.base import Hit, VectorStore
+
+AGREEMENT = "_topic_agreement"  # payload key of a hit's agreement with the probe's latent topic (not stored)
 
 
 def topic_rerank(
@@ -58,6 +61,8 @@ def expansion_rerank(
     weight: float = 1.0,
     words: TermPool | None = None,
     lexical: float = 0.0,
+    latent: LatentTopics | None = None,
+    agreement: float = 0.0,
 ) -> list[Hit]:
     """For banks without subjects: average query expansion. The probe moves towards its ``expand`` nearest
     candidates (similarity-weighted, ``weight`` x their mean), and every candidate is scored again by its cosine
@@ -67,7 +72,11 @@ def expansion_rerank(
     ``words`` (a typed problem's terms against the candidates' own, :class:`TermPool`) adds ``lexical`` x their
     TF-IDF cosine: first to pick the nearest candidates, then moved the same way (the text's terms plus the
     nearest candidates' terms) for the final score, so a problem that names its method or shares its formulas
-    with a topic finds it even when the dense neighbours of the short text wander."""
+    with a topic finds it even when the dense neighbours of the short text wander.
+
+    ``latent`` (the bank's clusters, :class:`LatentTopics`) adds ``agreement`` x each candidate's agreement with
+    the moved probe (the chance it is in the probe's cluster); the agreement is kept in the hit's payload under
+    ``AGREEMENT`` for the caller to report."""
     if len(candidates) < 2 or weight == 0:
         return candidates[:k]
     points = {p.id: p.vector for p in store.retrieve(collection, [h.id for h in candidates], with_vectors=True)}
@@ -86,6 +95,14 @@ def expansion_rerank(
     scores = m @ moved
     if lex is not None and words is not None:
         scores = scores + lexical * words.expanded([kept[int(i)].id for i in near], w, [h.id for h in kept])
-    rescored = [Hit(h.id, float(c), h.payload) for h, c in zip(kept, scores, strict=True)]
+    if latent is None or agreement == 0:
+        rescored = [Hit(h.id, float(c), h.payload) for h, c in zip(kept, scores, strict=True)]
+    else:
+        share = latent.agreement(moved, m)
+        scores = scores + agreement * share
+        rescored = [
+            Hit(h.id, float(c), {**h.payload, AGREEMENT: round(float(a), 4)})
+            for h, c, a in zip(kept, scores, share, strict=True)
+        ]
     rescored.sort(key=lambda h: h.score, reverse=True)
     return rescored[:k]

@@ -24,10 +24,11 @@ from jindan.db.repositories import question_cards
 from jindan.embed.base import Embedder, ProviderGate
 from jindan.rag.index import MATERIAL_PREFIX, searchable_text
 from jindan.rag.intents import Intent
+from jindan.rag.latent import LatentTopics
 from jindan.rag.ranker import Ranker, SearchObserver
+from jindan.rag.rerank import AGREEMENT
 from jindan.rag.sparse import SparseEncoder
-from jindan.rag.topics import TopicGuess, TopicModel
-from jindan.rag.topics import load as load_topics
+from jindan.rag.topics import TopicGuess, TopicModel, load_all
 from jindan.settings import SearchSettings, Settings
 from jindan.vectors.base import CollectionSpec, Filter, Hit, PointId, Vector, VectorStore
 
@@ -111,7 +112,7 @@ class Retriever:
         self._spec: CollectionSpec | None = None
         self._checked = 0.0
         self._query_embedder = embedder
-        self._topics: dict[str, tuple[float, TopicModel | None]] = {}
+        self._topics: dict[str, tuple[float, tuple[TopicModel | None, LatentTopics | None]]] = {}
 
     @classmethod
     def from_settings(
@@ -159,14 +160,27 @@ class Retriever:
     @property
     def ranker(self) -> Ranker:
         name = self.spec().name
-        return Ranker(self.store, name, self._texts, self.cfg, self.sparse, self.observer, lambda: self.topics(name))
+        return Ranker(
+            self.store,
+            name,
+            self._texts,
+            self.cfg,
+            self.sparse,
+            self.observer,
+            lambda: self.topics(name),
+            lambda: self._bank_topics(name)[1],
+        )
 
     def topics(self, collection: str) -> TopicModel | None:
         """The collection's topic model (trained when it was indexed), re-read every few seconds."""
+        return self._bank_topics(collection)[0]
+
+    def _bank_topics(self, collection: str) -> tuple[TopicModel | None, LatentTopics | None]:
+        """The topic model, or a bank without subjects' latent topics, re-read every few seconds."""
         now = time.monotonic()
         cached = self._topics.get(collection)
         if cached is None or now - cached[0] > TOPICS_RECHECK_S:
-            cached = (now, load_topics(self.store, collection))
+            cached = (now, load_all(self.store, collection))
             self._topics = {collection: cached}
         return cached[1]
 
@@ -230,6 +244,10 @@ class Retriever:
         if topic is not None:
             for f in found:
                 f.subject_confidence = topic.of(f.subject)
+        else:  # a bank without subjects: how likely each result shares the problem's latent topic
+            agreement = {h.id: h.payload[AGREEMENT] for h in hits if AGREEMENT in h.payload}
+            for f in found:
+                f.subject_confidence = agreement.get(f.id)
         return Practice(found, topic)
 
     def materials(self, vector: Vector, k: int = 3, concepts: Sequence[str] = ()) -> list[Found]:

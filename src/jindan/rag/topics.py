@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from jindan.rag.latent import LatentTopics
 from jindan.rag.lexical import canonical, char_ngrams, terms
 from jindan.rag.term_weights import TermRegression, regression
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
@@ -276,18 +277,24 @@ def topics_collection(collection: str) -> str:
 
 def refresh(store: VectorStore, collection: str, texts: Mapping[PointId, str], field_name: str = "subject") -> int:
     """Train the topic model on the questions stored in ``collection`` (their vectors and subjects; ``texts``
-    are what they were embedded from) and replace its topic points. Returns the number of subjects kept."""
-    vectors, subjects, bodies = [], [], []
+    are what they were embedded from) and replace its topic points; a bank without any subject gets its
+    latent topics (:mod:`jindan.rag.latent`) instead. Returns the number of subjects kept (0 for latent topics)."""
+    vectors, subjects, bodies, unlabelled = [], [], [], []
     ids = [i for i in store.ids(collection) if i in texts]
     for start in range(0, len(ids), 1000):
         for p in store.retrieve(collection, ids[start : start + 1000], with_vectors=True):
             subject = p.payload.get(field_name)
-            if p.payload.get("kind") in ("question", "doc") and subject and p.vector.size:
-                vectors.append(p.vector)
-                subjects.append(str(subject))
-                bodies.append(_passage_body(texts[p.id], str(subject)))
+            if p.payload.get("kind") in ("question", "doc") and p.vector.size:
+                unlabelled.append(p.vector)
+                if subject:
+                    vectors.append(p.vector)
+                    subjects.append(str(subject))
+                    bodies.append(_passage_body(texts[p.id], str(subject)))
     model = TopicModel.fit(vectors, subjects, bodies)
     points = model.points() if model is not None else []
+    if model is None and not subjects:  # a bank without subjects: its latent topics (clusters) instead
+        latent = LatentTopics.fit(unlabelled)
+        points = latent.points() if latent is not None else []
     name = topics_collection(collection)
     if not store.exists(name):
         if not points:
@@ -297,11 +304,11 @@ def refresh(store: VectorStore, collection: str, texts: Mapping[PointId, str], f
             CollectionSpec(name=name, dim=spec.dim, model_id=spec.model_id, payload_indexes={"kind": "keyword"})
         )
     stale = set(store.ids(name)) - {p.id for p in points}
-    if points:
-        store.upsert(name, points)
+    for start in range(0, len(points), 500):
+        store.upsert(name, points[start : start + 500])
     if stale:
         store.delete(name, sorted(stale, key=str))
-    return len(points)
+    return len(points) if model is not None else 0
 
 
 def stored_topics(store: VectorStore, collection: str) -> list[Point]:
@@ -314,6 +321,12 @@ def stored_topics(store: VectorStore, collection: str) -> list[Point]:
 
 def load(store: VectorStore, collection: str) -> TopicModel | None:
     return TopicModel.from_points(stored_topics(store, collection))
+
+
+def load_all(store: VectorStore, collection: str) -> tuple[TopicModel | None, LatentTopics | None]:
+    """The topic model and the latent topics, read once (at most one of them is stored)."""
+    points = stored_topics(store, collection)
+    return TopicModel.from_points(points), LatentTopics.from_points(points)
 
 
 def drop(store: VectorStore, collection: str) -> None:
