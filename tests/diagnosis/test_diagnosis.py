@@ -18,6 +18,7 @@ from jindan.db.engine import Database
 from jindan.db.models import Attempt, Concept, Diagnosis, Question, ResponseRow, SchoolClass, User, class_members
 from jindan.diagnosis import narrative
 from jindan.diagnosis.engine import diagnose
+from jindan.diagnosis.features import sequence_features
 from jindan.diagnosis.model import MasteryModel, auc, fit
 from jindan.diagnosis.service import NoModel, class_matrix, diagnose_student, fit_and_store
 from jindan.evaluation.diagnosis import evaluate, read_pykt
@@ -272,3 +273,18 @@ def test_diagnosis_api(db: Database, settings: Settings, tmp_path: Path) -> None
             klass = s.scalars(select(SchoolClass)).one()
         m = c.get(f"/classes/{klass.id}/mastery").json()
         assert m["students"] and m["concepts"] and c.get("/classes/999/mastery").status_code == 404
+
+
+def test_a_model_stored_with_one_gru_and_no_trees_still_predicts(small_model: MasteryModel) -> None:
+    from jindan.diagnosis.sequence import GruModel
+
+    data = json.loads(small_model.to_json())
+    assert len(data["sequence"]["members"]) == 2  # seeds averaged
+    one = data["sequence"]["members"][0]
+    data.update(sequence=one, boosted=None, blend=0.5)
+    data.pop("trees_weight")
+    old = MasteryModel.from_json(json.dumps(data))
+    cs, ys = [1, 2, 1, 3], [1, 0, 0, 1]
+    z = small_model.logit(sequence_features(cs, ys), np.asarray(cs))
+    expected = 1 / (1 + np.exp(-(0.5 * z + 0.5 * GruModel.from_dict(one).logits_sequence(cs, ys))))
+    assert np.allclose(old.predict_sequence(cs, ys), expected)

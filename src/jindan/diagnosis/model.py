@@ -48,6 +48,7 @@ def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # logistic model stays the explanation a teacher reads.
 BLEND_MEMBERS = 1.0
 TREES_WEIGHT = 0.6
+GRU_SEEDS = 2
 
 
 @dataclass
@@ -59,7 +60,7 @@ class MasteryModel:
     version: str = ""
     feature_names: tuple[str, ...] = NAMES
     fit_info: dict[str, Any] = field(default_factory=dict)
-    sequence: dict[str, Any] | None = None  # GRU weights (diagnosis/sequence.py), blended in when present
+    sequence: dict[str, Any] | None = None  # GRUs' weights (diagnosis/sequence.py), blended in when present
     blend: float = 0.5  # weight of the learned members' logit (GRU, trees) against the logistic one
     boosted: dict[str, Any] | None = None  # gradient-boosted trees (diagnosis/boosted.py), blended in when present
     trees_weight: float = TREES_WEIGHT  # weight of the trees' logit against the GRU's when both are present
@@ -68,9 +69,9 @@ class MasteryModel:
         if self.sequence is None:
             return None
         if not hasattr(self, "_gru_cache"):
-            from jindan.diagnosis.sequence import GruModel
+            from jindan.diagnosis.sequence import GruSet
 
-            object.__setattr__(self, "_gru_cache", GruModel.from_dict(self.sequence))
+            object.__setattr__(self, "_gru_cache", GruSet.from_dict(self.sequence))
         return self._gru_cache  # type: ignore[attr-defined]
 
     def _trees(self) -> Any:
@@ -150,10 +151,10 @@ def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None, sequence: bo
         return model
     start = time.perf_counter()
     try:
-        from jindan.diagnosis.sequence import train
+        from jindan.diagnosis.sequence import train_set
 
-        model.sequence = train(logs).to_dict()
-        model.fit_info["sequence"] = {"kind": "gru", "fit_s": round(time.perf_counter() - start, 2)}
+        model.sequence = train_set(logs, seeds=GRU_SEEDS).to_dict()
+        model.fit_info["sequence"] = {"kind": "gru", "seeds": GRU_SEEDS, "fit_s": round(time.perf_counter() - start, 2)}
     except ImportError:
         model.fit_info["sequence"] = {"kind": None, "reason": "torch is not installed: no GRU"}
     start = time.perf_counter()
