@@ -29,8 +29,14 @@ def fit_cmd(ctx: typer.Context, l2: float = typer.Option(1.0, help="L2 penalty."
     info = model.fit_info
     console.print(
         f"[green]model {model.version}[/green]: {info['responses']:,} responses, {info['students']:,} "
-        f"students, {info['concepts']} concepts, fitted in {info['fit_s']} s"
+        f"students, {info['concepts']} concepts, logistic model fitted in {info['fit_s']} s"
     )
+    for part, name in (("sequence", "GRU"), ("boosted", "boosted trees")):
+        note = info.get(part, {})
+        if note.get("kind"):
+            console.print(f"{name} fitted in {note['fit_s']} s, blended into next-response prediction")
+        elif note.get("reason"):
+            console.print(f"[yellow]{note['reason']}[/yellow]")
 
 
 @app.command("student")
