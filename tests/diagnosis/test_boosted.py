@@ -9,6 +9,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from jindan.diagnosis import boosted
+from jindan.diagnosis.history import MAX_CATEGORIES, ConceptStats, design
 from jindan.diagnosis.model import auc
 from jindan.evaluation.diagnosis import evaluate, read_pykt
 from tests.conftest import shared_file
@@ -21,8 +22,8 @@ def logs() -> Logs:
     return [x for x in read_pykt(shared_file("assist2015/train_valid.csv"), folds={1})[:1200] if x[0]]
 
 
-def _fitted(logs: Logs, codes: dict[int, int], rates: dict[int, float]) -> HistGradientBoostingClassifier:
-    x = np.vstack([boosted.design(cs, ys, codes, rates) for cs, ys in logs])
+def _fitted(logs: Logs, stats: ConceptStats) -> HistGradientBoostingClassifier:
+    x = np.vstack([design(cs, ys, stats) for cs, ys in logs])
     y = np.concatenate([ys for _, ys in logs])
     categorical = np.zeros(x.shape[1], dtype=bool)
     categorical[0] = True
@@ -31,10 +32,10 @@ def _fitted(logs: Logs, codes: dict[int, int], rates: dict[int, float]) -> HistG
 
 
 def test_exported_trees_predict_what_scikit_learn_predicts(logs: Logs) -> None:
-    codes, rates = boosted.concept_codes(logs[:900])
-    est = _fitted(logs[:900], codes, rates)
-    model = boosted.export(est, codes, rates)
-    x = np.vstack([boosted.design(cs, ys, codes, rates) for cs, ys in logs[900:]])
+    stats = ConceptStats.learn(logs[:900])
+    est = _fitted(logs[:900], stats)
+    model = boosted.export(est, stats)
+    x = np.vstack([design(cs, ys, stats) for cs, ys in logs[900:]])
     x[::5, 0] = np.nan  # a concept the trees never saw
     assert model.categorical.any()  # the concept splits are exercised, not only numeric ones
     assert np.abs(model.logits(x) - est.decision_function(x)).max() < 1e-9
@@ -58,12 +59,29 @@ def test_more_concepts_than_categories_still_predict() -> None:
     for _ in range(300):
         cs = [int(c) for c in rng.integers(0, 400, size=20)]
         logs.append((cs, [int(c % 2 == 0 or rng.random() < 0.2) for c in cs]))  # even concepts are easy
-    codes, rates = boosted.concept_codes(logs)
-    assert len(codes) == boosted.MAX_CATEGORIES and len(rates) == 400
+    stats = ConceptStats.learn(logs)
+    assert len(stats.codes) == MAX_CATEGORIES and len(stats.rates) == 400
     model = boosted.train(logs)
     z = np.concatenate([model.logits_sequence(cs, ys) for cs, ys in logs])
     y = np.concatenate([ys for _, ys in logs])
     assert np.isfinite(z).all() and auc(y, z) > 0.8  # the concept category carries the easy / hard split
+
+
+def test_related_concepts_carry_a_students_results_over() -> None:
+    # concepts 0 and 1 go together (a student strong on one is strong on the other), 2 is independent
+    rng = np.random.default_rng(1)
+    logs = []
+    for _ in range(400):
+        strong, other = rng.random() < 0.5, rng.random() < 0.5
+        cs = [0] * 4 + [1] * 4 + [2] * 4
+        p = [0.9 if strong else 0.3] * 8 + [0.9 if other else 0.3] * 4
+        logs.append((cs, [int(rng.random() < q) for q in p]))
+    stats = ConceptStats.learn(logs)
+    assert stats.related[0, 1] > 0.5 and stats.related[0, 2] < 0.2 and stats.related[0, 0] == 0
+    related = design([0, 0, 1], [1, 1, 0], stats)[:, -2]  # related_ability before each answer
+    assert related[0] == 0 and related[2] > 0.1  # the two right answers on 0 count for concept 1
+    again = ConceptStats.from_dict(json.loads(json.dumps(stats.to_dict())))
+    assert np.allclose(again.related, stats.related, atol=1e-4)
 
 
 def test_the_eval_blends_gru_and_trees_and_reports_the_explainable_part(logs: Logs) -> None:

@@ -1,11 +1,10 @@
 """Gradient-boosted trees over a student's history, blended with the GRU for next-response prediction.
 
-The trees see the logistic model's features plus a few more a tree can use and a linear model cannot (the
-pattern of the last three tries on the concept, the length and the mistakes of the current run, how many
-answers ago the concept was last tried, accuracy over the last 10 and 20 answers), with the concept itself as a
-category, so every feature can act differently per concept. They are fitted with scikit-learn's histogram
-gradient boosting (`jindan diagnosis fit`, when scikit-learn is installed) and exported as plain arrays, so
-prediction is numpy only: no pickle is stored and serving needs no scikit-learn.
+The trees read the student's history as `jindan.diagnosis.history` writes it (the logistic model's features,
+more a tree can use and a linear model cannot, ability adjusted for difficulty, transfer between related
+concepts), with the concept itself as a category, so every feature can act differently per concept. They are
+fitted with scikit-learn's histogram gradient boosting (`jindan diagnosis fit`, when scikit-learn is installed)
+and exported as plain arrays, so prediction is numpy only: no pickle is stored and serving needs no scikit-learn.
 """
 
 from __future__ import annotations
@@ -17,66 +16,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from jindan.diagnosis.features import sequence_features
+from jindan.diagnosis.history import ConceptStats, Logs, design
 
 Arr = npt.NDArray[np.float64]
-MAX_CATEGORIES = 254  # scikit-learn's limit for one categorical feature is 255 bins, one of them for "missing"
-EXTRA = (
-    *("log_gap", "accuracy_10", "accuracy_20", "concepts_seen", "answers_so_far"),
-    *("last_three", "run_mistakes", "run_length", "tries_on_concept", "concept_rate", "previous_concept_rate"),
-    *("ability", "recent_ability", "first_try_ability"),
-)
-RATE_PRIOR = (7.0, 10.0)  # a concept's rate of success is shrunk toward 0.7 with the weight of 10 answers
-
-
-def _extra(concepts: Sequence[int], correct: Sequence[int], rates: dict[int, float]) -> npt.NDArray[np.float64]:
-    last_seen: dict[int, int] = {}
-    history: dict[int, list[int]] = {}
-    recent: list[int] = []
-    rows = np.empty((len(concepts), len(EXTRA)))
-    prev, run_len, run_wrong = -1, 0, 0
-    resid: list[float] = []
-    first_sum, first_n = 0.0, 0
-    for t, (c, y) in enumerate(zip(concepts, correct, strict=True)):
-        h = history.setdefault(c, [])
-        pattern = sum((v + 1) * 3**i for i, v in enumerate(reversed(h[-3:])))
-        if c != prev:
-            run_len = run_wrong = 0
-        r10, r20 = recent[-10:], recent[-20:]
-        rows[t] = (
-            np.log1p(min(t - last_seen.get(c, t - 999), 999)),
-            (sum(r10) + 0.5) / (len(r10) + 1),
-            (sum(r20) + 0.5) / (len(r20) + 1),
-            len(history) - (0 if h else 1),
-            t,
-            pattern,
-            run_wrong,
-            run_len,
-            len(h),
-            rates.get(c, np.nan),
-            rates.get(prev, np.nan),
-            sum(resid) / (len(resid) + 5),
-            sum(resid[-10:]) / (len(resid[-10:]) + 3),
-            first_sum / (first_n + 3),
-        )
-        expected = rates.get(c, 0.7)
-        resid.append(float(y) - expected)
-        if not h:
-            first_sum, first_n = first_sum + float(y) - expected, first_n + 1
-        last_seen[c] = t
-        h.append(int(y))
-        recent.append(int(y))
-        run_len, run_wrong, prev = run_len + 1, run_wrong + (0 if y else 1), c
-    return rows
-
-
-def design(
-    concepts: Sequence[int], correct: Sequence[int], codes: dict[int, int], rates: dict[int, float]
-) -> npt.NDArray[np.float64]:
-    """One row per response, from the earlier responses only: concept code (NaN if unknown), then the features."""
-    code = np.array([codes.get(int(c), np.nan) for c in concepts], dtype=np.float64)[:, None]
-    seq = sequence_features(concepts, correct).astype(np.float64)
-    return np.hstack([code, seq, _extra(concepts, correct, rates)])
 
 
 @dataclass
@@ -95,8 +37,7 @@ class BoostedModel:
     categorical: npt.NDArray[np.bool_]
     bitset: npt.NDArray[np.int64]
     bitsets: npt.NDArray[np.uint32]
-    codes: dict[int, int]
-    rates: dict[int, float]
+    stats: ConceptStats
 
     def logits(self, x: Arr) -> Arr:
         """Raw scores (logits) for the rows of ``design``."""
@@ -118,13 +59,12 @@ class BoostedModel:
         return out
 
     def logits_sequence(self, concepts: Sequence[int], correct: Sequence[int]) -> Arr:
-        return self.logits(design(concepts, correct, self.codes, self.rates))
+        return self.logits(design(concepts, correct, self.stats))
 
     def to_dict(self) -> dict[str, Any]:
-        arrays = [name for name in self.__dataclass_fields__ if name not in ("baseline", "codes", "rates")]
+        arrays = [name for name in self.__dataclass_fields__ if name not in ("baseline", "stats")]
         out: dict[str, Any] = {name: getattr(self, name).tolist() for name in arrays}
-        out["baseline"], out["codes"] = self.baseline, {str(k): v for k, v in self.codes.items()}
-        out["rates"] = {str(k): v for k, v in self.rates.items()}
+        out["baseline"], out["stats"] = self.baseline, self.stats.to_dict()
         return out
 
     @classmethod
@@ -148,26 +88,11 @@ class BoostedModel:
             categorical=flags("categorical"),
             bitset=ints("bitset"),
             bitsets=np.asarray(data["bitsets"], dtype=np.uint32).reshape(-1, 8),
-            codes={int(k): int(v) for k, v in data["codes"].items()},
-            rates={int(k): float(v) for k, v in data["rates"].items()},
+            stats=ConceptStats.from_dict(data["stats"]),
         )
 
 
-def concept_codes(logs: Sequence[tuple[Sequence[int], Sequence[int]]]) -> tuple[dict[int, int], dict[int, float]]:
-    """The most answered concepts get a category each (at most 254; the rest count as unknown), and every
-    concept its smoothed rate of success."""
-    counts: dict[int, int] = {}
-    right: dict[int, int] = {}
-    for cs, ys in logs:
-        for c, y in zip(cs, ys, strict=True):
-            counts[int(c)] = counts.get(int(c), 0) + 1
-            right[int(c)] = right.get(int(c), 0) + int(y)
-    top = sorted(counts, key=lambda c: (-counts[c], c))[:MAX_CATEGORIES]
-    rates = {c: (right[c] + RATE_PRIOR[0]) / (n + RATE_PRIOR[1]) for c, n in counts.items()}
-    return {c: i for i, c in enumerate(sorted(top))}, rates
-
-
-def export(est: Any, codes: dict[int, int], rates: dict[int, float]) -> BoostedModel:
+def export(est: Any, stats: ConceptStats) -> BoostedModel:
     """Flatten a fitted HistGradientBoostingClassifier (binary) into a ``BoostedModel``."""
     parts, bits, roots, offset, bit_offset = [], [], [], 0, 1
     for (pred,) in est._predictors:
@@ -191,17 +116,16 @@ def export(est: Any, codes: dict[int, int], rates: dict[int, float]) -> BoostedM
         categorical=cat,
         bitset=np.where(cat, np.concatenate([p[0]["bitset_idx"].astype(np.int64) + p[2] for p in parts]), 0),
         bitsets=np.vstack([np.zeros((1, 8), np.uint32), *bits]),
-        codes=codes,
-        rates=rates,
+        stats=stats,
     )
 
 
-def train(logs: Sequence[tuple[Sequence[int], Sequence[int]]], *, seed: int = 0) -> BoostedModel:
+def train(logs: Logs, *, seed: int = 0) -> BoostedModel:
     """Fit with scikit-learn (early stopping on 10% of the responses). Raises ImportError without it."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    codes, rates = concept_codes(logs)
-    rows = [(design(cs, ys, codes, rates), np.asarray(ys, dtype=np.float64)) for cs, ys in logs if len(cs)]
+    stats = ConceptStats.learn(logs)
+    rows = [(design(cs, ys, stats), np.asarray(ys, dtype=np.float64)) for cs, ys in logs if len(cs)]
     x, y = np.vstack([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
     categorical = np.zeros(x.shape[1], dtype=bool)
     categorical[0] = True
@@ -215,4 +139,4 @@ def train(logs: Sequence[tuple[Sequence[int], Sequence[int]]], *, seed: int = 0)
         random_state=seed,
     )
     est.fit(x, y)
-    return export(est, codes, rates)
+    return export(est, stats)
