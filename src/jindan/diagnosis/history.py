@@ -101,7 +101,7 @@ def _extra(concepts: Sequence[int], correct: Sequence[int], stats: ConceptStats)
     recent: list[int] = []
     rows = np.empty((len(concepts), len(EXTRA)))
     prev, run_len, run_wrong = -1, 0, 0
-    resid: list[float] = []
+    adjusted_total, recent_adjusted = 0.0, list[float]()
     first_sum, first_n = 0.0, 0
     by_code, tries = np.zeros(len(codes)), np.zeros(len(codes))
     for t, (c, y) in enumerate(zip(concepts, correct, strict=True)):
@@ -124,14 +124,15 @@ def _extra(concepts: Sequence[int], correct: Sequence[int], stats: ConceptStats)
             len(h),
             rates.get(c, np.nan),
             rates.get(prev, np.nan),
-            sum(resid) / (len(resid) + 5),
-            sum(resid[-10:]) / (len(resid[-10:]) + 3),
+            adjusted_total / (t + 5),
+            sum(recent_adjusted) / (len(recent_adjusted) + 3),
             first_sum / (first_n + 3),
             float((w * by_code / np.maximum(tries, 1.0)).sum() / (w.sum() + 0.5)),
             float(w.sum()),
         )
         adjusted = float(y) - rates.get(c, 0.7)
-        resid.append(adjusted)
+        adjusted_total += adjusted
+        recent_adjusted = [*recent_adjusted[-9:], adjusted]
         if not h:
             first_sum, first_n = first_sum + adjusted, first_n + 1
         if code is not None:

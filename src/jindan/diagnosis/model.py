@@ -14,13 +14,18 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
 from jindan.diagnosis.features import NAMES, sequence_features
+
+if TYPE_CHECKING:
+    from jindan.diagnosis.boosted import BoostedModel
+    from jindan.diagnosis.sequence import GruSet
 
 # Features whose effect differs by concept (PFA's per-skill success and failure rates).
 PER_CONCEPT = [
@@ -65,23 +70,17 @@ class MasteryModel:
     boosted: dict[str, Any] | None = None  # gradient-boosted trees (diagnosis/boosted.py), blended in when present
     trees_weight: float = TREES_WEIGHT  # weight of the trees' logit against the GRU's when both are present
 
-    def _gru(self) -> Any:
-        if self.sequence is None:
-            return None
-        if not hasattr(self, "_gru_cache"):
-            from jindan.diagnosis.sequence import GruSet
+    @cached_property
+    def _gru(self) -> GruSet | None:
+        from jindan.diagnosis.sequence import GruSet
 
-            object.__setattr__(self, "_gru_cache", GruSet.from_dict(self.sequence))
-        return self._gru_cache  # type: ignore[attr-defined]
+        return None if self.sequence is None else GruSet.from_dict(self.sequence)
 
-    def _trees(self) -> Any:
-        if self.boosted is None:
-            return None
-        if not hasattr(self, "_trees_cache"):
-            from jindan.diagnosis.boosted import BoostedModel
+    @cached_property
+    def _trees(self) -> BoostedModel | None:
+        from jindan.diagnosis.boosted import BoostedModel
 
-            object.__setattr__(self, "_trees_cache", BoostedModel.from_dict(self.boosted))
-        return self._trees_cache  # type: ignore[attr-defined]
+        return None if self.boosted is None else BoostedModel.from_dict(self.boosted)
 
     def logit(self, features: npt.NDArray[np.float32], concepts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         x = features.astype(np.float64)
@@ -100,27 +99,32 @@ class MasteryModel:
 
     def predict_sequence(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64]:
         """P(correct) for every response of a student, each from the earlier ones only."""
-        z = self.logit(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64))
-        gru, trees = self._gru(), self._trees()
-        if not len(concepts) or (gru is None and trees is None):
-            return sigmoid(z)
-        if gru is not None and trees is not None:
-            w = self.trees_weight
-            learned = (1 - w) * gru.logits_sequence(concepts, correct) + w * trees.logits_sequence(concepts, correct)
-        else:
-            learned = (gru or trees).logits_sequence(concepts, correct)
-        return sigmoid((1 - self.blend) * z + self.blend * learned)
+        learned = self._learned(concepts, correct) if len(concepts) else None
+        if learned is not None and self.blend == 1.0:
+            return sigmoid(learned)  # the logistic part has no weight: not computed
+        z = self._explainable_logit(concepts, correct)
+        return sigmoid(z if learned is None else (1 - self.blend) * z + self.blend * learned)
 
     def predict_explainable(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64]:
         """The logistic model alone: the part whose weights explain a student's mastery."""
-        return sigmoid(self.logit(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64)))
+        return sigmoid(self._explainable_logit(concepts, correct))
+
+    def _explainable_logit(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64]:
+        return self.logit(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64))
+
+    def _learned(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64] | None:
+        """The GRU's and the trees' logit (weighted by ``trees_weight`` when both are fitted), or None."""
+        gru, trees = self._gru, self._trees
+        if gru is not None and trees is not None:
+            w = self.trees_weight
+            return (1 - w) * gru.logits_sequence(concepts, correct) + w * trees.logits_sequence(concepts, correct)
+        part = gru if gru is not None else trees
+        return None if part is None else part.logits_sequence(concepts, correct)
 
     def to_json(self) -> str:
         data = asdict(self)
         data["concept_bias"] = {str(k): v for k, v in self.concept_bias.items()}
         data["concept_weights"] = {str(k): v for k, v in self.concept_weights.items()}
-        data.pop("_gru_cache", None)
-        data.pop("_trees_cache", None)
         return json.dumps(data)
 
     @classmethod
