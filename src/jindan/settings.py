@@ -284,6 +284,12 @@ class SearchSettings(BaseModel):
         description="Intent similar by text: from this share of the text's character pairs the anchor is the "
         "text's own question and its subject decides; below it, its subject is one piece of evidence.",
     )
+    curriculum_terms: float = Field(
+        1.0,
+        ge=0,
+        description="Intent similar, a bank whose subjects are named after curriculum units: log-odds added to a "
+        "subject per curriculum term of its unit found in a typed problem (packaged glossary; 0: off).",
+    )
     subject_uncertain: float = Field(
         0.5,
         ge=0,

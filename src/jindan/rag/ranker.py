@@ -12,9 +12,12 @@ expansion), the typed problem's terms and the bank's latent topics (:mod:`jindan
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -29,6 +32,9 @@ from jindan.settings import SearchSettings
 from jindan.vectors.base import Filter, Hit, PointId, Vector, VectorStore
 
 Texts = Callable[[Sequence[PointId]], Mapping[PointId, str]]
+
+
+COPY_SHARE = 0.9  # a text holding this share of a question's character pairs is that question, named or not
 
 
 class SearchObserver(Protocol):
@@ -182,7 +188,10 @@ class Ranker:
         """The subject to practise: the question's own (by id, or a near-copy of it), else inferred from the
         text by the bank's topic model, the neighbours' subjects, and a weaker anchor."""
         cfg = self.cfg
-        strong = anchor is not None and anchor[1] >= cfg.anchor_strong_share  # the anchor decides: no model needed
+        share = cfg.anchor_strong_share
+        if anchor is not None and share <= anchor[1] < COPY_SHARE and self._names_another(text, anchor[0]):
+            share = math.inf  # "일차함수 ..." copied from an 이차함수 question: a sibling, not the question itself
+        strong = anchor is not None and anchor[1] >= share  # the anchor decides: no model needed
         votes = neighbour_votes([h.payload.get(cfg.topic_field) for h in hits], [h.score for h in hits])
         model = self.topics if cfg.topic_model and asked is not None and not strong else None
         return infer(
@@ -191,9 +200,19 @@ class Ranker:
             text,
             votes,
             anchor=anchor,
-            strong_share=cfg.anchor_strong_share,
+            strong_share=share,
             uncertain_below=cfg.subject_uncertain,
+            curriculum=cfg.curriculum_terms,
         )
+
+    def _names_another(self, text: str | None, subject: str) -> bool:
+        """The text names a subject of the bank at the start of a word ("확률을", "미분계수", not "지수부등식"),
+        and does not name ``subject``."""
+        model = self.topics if text and self.cfg.topic_model else None
+        if model is None or not text:
+            return False
+        named = {s for s in model.subjects if _word_start(s).search(text)}
+        return bool(named) and subject not in named
 
     def _subject_first(self, hits: list[Hit], k: int, flt: Filter, vector: Vector, subject: str) -> list[Hit]:
         """The subject's questions first (closest first), topped up from the store when the candidates hold
@@ -206,3 +225,8 @@ class Ranker:
             same += [h for h in more if h.id not in seen]
         rest = [h for h in hits if h.payload.get(field) != subject]
         return [*same[:k], *rest][:k]
+
+
+@lru_cache(maxsize=1024)
+def _word_start(name: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![가-힣])" + r"\s*".join(map(re.escape, name.split())))

@@ -23,11 +23,13 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from jindan.rag.curriculum import Curriculum
 from jindan.rag.latent import LatentTopics
 from jindan.rag.lexical import canonical, char_ngrams, terms
 from jindan.rag.term_weights import TermRegression, regression
@@ -90,6 +92,11 @@ class TopicModel:
 
     def __post_init__(self) -> None:
         self._names = [canonical(s) for s in self.subjects]
+
+    @cached_property
+    def curriculum(self) -> Curriculum | None:
+        """The curriculum's terms for the subjects named after its units (None: no subject is)."""
+        return Curriculum.for_subjects(self.subjects)
 
     @classmethod
     def fit(
@@ -230,13 +237,17 @@ def infer(
     strong_share: float = 0.6,
     anchor_bonus: float = ANCHOR_BONUS,
     uncertain_below: float = 0.5,
+    curriculum: float = 0.0,
 ) -> TopicGuess | None:
     """The subject of a text. ``anchor``: (subject, share) of the question *find* put first, when it holds at
     least the anchor share of the text; from ``strong_share`` up it is the text's own question and decides,
-    below it adds ``anchor_bonus`` to its subject's log-odds. Without a model (a collection indexed before
+    below it adds ``anchor_bonus`` to its subject's log-odds. ``curriculum``: log-odds per curriculum term of a
+    subject's unit in the text (:mod:`jindan.rag.curriculum`). Without a model (a collection indexed before
     topics were trained) the neighbours' votes stand in for the classifier."""
     if model is not None:
         subjects, logp = list(model.subjects), model.log_probs(vector, text)
+        if text and curriculum > 0 and model.curriculum is not None:
+            logp = logp + curriculum * model.curriculum.evidence(text)
     else:
         subjects = sorted(votes)
         if not subjects:

@@ -1,0 +1,91 @@
+"""The curriculum's own words for each unit: evidence for the subject of a typed problem in a small bank.
+
+A bank of 70 or 100 questions holds a few questions per unit, too few for a model trained on the bank alone to
+learn that "최빈값" is statistics or "극댓값" is differentiation. The national curriculum fixes both the units'
+names and the vocabulary their problems are written in, so a glossary (``data/curriculum/<language>_math.json``:
+units, their other names, and the terms a typed problem about them contains) carries that knowledge to any bank
+whose subjects are named after the curriculum's units.
+
+A bank subject is matched to glossary units by name: the unit of the same name or alias, else every unit whose
+name contains the subject's or is contained in it ("미분" gathers "미분계수와 도함수" and "도함수의 활용";
+"이차부등식" finds "부등식"). A subject no unit matches gets no evidence. :meth:`Curriculum.evidence` counts the
+matched units' terms found in a text, each term split between the subjects that share it, so a word typical of
+two units tells neither apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+
+import numpy as np
+import numpy.typing as npt
+
+from jindan.rag.lexical import canonical
+
+LANGUAGES = ("ko",)
+MAX_HITS = 3.0  # evidence per subject is capped: a long problem should not outvote the bank's own model
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    aliases: tuple[str, ...]
+    terms: tuple[str, ...]
+
+    def names(self) -> set[str]:
+        return {n for n in (canonical(x) for x in (self.name, *self.aliases)) if n}
+
+
+@lru_cache(maxsize=4)
+def glossary(language: str = "ko") -> tuple[Unit, ...]:
+    """The packaged glossary of a language's school mathematics (empty for a language without one)."""
+    if language not in LANGUAGES:
+        return ()
+    raw = json.loads((files("jindan") / "data" / "curriculum" / f"{language}_math.json").read_text("utf-8"))
+    return tuple(
+        Unit(str(u["name"]), tuple(map(str, u.get("aliases", ()))), tuple(map(str, u.get("terms", ()))))
+        for u in raw["units"]
+    )
+
+
+def units_for(subject: str, units: Sequence[Unit]) -> list[Unit]:
+    """The glossary units a bank subject stands for: same name or alias, else containment either way."""
+    name = canonical(subject)
+    if len(name) < 2:
+        return []
+    exact = [u for u in units if name in u.names()]
+    if exact:
+        return exact
+    return [u for u in units if any(len(n) >= 2 and (n in name or name in n) for n in u.names())]
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """Per bank subject, its units' terms (canonical), each weighted 1 / the number of subjects sharing it."""
+
+    weights: tuple[dict[str, float], ...]
+
+    @classmethod
+    def for_subjects(cls, subjects: Sequence[str], units: Sequence[Unit] | None = None) -> Curriculum | None:
+        units = glossary() if units is None else units
+        found = [
+            {t for u in units_for(s, units) for t in (canonical(x) for x in (*u.terms, *u.aliases, u.name)) if t}
+            for s in subjects
+        ]
+        if not any(found):
+            return None
+        shared: dict[str, int] = {}
+        for terms in found:
+            for t in terms:
+                shared[t] = shared.get(t, 0) + 1
+        return cls(tuple({t: 1.0 / shared[t] for t in terms} for terms in found))
+
+    def evidence(self, text: str) -> npt.NDArray[np.float64]:
+        """Per subject: its units' terms found in the text (shared terms split), at most ``MAX_HITS``."""
+        flat = canonical(text)
+        hits = [sum(w for t, w in terms.items() if t in flat) for terms in self.weights]
+        return np.minimum(np.array(hits, np.float64), MAX_HITS)
