@@ -24,6 +24,7 @@ UNITS = (
     Unit("도함수의 활용", (), ("극댓값", "증가", "감소", "f'(")),
     Unit("미분", ("미분법",), ("미분계수", "극댓값", "접선")),
     Unit("이차함수", (), ("꼭짓점", "포물선", "최댓값", "평균")),
+    Unit("함수", (), ("함숫값", "정의역")),
 )
 
 
@@ -54,6 +55,8 @@ def test_a_bank_subject_finds_its_units_by_name_alias_or_containment() -> None:
     assert [u.name for u in units_for("미분", UNITS)] == ["미분"]  # the unit of that name, not every "미분..."
     assert [u.name for u in units_for("이차부등식", UNITS)] == ["부등식"]  # a narrower subject finds its unit
     assert [u.name for u in units_for("도함수", UNITS)] == ["미분계수와 도함수", "도함수의 활용"]
+    assert [u.name for u in units_for("중3 이차함수", UNITS)] == ["이차함수"]
+    assert [u.name for u in units_for("2. 이차함수와 부등식", UNITS)] == ["부등식", "이차함수"]  # both, no more
     assert units_for("Algebra", UNITS) == [] and units_for("", UNITS) == []
 
 

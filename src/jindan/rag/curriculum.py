@@ -60,7 +60,12 @@ def units_for(subject: str, units: Sequence[Unit]) -> list[Unit]:
     exact = [u for u in units if name in u.names()]
     if exact:
         return exact
-    return [u for u in units if any(len(n) >= 2 and (n in name or name in n) for n in u.names())]
+    wider = [u for u in units if any(name in n for n in u.names())]  # "도함수" -> "도함수의 활용", ...
+    inside = {u.name: max((n for n in u.names() if len(n) >= 2 and n in name), key=len, default="") for u in units}
+    found = {n for n in inside.values() if n}  # "중2 일차함수" holds 일차함수 and 함수: the longer name wins
+    longest = {n for n in found if not any(n != f and n in f for f in found)}
+    narrower = [u for u in units if inside[u.name] in longest]
+    return wider or narrower  # "도함수" is in "도함수의 활용": not the 함수 unit because it holds "함수"
 
 
 @dataclass(frozen=True)
