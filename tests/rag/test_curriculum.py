@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jindan.rag.curriculum import MAX_HITS, Curriculum, Unit, glossary, units_for
+from jindan.rag.curriculum import MAX_HITS, Curriculum, Unit, glossary, telling, units_for
 from jindan.rag.lexical import canonical
 from jindan.rag.ranker import Ranker
 from jindan.rag.topics import TopicModel, infer, load, refresh
@@ -66,7 +66,14 @@ def test_evidence_counts_a_units_terms_and_splits_the_shared_ones() -> None:
     stats, quadratic, other = found.evidence("자료 7, 9, 6의 최빈값과 평균")
     assert stats == pytest.approx(1.5) and quadratic == pytest.approx(0.5) and other == 0.0  # 평균 is in both
     assert found.evidence("평균 중앙값 최빈값 도수 도수 도수")[0] == MAX_HITS  # capped
-    assert Curriculum.for_subjects(["Algebra", "Geometry"], UNITS) is None  # no subject is a unit: no evidence
+    assert Curriculum.for_subjects(["Algebra", "Geometry"], UNITS) is None
+    assert all(map(telling, ("최빈값", "sin", "log", "∫", "f'(", "√", "npr")))
+    assert not any(map(telling, ("x^2", "y=ax+b", "<=", "a_n", "2:1")))  # plain algebra is in every unit
+    plain = Curriculum.for_subjects(["이차함수", "통계"], (Unit("이차함수", (), ("꼭짓점", "x^2")), UNITS[0]))
+    assert plain is not None and plain.evidence("x^2+3x의 값").tolist() == [
+        0.0,
+        0.0,
+    ]  # no subject is a unit: no evidence
 
 
 def _small_bank() -> tuple[list[np.ndarray], list[str], list[str]]:

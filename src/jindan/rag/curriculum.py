@@ -16,6 +16,7 @@ two units tells neither apart.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +28,10 @@ import numpy.typing as npt
 from jindan.rag.lexical import canonical
 
 LANGUAGES = ("ko",)
+# A formula term counts when it names something (sin, log, lim, nPr, f'), or holds a symbol of one kind of problem
+# (∫, Σ, √, ∠, ∩, →...); plain algebra (x^2, y=ax+b, <=, a_n) is written in every unit and tells none apart.
+_NAMED = re.compile(r"[a-z]{3,}|'|[∫∑σ√∛∜πθ°∠△∩∪∈∉⊂⊄∅→∞≡∽⊥αβγω⇒⇔∘]")
+_HANGUL = re.compile(r"[가-힣]")
 MAX_HITS = 3.0  # evidence per subject is capped: a long problem should not outvote the bank's own model
 
 
@@ -50,6 +55,11 @@ def glossary(language: str = "ko") -> tuple[Unit, ...]:
         Unit(str(u["name"]), tuple(map(str, u.get("aliases", ()))), tuple(map(str, u.get("terms", ()))))
         for u in raw["units"]
     )
+
+
+def telling(term: str) -> bool:
+    """Whether a term can tell units apart: any Korean word, or a formula term that names something."""
+    return bool(_HANGUL.search(term) or _NAMED.search(term))
 
 
 def units_for(subject: str, units: Sequence[Unit]) -> list[Unit]:
@@ -78,7 +88,12 @@ class Curriculum:
     def for_subjects(cls, subjects: Sequence[str], units: Sequence[Unit] | None = None) -> Curriculum | None:
         units = glossary() if units is None else units
         found = [
-            {t for u in units_for(s, units) for t in (canonical(x) for x in (*u.terms, *u.aliases, u.name)) if t}
+            {
+                t
+                for u in units_for(s, units)
+                for t in (canonical(x) for x in (*u.terms, *u.aliases, u.name))
+                if t and telling(t)
+            }
             for s in subjects
         ]
         if not any(found):
