@@ -51,6 +51,7 @@ def test_search_intents_and_the_korean_bank_evaluation(db_url: str, tmp_path: Pa
     args = ["eval", "retrieval", "--bank", str(bank), "--intent", "similar", "--out-of-bank", "--json"]
     held = json.loads(runner.invoke(app, args, env=env).stdout)
     assert held["out_of_bank"] is True and held["topic_model"] == 3 and 0 < held["corpus"] < 12
+    assert held["curriculum_subjects"] == 3  # the Korean units are the curriculum's: its glossary knows them
     assert 0 <= held["subject_accuracy"] <= 1 and set(held["by_style"]) == {"typed", "pasted"}
     assert held["p_at_10_reachable"] >= held["p_at_10"]
     wrong = ["eval", "retrieval", "--bank", str(bank), "--intent", "find", "--out-of-bank"]

@@ -28,7 +28,7 @@ from jindan.rag.index import passage_text, topic_text
 from jindan.rag.intents import Intent
 from jindan.rag.ranker import Ranker
 from jindan.rag.sparse import SparseEncoder
-from jindan.rag.topics import TopicGuess
+from jindan.rag.topics import TopicGuess, TopicModel
 from jindan.rag.topics import drop as drop_topics
 from jindan.rag.topics import load_all as load_topics
 from jindan.rag.topics import refresh as refresh_topics
@@ -205,12 +205,20 @@ def evaluate(
             "subjects": any(t for t, _ in data.corpus.values()),
             "topic_model": topics,
             "latent_topics": len(latent.runs) if latent is not None and search.latent_topics > 0 else 0,
+            "curriculum_subjects": _curriculum_subjects(model, search.curriculum_terms),
             "corpus": len(data.corpus),
             "index_s": round(index_s, 1),
             "query_ms_mean": round(1000 * query_s / max(len(qids), 1), 2),
         }
     )
     return result
+
+
+def _curriculum_subjects(model: TopicModel | None, weight: float) -> int:
+    """How many of the bank's subjects the curriculum's glossary knows (0: none, or turned off)."""
+    if model is None or model.curriculum is None or weight <= 0:
+        return 0
+    return sum(1 for terms in model.curriculum.weights if terms)
 
 
 def subject_measures(guesses: dict[str, TopicGuess | None], truth: dict[str, str]) -> dict[str, Any]:
