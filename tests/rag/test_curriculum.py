@@ -46,7 +46,9 @@ def test_the_packaged_glossary_covers_the_curriculum_and_is_well_formed() -> Non
     ):
         assert expected in names
     assert all(u.terms and all(t.strip() for t in u.terms) for u in units)
-    assert glossary("en") == ()  # no glossary for a language that has none: no evidence, nothing breaks
+    english = {canonical(u.name) for u in glossary("en")}
+    assert {"algebra", "geometry", "numbertheory", "counting&probability", "precalculus"} <= english
+    assert glossary("fr") == ()  # no glossary for a language that has none: no evidence, nothing breaks
 
 
 def test_a_bank_subject_finds_its_units_by_name_alias_or_containment() -> None:
@@ -101,6 +103,21 @@ def test_the_curriculum_tells_a_small_bank_the_unit_its_own_questions_cannot() -
     assert without is not None and with_terms is not None
     assert with_terms.subject == "통계" and with_terms.of("통계") > without.of("통계") + 0.2
     assert infer(model, between, text, {}, curriculum=0.0) == without  # 0 turns it off
+    assert model.prior_share.tolist() == [1.0, 1.0]  # 4 questions each: the curriculum counts in full
+
+
+def test_the_curriculum_counts_less_where_a_subject_has_many_questions_of_its_own() -> None:
+    vectors, subjects, texts = _small_bank()
+    small = TopicModel.fit(vectors, subjects, texts)
+    large = TopicModel.fit(vectors * 10, subjects * 10, texts * 10)  # 40 questions per subject
+    assert small is not None and large is not None
+    assert large.prior_share.tolist() == pytest.approx([0.25, 0.25])
+    between, text = np.full(8, 0.3, np.float32), "7 9 6 10 8의 최빈값과 중앙값"
+    lift = [
+        infer(m, between, text, {}, curriculum=1.0).of("통계") - infer(m, between, text, {}).of("통계")  # type: ignore[union-attr]
+        for m in (small, large)
+    ]
+    assert lift[0] > lift[1] > 0
 
 
 @pytest.fixture()

@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from jindan.rag.lexical import canonical
 
-LANGUAGES = ("ko",)
+LANGUAGES = ("ko", "en")
 # A formula term counts when it names something (sin, log, lim, nPr, f'), or holds a symbol of one kind of problem
 # (∫, Σ, √, ∠, ∩, →...); plain algebra (x^2, y=ax+b, <=, a_n) is written in every unit and tells none apart.
 _NAMED = re.compile(r"[a-z]{3,}|'|[∫∑σ√∛∜πθ°∠△∩∪∈∉⊂⊄∅→∞≡∽⊥αβγω⇒⇔∘]")
@@ -55,6 +55,11 @@ def glossary(language: str = "ko") -> tuple[Unit, ...]:
         Unit(str(u["name"]), tuple(map(str, u.get("aliases", ()))), tuple(map(str, u.get("terms", ()))))
         for u in raw["units"]
     )
+
+
+def all_units() -> tuple[Unit, ...]:
+    """The units of every packaged glossary (a bank's subjects are matched against all of them)."""
+    return tuple(u for language in LANGUAGES for u in glossary(language))
 
 
 def telling(term: str) -> bool:
@@ -86,7 +91,7 @@ class Curriculum:
 
     @classmethod
     def for_subjects(cls, subjects: Sequence[str], units: Sequence[Unit] | None = None) -> Curriculum | None:
-        units = glossary() if units is None else units
+        units = all_units() if units is None else units
         found = [
             {
                 t

@@ -48,6 +48,7 @@ NB_TEMPERATURE = 10.0  # naive Bayes sums one log-probability per term: scaled t
 LEX_TEMPERATURE = 2.0  # the term regression, softened likewise
 NAME_BONUS = 2.0  # log-odds added to a subject whose full name the text contains
 ANCHOR_BONUS = 1.0  # log-odds added to the subject of a question that holds part of the text, not all of it
+OWN_WORDS = 10  # questions per subject from which the bank's own words start to outweigh the curriculum's
 VOTERS, VOTE_T = 10, 0.02  # the neighbours' vote, where no model was trained
 Source = Literal["anchor", "inferred", "chosen", "neighbours"]
 Matrix = npt.NDArray[np.float64]
@@ -92,6 +93,12 @@ class TopicModel:
 
     def __post_init__(self) -> None:
         self._names = [canonical(s) for s in self.subjects]
+
+    @cached_property
+    def prior_share(self) -> Matrix:
+        """How much a subject still needs the curriculum's prior: 1 up to ``OWN_WORDS`` questions of its own,
+        then less as the bank's questions teach the model the subject's words themselves."""
+        return np.minimum(1.0, OWN_WORDS / np.maximum(np.asarray(self.sizes, np.float64), 1.0))
 
     @cached_property
     def curriculum(self) -> Curriculum | None:
@@ -247,7 +254,7 @@ def infer(
     if model is not None:
         subjects, logp = list(model.subjects), model.log_probs(vector, text)
         if text and curriculum > 0 and model.curriculum is not None:
-            logp = logp + curriculum * model.curriculum.evidence(text)
+            logp = logp + curriculum * model.curriculum.evidence(text) * model.prior_share
     else:
         subjects = sorted(votes)
         if not subjects:
