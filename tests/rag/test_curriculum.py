@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jindan.rag.curriculum import MAX_HITS, Curriculum, Unit, glossary, telling, units_for
+from jindan.rag.curriculum import MAX_HITS, Curriculum, Unit, all_units, glossary, telling, units_for
 from jindan.rag.lexical import canonical
 from jindan.rag.ranker import Ranker
 from jindan.rag.topics import TopicModel, infer, load, refresh
@@ -58,8 +58,11 @@ def test_a_bank_subject_finds_its_units_by_name_alias_or_containment() -> None:
     assert [u.name for u in units_for("이차부등식", UNITS)] == ["부등식"]  # a narrower subject finds its unit
     assert [u.name for u in units_for("도함수", UNITS)] == ["미분계수와 도함수", "도함수의 활용"]
     assert [u.name for u in units_for("중3 이차함수", UNITS)] == ["이차함수"]
-    assert [u.name for u in units_for("2. 이차함수와 부등식", UNITS)] == ["부등식", "이차함수"]  # both, no more
+    assert [u.name for u in units_for("2. 이차함수와 부등식", UNITS)] == ["이차함수", "부등식"]  # both, no more
     assert units_for("Algebra", UNITS) == [] and units_for("", UNITS) == []
+    assert [u.name for u in units_for("통계와 부등식", UNITS)] == ["통계", "부등식"]  # each part of a joined name
+    joined = {u.name for u in units_for("경우의 수와 확률", all_units())}
+    assert {"경우의 수", "확률"} <= joined
 
 
 def test_evidence_counts_a_units_terms_and_splits_the_shared_ones() -> None:

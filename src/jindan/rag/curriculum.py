@@ -32,6 +32,7 @@ LANGUAGES = ("ko", "en")
 # (∫, Σ, √, ∠, ∩, →...); plain algebra (x^2, y=ax+b, <=, a_n) is written in every unit and tells none apart.
 _NAMED = re.compile(r"[a-z]{3,}|'|[∫∑σ√∛∜πθ°∠△∩∪∈∉⊂⊄∅→∞≡∽⊥αβγω⇒⇔∘]")
 _HANGUL = re.compile(r"[가-힣]")
+_JOINED = re.compile(r"(?<=[가-힣])[와과]\s+|\s*(?:및|,|·|/|&|\band\b)\s*")
 MAX_HITS = 3.0  # evidence per subject is capped: a long problem should not outvote the bank's own model
 
 
@@ -72,15 +73,23 @@ def units_for(subject: str, units: Sequence[Unit]) -> list[Unit]:
     name = canonical(subject)
     if len(name) < 2:
         return []
-    exact = [u for u in units if name in u.names()]
-    if exact:
-        return exact
+    found = [u for u in units if name in u.names()]
+    parts = [canonical(p) for p in _JOINED.split(subject) if p.strip()]
+    if len(parts) > 1:  # "경우의 수와 확률", "방정식과 부등식": the unit of that name and each part's
+        for part in parts:
+            found += [u for u in [u for u in units if part in u.names()] or _inside(part, units) if u not in found]
+    if found:
+        return found
     wider = [u for u in units if any(name in n for n in u.names())]  # "도함수" -> "도함수의 활용", ...
+    return wider or _inside(name, units)  # "도함수" is in "도함수의 활용": not the 함수 unit because it holds "함수"
+
+
+def _inside(name: str, units: Sequence[Unit]) -> list[Unit]:
+    """The units whose name the subject holds, the longest only: "중2 일차함수" is 일차함수, not 함수."""
     inside = {u.name: max((n for n in u.names() if len(n) >= 2 and n in name), key=len, default="") for u in units}
-    found = {n for n in inside.values() if n}  # "중2 일차함수" holds 일차함수 and 함수: the longer name wins
+    found = {n for n in inside.values() if n}
     longest = {n for n in found if not any(n != f and n in f for f in found)}
-    narrower = [u for u in units if inside[u.name] in longest]
-    return wider or narrower  # "도함수" is in "도함수의 활용": not the 함수 unit because it holds "함수"
+    return [u for u in units if inside[u.name] in longest]
 
 
 @dataclass(frozen=True)
