@@ -7,7 +7,9 @@ mean of the two cosines). SET: ko-oob | ko-find | ko-sim (the Korean dev bank, o
 math-oob-N and math-oob-N-nolab (MATH out of bank, N bank questions of the indexed half, 2502 = the whole half,
 300 asking), math-inbank-N-nolab (the same bank, 300 of its own questions typed as they are, relevant = the
 others of their subject), xling-N (the Korean dev bank's student queries against an N-question MATH bank, relevant = the
-MATH subjects of the query's unit where one fits: 확률 -> Counting & Probability, 피타고라스 정리 -> Geometry, ...).
+MATH subjects of the query's unit where one fits: 확률 -> Counting & Probability, 피타고라스 정리 -> Geometry, ...),
+ko-70-SEED (7 units of the Korean dev bank drawn by SEED, 10 questions of each indexed, the student queries of
+the others ask: a 70-question bank).
 SETTING=VALUE: search settings (e.g. rerank=none). Vectors are kept in --cache (default /tmp/jindan-embed-cache)
 by (embedder, sha256 of the text), so a second run embeds nothing; the store is an in-memory Qdrant. The
 out-of-bank and in-bank sets give the same numbers as `jindan eval retrieval --bank ...` with that embedder.
@@ -121,6 +123,28 @@ def dataset(name: str) -> tuple[BeirSet, str]:
         intent = "find" if name == "ko-find" else "similar"
         return banks.bank_set(KO, intent, out_of_bank=name == "ko-oob"), intent  # type: ignore[arg-type]
     parts = name.split("-")
+    if name.startswith("ko-70-"):  # 7 units drawn by seed, 10 questions each indexed, the rest ask (typed + pasted)
+        full = banks.bank_set(KO, "similar")
+        rng = np.random.default_rng(int(parts[2]))
+        units = sorted({t for t, _ in full.corpus.values()})
+        drawn = set(rng.choice(units, 7, replace=False).tolist())
+        by_unit: dict[str, list[str]] = {}
+        for d in sorted(full.corpus, key=lambda d: hashlib.sha256(d.encode()).hexdigest()):
+            if full.corpus[d][0] in drawn:
+                by_unit.setdefault(full.corpus[d][0], []).append(d)
+        kept = {d for ds in by_unit.values() for d in ds[:10]}
+        own = {q: json.loads(line)["question_id"] for q, line in _query_lines()}
+        queries = {
+            q: t
+            for q, t in full.queries.items()
+            if own.get(q) in full.corpus and own[q] not in kept and full.corpus[own[q]][0] in drawn
+        }
+        truth = {q: full.corpus[own[q]][0] for q in queries}
+        qrels = {q: {d: 1 for d in kept if full.corpus[d][0] == truth[q]} for q in queries}
+        corpus = {d: full.corpus[d] for d in kept}
+        return BeirSet(
+            corpus, queries, qrels, query_subjects=truth, searchable={d: full.searchable[d] for d in kept}
+        ), "similar"
     if name.startswith("math-inbank-"):  # 300 questions of the bank typed as they are: similar to a bank question
         base, _ = dataset(name.replace("inbank", "oob"))
         subject = {r["id"]: r["subject"] for r in map(json.loads, MATH.open()) if r["id"] in base.corpus}
@@ -154,6 +178,11 @@ def dataset(name: str) -> tuple[BeirSet, str]:
                 qrels[q["_id"]] = {d: 1 for d, s in subject.items() if s in fits}
         return BeirSet(base.corpus, queries, qrels, query_subjects=truth, searchable=base.searchable), "similar"
     raise SystemExit(f"unknown set {name}")
+
+
+def _query_lines() -> list[tuple[str, str]]:
+    lines = (KO / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    return [(str(json.loads(line)["_id"]), line) for line in lines if line.strip()]
 
 
 def main() -> None:
