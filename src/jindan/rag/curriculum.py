@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.resources import files
 
 import numpy as np
@@ -42,8 +42,10 @@ class Unit:
     aliases: tuple[str, ...]
     terms: tuple[str, ...]
 
-    def names(self) -> set[str]:
-        return {n for n in (canonical(x) for x in (self.name, *self.aliases)) if n}
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """The unit's name and other names, canonical (no spaces, lower case)."""
+        return frozenset(n for n in (canonical(x) for x in (self.name, *self.aliases)) if n)
 
 
 @lru_cache(maxsize=4)
@@ -73,20 +75,20 @@ def units_for(subject: str, units: Sequence[Unit]) -> list[Unit]:
     name = canonical(subject)
     if len(name) < 2:
         return []
-    found = [u for u in units if name in u.names()]
+    found = [u for u in units if name in u.names]
     parts = [canonical(p) for p in _JOINED.split(subject) if p.strip()]
     if len(parts) > 1:  # "경우의 수와 확률", "방정식과 부등식": the unit of that name and each part's
         for part in parts:
-            found += [u for u in [u for u in units if part in u.names()] or _inside(part, units) if u not in found]
+            found += [u for u in [u for u in units if part in u.names] or _inside(part, units) if u not in found]
     if found:
         return found
-    wider = [u for u in units if any(name in n for n in u.names())]  # "도함수" -> "도함수의 활용", ...
+    wider = [u for u in units if any(name in n for n in u.names)]  # "도함수" -> "도함수의 활용", ...
     return wider or _inside(name, units)  # "도함수" is in "도함수의 활용": not the 함수 unit because it holds "함수"
 
 
 def _inside(name: str, units: Sequence[Unit]) -> list[Unit]:
     """The units whose name the subject holds, the longest only: "중2 일차함수" is 일차함수, not 함수."""
-    inside = {u.name: max((n for n in u.names() if len(n) >= 2 and n in name), key=len, default="") for u in units}
+    inside = {u.name: max((n for n in u.names if len(n) >= 2 and n in name), key=len, default="") for u in units}
     found = {n for n in inside.values() if n}
     longest = {n for n in found if not any(n != f and n in f for f in found)}
     return [u for u in units if inside[u.name] in longest]
@@ -100,7 +102,10 @@ class Curriculum:
 
     @classmethod
     def for_subjects(cls, subjects: Sequence[str], units: Sequence[Unit] | None = None) -> Curriculum | None:
-        units = all_units() if units is None else units
+        """The curriculum of a bank's subjects (the packaged glossaries by default: kept per set of subjects,
+        since a service re-reads its topic model every few seconds)."""
+        if units is None:
+            return _packaged(tuple(subjects))
         found = [
             {
                 t
@@ -123,3 +128,8 @@ class Curriculum:
         flat = canonical(text)
         hits = [sum(w for t, w in terms.items() if t in flat) for terms in self.weights]
         return np.minimum(np.array(hits, np.float64), MAX_HITS)
+
+
+@lru_cache(maxsize=16)
+def _packaged(subjects: tuple[str, ...]) -> Curriculum | None:
+    return Curriculum.for_subjects(subjects, all_units())
