@@ -1,6 +1,7 @@
 """Does an attention model add to the diagnosis blend (GRU + boosted trees)? Prints JSON; nothing is shipped.
 
     python scripts/diagnosis_attention.py --fold 0 --cache /tmp/kt-attn/f0
+    python scripts/diagnosis_attention.py --fold 0 --cache /tmp/kt-attn/f0 --member gru --seed 2 --name gru_s2
 
 Fits on the other four folds of ASSISTments 2015 (pyKT layout) and predicts every response of the test fold from
 earlier ones only. Members, each cached as logits in ``--cache``: the shipped GRU (seeds 0 and 1) and trees, and an
@@ -8,7 +9,8 @@ AKT/simpleKT-style attention model: the current concept's embedding attends to e
 embeddings (strictly earlier responses, plus a learned "no history" slot), with a learned decay per head on the
 distance and a learned bonus per head for the same concept; optionally the earlier interactions are first encoded
 by a causal transformer layer (``--encoder``). Its head reads the attention output, the concept and the 13
-features, as the GRU's does. Needs torch and scikit-learn.
+features, as the GRU's does. ``--member gru`` measures one more GRU instead (``--seed``, ``--hidden``).
+Needs torch and scikit-learn.
 """
 
 from __future__ import annotations
@@ -125,7 +127,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data/assist2015/train_valid.csv"))
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--cache", type=Path, required=True)
-    ap.add_argument("--name", default="attention", help="cache name of the attention logits")
+    ap.add_argument("--member", choices=["attention", "gru"], default="attention")
+    ap.add_argument("--name", default="attention", help="cache name of the new member's logits")
+    ap.add_argument("--hidden", type=int, default=128, help="GRU width (--member gru)")
     ap.add_argument("--no-encoder", action="store_true")
     ap.add_argument("--no-features", action="store_true")
     ap.add_argument("--epochs", type=int, default=10)
@@ -147,8 +151,8 @@ def main() -> None:
         z: np.ndarray = np.load(path)
         return z
 
-    def gru(seed: int) -> np.ndarray:
-        g = sequence.train(train, seed=seed)
+    def gru(seed: int, hidden: int = 128) -> np.ndarray:
+        g = sequence.train(train, seed=seed, hidden=hidden)
         return np.concatenate([g.logits_sequence(cs, ys) for cs, ys in test])
 
     def trees() -> np.ndarray:
@@ -158,14 +162,17 @@ def main() -> None:
     g0, g1 = member("gru_s0", lambda: gru(0)), member("gru_s1", lambda: gru(1))
     h = member("trees_s0", trees)
     kw = {"encoder": not args.no_encoder, "features": not args.no_features}
-    a = member(args.name, lambda: attention_logits(train, test, seed=args.seed, epochs=args.epochs, **kw))
+    if args.member == "gru":
+        a = member(args.name, lambda: gru(args.seed, args.hidden))
+    else:
+        a = member(args.name, lambda: attention_logits(train, test, seed=args.seed, epochs=args.epochs, **kw))
     report: dict[str, Any] = {"fold": args.fold, "predictions": len(y), "fit_and_predict_s": fit_s}
-    report["own"] = {k: round(auc(y, z), 4) for k, z in (("gru_s0", g0), ("gru_s1", g1), ("trees", h), ("attn", a))}
+    report["own"] = {k: round(auc(y, z), 4) for k, z in (("gru_s0", g0), ("gru_s1", g1), ("trees", h), (args.name, a))}
     for basis, g in (("one_gru_seed", g0), ("two_gru_seeds", (g0 + g1) / 2)):
         blends = {"shipped_0.4_0.6": auc(y, 0.4 * g + 0.6 * h)}
         for wg in (0.2, 0.3, 0.4):
             for wa in (0.1, 0.2):
-                blends[f"gru{wg}_attn{wa}_trees{round(1 - wg - wa, 2)}"] = auc(y, wg * g + wa * a + (1 - wg - wa) * h)
+                blends[f"gru{wg}_new{wa}_trees{round(1 - wg - wa, 2)}"] = auc(y, wg * g + wa * a + (1 - wg - wa) * h)
         report[basis] = {k: round(v, 4) for k, v in blends.items()}
     print(json.dumps(report, indent=1))
 
