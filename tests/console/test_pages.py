@@ -330,6 +330,8 @@ def test_similar_practice_for_a_typed_problem_shows_its_topic_and_lets_the_stude
     chips = re.findall(r'<a href="([^"]+)"[^>]*class="tag( ok)?"[^>]*>([^<]+)</a>', fragment, re.S)
     assert {c[2].split(" · ")[0] for c in chips} == {"일차방정식", "연립방정식", "일차함수", "이차방정식"}
     assert [c[2].split(" · ")[0] for c in chips if c[1]] == ["이차방정식"]  # the inferred topic, marked
+    clues = re.search(r'data-testid="topic-clues">([^<]+)<', fragment)
+    assert clues and clues.group(1).startswith("단원을 알려 준 말: ") and "이차방정식" in clues.group(1)
     subjects = re.findall(r'<span class="tag">([^<]+)</span>\s*<span class="tag">난이도', fragment)
     assert subjects and set(subjects[:5]) == {"이차방정식"}, subjects
     other = next(html.unescape(href) for href, ok, name in chips if name.startswith("일차함수"))

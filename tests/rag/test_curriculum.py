@@ -105,6 +105,7 @@ def test_the_curriculum_tells_a_small_bank_the_unit_its_own_questions_cannot() -
     with_terms = infer(model, between, text, {}, curriculum=1.0)
     assert without is not None and with_terms is not None
     assert with_terms.subject == "통계" and with_terms.of("통계") > without.of("통계") + 0.2
+    assert with_terms.clues == ("중앙값", "최빈값") and without.clues == ()  # why: the words it found
     assert infer(model, between, text, {}, curriculum=0.0) == without  # 0 turns it off
     assert model.prior_share.tolist() == [1.0, 1.0]  # 4 questions each: the curriculum counts in full
 

@@ -174,6 +174,7 @@ def test_similar_practice_for_a_typed_problem(
         assert body["subject"] == "Counting & Probability" and body["source"] == "inferred"
         assert 0 < body["subject_confidence"] <= 1 and body["uncertain"] == (body["subject_confidence"] < 0.5)
         assert body["topics"][0]["subject"] == body["subject"]
+        assert "probability" in body["clues"]  # the curriculum's word for the subject, found in the problem
         assert {t["subject"] for t in body["topics"]} == {"Algebra", "Geometry", "Counting & Probability"}
         assert len(body["results"]) == 5 and {f["subject"] for f in body["results"]} == {body["subject"]}
         assert all(f["subject_confidence"] == body["subject_confidence"] for f in body["results"])

@@ -67,6 +67,7 @@ def _practice(stack: SearchStack, text: str, subject: str | None) -> tuple[list[
         "uncertain": t.uncertain,
         "source": t.source,
         "chips": [{"subject": s, "percent": round(100 * t.of(s))} for s in chips],
+        "clues": list(t.clues),
     }
     return shown(found.found), None, topic
 

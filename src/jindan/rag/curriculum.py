@@ -99,6 +99,7 @@ class Curriculum:
     """Per bank subject, its units' terms (canonical), each weighted 1 / the number of subjects sharing it."""
 
     weights: tuple[dict[str, float], ...]
+    shown: dict[str, str]  # canonical term -> as the glossary writes it
 
     @classmethod
     def for_subjects(cls, subjects: Sequence[str], units: Sequence[Unit] | None = None) -> Curriculum | None:
@@ -106,22 +107,33 @@ class Curriculum:
         since a service re-reads its topic model every few seconds)."""
         if units is None:
             return _packaged(tuple(subjects))
-        found = [
-            {
-                t
-                for u in units_for(s, units)
-                for t in (canonical(x) for x in (*u.terms, *u.aliases, u.name))
-                if t and telling(t)
-            }
-            for s in subjects
-        ]
+        shown: dict[str, str] = {}
+        found: list[set[str]] = []
+        for s in subjects:
+            terms = set()
+            for x in (x for u in units_for(s, units) for x in (*u.terms, *u.aliases, u.name)):
+                if (t := canonical(x)) and telling(t):
+                    terms.add(t)
+                    shown.setdefault(t, x)
+            found.append(terms)
         if not any(found):
             return None
         shared: dict[str, int] = {}
         for terms in found:
             for t in terms:
                 shared[t] = shared.get(t, 0) + 1
-        return cls(tuple({t: 1.0 / shared[t] for t in terms} for terms in found))
+        return cls(tuple({t: 1.0 / shared[t] for t in terms} for terms in found), shown)
+
+    def clues(self, text: str, subject: int, most: int = 3) -> tuple[str, ...]:
+        """The subject's terms found in the text, as the glossary writes them: longest first, none that is part
+        of another found (what the console shows as the reason for the topic)."""
+        flat = canonical(text)
+        hits = sorted((t for t in self.weights[subject] if t in flat), key=lambda t: (-len(t), t))
+        kept: list[str] = []
+        for t in hits:
+            if not any(t in k for k in kept):
+                kept.append(t)
+        return tuple(self.shown.get(t, t) for t in kept[:most])
 
     def evidence(self, text: str) -> npt.NDArray[np.float64]:
         """Per subject: its units' terms found in the text (shared terms split), at most ``MAX_HITS``."""

@@ -63,6 +63,7 @@ class TopicGuess:
     source: Source
     uncertain: bool = False
     scores: tuple[tuple[str, float], ...] = ()  # every subject's probability, most likely first
+    clues: tuple[str, ...] = ()  # the curriculum's words for the subject found in the text (why it looks so)
 
     def of(self, subject: str | None) -> float:
         return dict(self.scores).get(subject or "", 0.0)
@@ -273,13 +274,22 @@ def infer(
     probs = np.exp(_softmax_log(logp))
     order = np.argsort(-probs, kind="stable")
     best = int(order[0])
+    clues = _clues(model, text, subjects[best]) if source == "inferred" and curriculum > 0 else ()
     return TopicGuess(
         subjects[best],
         round(float(probs[best]), 4),
         source,
         source != "anchor" and float(probs[best]) < uncertain_below,
         tuple((subjects[int(i)], round(float(probs[int(i)]), 4)) for i in order if probs[int(i)] > 0),
+        clues,
     )
+
+
+def _clues(model: TopicModel | None, text: str | None, subject: str) -> tuple[str, ...]:
+    """The curriculum's words for the subject found in the text (none without a glossary for the bank)."""
+    if model is None or model.curriculum is None or not text or subject not in model.subjects:
+        return ()
+    return model.curriculum.clues(text, model.subjects.index(subject))
 
 
 def _passage_body(text: str, subject: str | None) -> str:

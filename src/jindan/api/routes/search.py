@@ -106,6 +106,11 @@ class PracticeOut(BaseModel):
         "questions (no topic model yet); chosen: the subject asked for."
     )
     topics: list[TopicOut] = Field(description="Every subject it could be on, most likely first.")
+    clues: list[str] = Field(
+        default_factory=list,
+        description="The curriculum's words for that subject found in the problem (why it looks like that "
+        "topic; empty when none was, or the subject was not inferred).",
+    )
     results: list[FoundOut]
 
 
@@ -117,6 +122,7 @@ def _practice(practice: Practice, response: Response) -> PracticeOut:
         uncertain=t.uncertain if t else False,
         source=t.source if t else None,
         topics=[TopicOut(subject=s, confidence=c) for s, c in (t.scores if t else ())],
+        clues=list(t.clues) if t else [],
         results=_out(practice.found, "similar", response),
     )
 
