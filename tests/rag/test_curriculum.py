@@ -154,6 +154,9 @@ def test_a_copied_question_of_another_unit_that_names_the_asked_unit_is_a_siblin
     ranker = Ranker(
         store, "c", lambda ids: {i: bank[i][1] for i in ids if i in bank}, SearchSettings(), topics=load(store, "c")
     )
+    model = load(store, "c")
+    assert model is not None and model.named_words("이차함수를 고르시오, 일차함수와 비교") == {"이차함수", "일차함수"}
+    assert model.named_words("지수일차함수") == set()  # inside another word: not named
     probe = np.array([0.8, 0.2, 0.5, 0.2], np.float32)
     typed = "일차함수 y=2x의 그래프를 y축의 방향으로 -3만큼 평행이동한 그래프가 점 (a, 5)를 지날 때, a의 값"
     share = ranker.anchor_share(typed, probe, Filter(equals={"kind": "question"}))

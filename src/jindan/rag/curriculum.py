@@ -75,15 +75,20 @@ def units_for(subject: str, units: Sequence[Unit]) -> list[Unit]:
     name = canonical(subject)
     if len(name) < 2:
         return []
-    found = [u for u in units if name in u.names]
+    found = _named(name, units)
     parts = [canonical(p) for p in _JOINED.split(subject) if p.strip()]
     if len(parts) > 1:  # "경우의 수와 확률", "방정식과 부등식": the unit of that name and each part's
         for part in parts:
-            found += [u for u in [u for u in units if part in u.names] or _inside(part, units) if u not in found]
+            found += [u for u in _named(part, units) or _inside(part, units) if u not in found]
     if found:
         return found
     wider = [u for u in units if any(name in n for n in u.names)]  # "도함수" -> "도함수의 활용", ...
     return wider or _inside(name, units)  # "도함수" is in "도함수의 활용": not the 함수 unit because it holds "함수"
+
+
+def _named(name: str, units: Sequence[Unit]) -> list[Unit]:
+    """The units of that (canonical) name or other name."""
+    return [u for u in units if name in u.names]
 
 
 def _inside(name: str, units: Sequence[Unit]) -> list[Unit]:

@@ -13,11 +13,9 @@ expansion), the typed problem's terms and the bank's latent topics (:mod:`jindan
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -206,12 +204,11 @@ class Ranker:
         )
 
     def _names_another(self, text: str | None, subject: str) -> bool:
-        """The text names a subject of the bank at the start of a word ("확률을", "미분계수", not "지수부등식"),
-        and does not name ``subject``."""
+        """The text names a subject of the bank at the start of a word, and not ``subject``."""
         model = self.topics if text and self.cfg.topic_model else None
         if model is None or not text:
             return False
-        named = {s for s in model.subjects if _word_start(s).search(text)}
+        named = model.named_words(text)
         return bool(named) and subject not in named
 
     def _subject_first(self, hits: list[Hit], k: int, flt: Filter, vector: Vector, subject: str) -> list[Hit]:
@@ -225,8 +222,3 @@ class Ranker:
             same += [h for h in more if h.id not in seen]
         rest = [h for h in hits if h.payload.get(field) != subject]
         return [*same[:k], *rest][:k]
-
-
-@lru_cache(maxsize=1024)
-def _word_start(name: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![가-힣])" + r"\s*".join(map(re.escape, name.split())))

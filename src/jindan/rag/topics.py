@@ -20,6 +20,7 @@ instead of mixing topics silently.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -161,6 +162,15 @@ class TopicModel:
             if not any(j != i and self._names[i] in self._names[j] for j in hit):
                 out[i] = 1.0
         return out
+
+    def named_words(self, text: str) -> set[str]:
+        """The subjects the text names at the start of a word ("확률을", "미분계수"; not "지수부등식", which
+        :meth:`named` counts for 부등식): a name the text is written about, not part of another word."""
+        return {s for s, pattern in zip(self.subjects, self._word_starts, strict=True) if pattern.search(text)}
+
+    @cached_property
+    def _word_starts(self) -> list[re.Pattern[str]]:
+        return [re.compile(r"(?<![가-힣])" + r"\s*".join(map(re.escape, s.split()))) for s in self.subjects]
 
     def points(self) -> list[Point]:
         out = []
