@@ -9,7 +9,8 @@ math-oob-N and math-oob-N-nolab (MATH out of bank, N bank questions of the index
 others of their subject), xling-N (the Korean dev bank's student queries against an N-question MATH bank, relevant = the
 MATH subjects of the query's unit where one fits: 확률 -> Counting & Probability, 피타고라스 정리 -> Geometry, ...),
 ko-70-SEED (7 units of the Korean dev bank drawn by SEED, 10 questions of each indexed, the student queries of
-the others ask: a 70-question bank).
+the others ask: a 70-question bank), math-cv-SEED and math-cv-SEED-nolab (200 MATH problems drawn by SEED ask, the
+4,800 others are the bank: the held-out bank's size).
 SETTING=VALUE: search settings (e.g. rerank=none). Vectors are kept in --cache (default /tmp/jindan-embed-cache)
 by (embedder, sha256 of the text), so a second run embeds nothing; the store is an in-memory Qdrant. The
 out-of-bank and in-bank sets give the same numbers as `jindan eval retrieval --bank ...` with that embedder.
@@ -152,6 +153,16 @@ def dataset(name: str) -> tuple[BeirSet, str]:
         queries = {f"q{i}": base.searchable[i] for i in asking}
         qrels = {f"q{i}": {d: 1 for d, s in subject.items() if s == subject[i] and d != i} for i in asking}
         return BeirSet(base.corpus, queries, qrels, searchable=base.searchable), "similar"
+    if name.startswith("math-cv-"):  # 200 problems drawn by seed ask, the 4,800 others are the bank
+        full = banks.bank_set(MATH, "similar", subjects=not name.endswith("nolab"))
+        subject = {r["id"]: r["subject"] for r in map(json.loads, MATH.open())}
+        asking = set(np.random.default_rng(int(parts[2])).choice(sorted(full.corpus), 200, replace=False).tolist())
+        corpus = {d: t for d, t in full.corpus.items() if d not in asking}
+        queries = {f"q{d}": full.searchable[d] for d in sorted(asking)}
+        qrels = {f"q{d}": {c: 1 for c in corpus if subject[c] == subject[d]} for d in sorted(asking)}
+        truth = {f"q{d}": subject[d] for d in sorted(asking)} if not name.endswith("nolab") else {}
+        searchable = {d: full.searchable[d] for d in corpus}
+        return BeirSet(corpus, queries, qrels, query_subjects=truth, searchable=searchable, out_of_bank=True), "similar"
     if parts[0] == "math":
         size = int(parts[2])
         data = banks.bank_set(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jindan.rag.lexical import canonical, char_ngrams, containment, terms
+from jindan.rag.lexical import canonical, char_ngrams, containment, terms, token_pairs
 from jindan.rag.sparse import SparseEncoder
 
 
@@ -33,3 +33,9 @@ def test_sparse_vectors_count_morphemes() -> None:
     (idx_a, val_a), (idx_b, _) = SparseEncoder().encode(["방정식을 풀어라 방정식", "방정식의 해"])
     assert max(val_a) == 2.0  # 방정식 twice, whatever particle follows
     assert set(idx_a) & set(idx_b)
+
+
+def test_token_pairs_keep_the_notation_a_problem_is_written_in() -> None:
+    pairs = token_pairs(r"How many $x$ satisfy $x^2+\frac{1}{2}=3$? 이차방정식의 해")
+    assert {"p:how many", "p:x ^", "p:\\frac {", "p:이차방정식의 해"} <= set(pairs)
+    assert pairs["p:$ x"] == 2 and token_pairs("x") == {}

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from jindan.rag.ranker import Ranker
-from jindan.rag.topics import TopicModel, infer, load, neighbour_votes, refresh, topics_collection
+from jindan.rag.topics import (
+    SOLUTION_MARK,
+    TopicModel,
+    infer,
+    load,
+    neighbour_votes,
+    refresh,
+    split_solution,
+    topics_collection,
+)
 from jindan.settings import SearchSettings
 from jindan.vectors.base import CollectionSpec, Filter, Point, PointId
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
@@ -141,3 +150,43 @@ def test_similar_by_id_keeps_the_question_out_and_its_subject_first(store: Qdran
     hits, guess = ranker.similar_topic(5, Filter(equals={"kind": "question"}), anchor=1)
     assert guess is not None and (guess.subject, guess.source, guess.confidence) == ("확률", "anchor", 1.0)
     assert 1 not in [h.id for h in hits] and {h.payload["subject"] for h in hits} == {"확률"}
+
+
+def english_bank(per: int) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Two English subjects, each problem with the start of its solution after the mark."""
+    rng = np.random.default_rng(1)
+    vectors, subjects, texts = [], [], []
+    for n in range(per):
+        for i, (s, problem, solution) in enumerate(
+            (
+                ("Algebra", f"Solve $x^2-{n}x+6=0$ for $x$.", "Factor the quadratic: worksolution"),
+                ("Geometry", f"A triangle has sides {n}, 4 and 5. Find its area.", "Use Heron: worksolution"),
+            )
+        ):
+            vectors.append(unit(np.eye(DIM)[i] * 2 + rng.normal(0, 0.35, DIM)))
+            subjects.append(s)
+            texts.append(f"{problem}{SOLUTION_MARK}{solution}")
+    return vectors, subjects, texts
+
+
+def test_the_term_regression_reads_the_problem_and_naive_bayes_its_solution_too() -> None:
+    model = TopicModel.fit(*english_bank(12))
+    assert model is not None and model.lexical is not None
+    assert not any("worksolution" in t for w in model.lexical.weights for t in w)  # a typed problem has none
+    assert all(c.get("w:worksolution", 0) > 0 for c in model.counts)
+    assert any(t.startswith("p:x ^") for t in model.lexical.idf)  # notation: neighbouring tokens as written
+    assert split_solution(f"a{SOLUTION_MARK}b") == ("a", "a\nb") and split_solution("a") == ("a", "a")
+
+
+def test_a_large_bank_trusts_its_term_regression_and_a_korean_problem_on_an_english_bank_does_not() -> None:
+    small, large = TopicModel.fit(*bank(per=6)), TopicModel.fit(*english_bank(40))
+    assert small is not None and large is not None
+    assert small.trust == 0.0 and small.hangul  # up to OWN_WORDS questions per subject: the parts weigh the same
+    assert large.trust == pytest.approx(0.75) and not large.hangul
+    vector = unit(np.eye(DIM)[0] + np.eye(DIM)[1])
+    untrusted = TopicModel.fit(*english_bank(40))
+    assert untrusted is not None
+    untrusted.__dict__["trust"] = 0.0
+    korean, english = "삼각형의 넓이를 구하시오: sides 4 and 5", "Find the area of a triangle with sides 4 and 5."
+    assert np.allclose(large.log_probs(vector, korean), untrusted.log_probs(vector, korean))
+    assert not np.allclose(large.log_probs(vector, english), untrusted.log_probs(vector, english))

@@ -109,6 +109,16 @@ def metrics(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> d
     }
 
 
+def _topic_text(data: BeirSet, doc: str) -> str:
+    """The topic model's text of a corpus entry: its problem and, where the set knows the problem apart from
+    the corpus text, the rest (the solution's start) as the solution."""
+    subject, text = data.corpus[doc]
+    problem = data.searchable.get(doc)
+    if problem and text.startswith(problem):
+        return topic_text(subject or None, problem, text[len(problem) :])
+    return topic_text(subject or None, text)
+
+
 def evaluate(
     data: BeirSet,
     embedder: Embedder,
@@ -156,7 +166,7 @@ def evaluate(
             )
             if progress:
                 progress("index", len(chunk), len(ids))
-        words: dict[PointId, str] = {d: topic_text(t or None, x) for d, (t, x) in data.corpus.items()}
+        words: dict[PointId, str] = {d: _topic_text(data, d) for d in data.corpus}
         topics = refresh_topics(store, name, words) if intent == "similar" else 0
         model, latent = load_topics(store, name) if intent == "similar" else (None, None)
         ranker = Ranker(store, name, texts, search, sparse, topics=model, latent=latent)

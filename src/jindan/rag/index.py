@@ -25,8 +25,8 @@ from sqlalchemy import select
 from jindan.db.engine import Database
 from jindan.db.models import Material, Question
 from jindan.embed.base import Embedder
+from jindan.rag.topics import SOLUTION_MARK, topics_collection
 from jindan.rag.topics import refresh as refresh_topics
-from jindan.rag.topics import topics_collection
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 MATERIAL_PREFIX = "material:"
@@ -109,11 +109,14 @@ def first_pass_text(subject: str | None, body: str, choices: Sequence[str] | Non
 def topic_text(
     subject: str | None, body: str, explanation: str | None = None, choices: Sequence[str] | None = None
 ) -> str:
-    """What the topic model reads of a question: as written, drawing code included. A typed or pasted problem
-    brings its drawing code along, and its terms (``draw``, ``label``, coordinates) say Geometry: without them
-    in the bank, English out-of-bank P@10 fell from 0.750 to 0.733 (MiniLM, 2,502 bank; docs/benchmarks.md)."""
+    """What the topic model reads of a question: the problem as written, drawing code included, then the start
+    of its solution after :data:`~jindan.rag.topics.SOLUTION_MARK` (the term regression reads the problem only,
+    as a student types it; naive Bayes reads both). A typed or pasted problem brings its drawing code along, and
+    its terms (``draw``, ``label``, coordinates) say Geometry (docs/benchmarks.md)."""
     head = f"{subject}: " if subject else ""
-    return f"{head}{searchable_text(body, choices)}\n{(explanation or '')[:SOLUTION_CHARS]}".strip()
+    problem = f"{head}{searchable_text(body, choices)}".strip()
+    solution = (explanation or "")[:SOLUTION_CHARS].strip()
+    return f"{problem}{SOLUTION_MARK}{solution}" if solution else problem
 
 
 def without_drawings(text: str, marker: str = FIGURE) -> str:

@@ -13,6 +13,7 @@ import re
 import threading
 from collections import Counter
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 _FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
@@ -40,6 +41,7 @@ _TYPED_TIMES = re.compile(r"(?<=[0-9)])[x*](?=[0-9(+\-])")
 _LATIN_PAIR = re.compile(r"^[a-z]{2}$")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _WORD = re.compile(r"[a-z]{2,}")
+_TOKEN = re.compile(r"\\?[A-Za-z]+|[0-9]+|[\uac00-\ud7a3]+|[^\sA-Za-z0-9\uac00-\ud7a3]")
 
 
 def canonical(text: str) -> str:
@@ -63,6 +65,14 @@ def char_ngrams(text: str, n: int = 2) -> Counter[str]:
     words = _WORD.findall(_LATEX_COMMAND.sub(" ", text).lower())
     grams.update(f"w:{w}" for w in words if w not in _STOP)
     return grams
+
+
+def token_pairs(text: str) -> Counter[str]:
+    """Neighbouring tokens as written (words, LaTeX commands, numbers, Hangul runs, each symbol): ``x ^``,
+    ``\\frac {``, ``how many``. The way a problem is written down tells its subject apart where single words
+    do not (Algebra and Intermediate Algebra share their words, not their notation)."""
+    found = _TOKEN.findall(text.lower())
+    return Counter(f"p:{a} {b}" for a, b in pairwise(found))
 
 
 def containment(query: Counter[str], doc: Counter[str]) -> float:
