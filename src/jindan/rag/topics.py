@@ -119,7 +119,7 @@ class TopicModel:
     def trust(self) -> float:
         """How far the term regression is trusted over naive Bayes: 0 in a bank of up to ``OWN_WORDS``
         questions per subject (the parts weigh the same), towards 1 as the bank grows (the regression decides)."""
-        return float(1 - self.prior_share.mean())
+        return float(1 - self.prior_share.mean()) if self.lexical is not None else 0.0
 
     @cached_property
     def hangul(self) -> bool:
