@@ -16,6 +16,7 @@ from jindan.embed.base import Embedder
 from jindan.rag import index as index_module
 from jindan.rag.index import FIRST_CHUNK, Indexer, Pace, first_pass_text, passage_text, without_drawings
 from jindan.rag.retrieve import Retriever, SearchFilters
+from jindan.rag.topics import SOLUTION_MARK, TopicModel, split_solution
 from jindan.settings import SearchSettings
 from jindan.vectors.base import ModelMismatch
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
@@ -229,3 +230,21 @@ def test_passages_leave_drawing_code_out() -> None:
     assert "draw(" not in text and "[figure]" in text and "What is the area?" in text and "boxed{6}" in text
     assert first_pass_text("Geometry", body) == "Geometry: Find $x$.\n[figure]\nWhat is the area?"
     assert "draw(" not in passage_text(None, "Unclosed [asy] draw((0,0));", None)
+
+
+def test_the_topic_model_reads_each_problem_apart_from_its_solution(
+    bank: Database, store: QdrantEdgeStore, minilm: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The term regression learns from problems as a student types them; naive Bayes also reads the solutions."""
+    seen: list[str] = []
+    fit = TopicModel.fit
+
+    def spy(vectors: Any, subjects: Any, texts: Any, **kw: Any) -> TopicModel | None:
+        seen.extend(texts)
+        return fit(vectors, subjects, texts, **kw)
+
+    monkeypatch.setattr(TopicModel, "fit", spy)
+    assert Indexer(bank, store, minilm).run().topics > 1
+    assert len(seen) == 120 and sum(SOLUTION_MARK in t for t in seen) >= 100
+    problems, wholes = zip(*(split_solution(t) for t in seen), strict=True)
+    assert not any("boxed" in p for p in problems) and sum("boxed" in w for w in wholes) >= 30  # within 400 characters
