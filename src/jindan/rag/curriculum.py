@@ -25,13 +25,12 @@ from importlib.resources import files
 import numpy as np
 import numpy.typing as npt
 
-from jindan.rag.lexical import canonical
+from jindan.rag.lexical import canonical, has_hangul
 
 LANGUAGES = ("ko", "en")
 # A formula term counts when it names something (sin, log, lim, nPr, f'), or holds a symbol of one kind of problem
 # (∫, Σ, √, ∠, ∩, →...); plain algebra (x^2, y=ax+b, <=, a_n) is written in every unit and tells none apart.
 _NAMED = re.compile(r"[a-z]{3,}|'|[∫∑σ√∛∜πθ°∠△∩∪∈∉⊂⊄∅→∞≡∽⊥αβγω⇒⇔∘]")
-_HANGUL = re.compile(r"[가-힣]")
 _JOINED = re.compile(r"(?<=[가-힣])[와과]\s+|\s*(?:및|,|·|/|&|\band\b)\s*")
 MAX_HITS = 3.0  # evidence per subject is capped: a long problem should not outvote the bank's own model
 
@@ -67,7 +66,7 @@ def all_units() -> tuple[Unit, ...]:
 
 def telling(term: str) -> bool:
     """Whether a term can tell units apart: any Korean word, or a formula term that names something."""
-    return bool(_HANGUL.search(term) or _NAMED.search(term))
+    return has_hangul(term) or bool(_NAMED.search(term))
 
 
 def units_for(subject: str, units: Sequence[Unit]) -> list[Unit]:

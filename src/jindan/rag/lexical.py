@@ -67,6 +67,11 @@ def char_ngrams(text: str, n: int = 2) -> Counter[str]:
     return grams
 
 
+def has_hangul(text: str) -> bool:
+    """Whether the text holds a Korean syllable."""
+    return _HANGUL.search(text) is not None
+
+
 def token_pairs(text: str) -> Counter[str]:
     """Neighbouring tokens as written (words, LaTeX commands, numbers, Hangul runs, each symbol): ``x ^``,
     ``\\frac {``, ``how many``. The way a problem is written down tells its subject apart where single words

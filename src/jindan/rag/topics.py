@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from jindan.rag.curriculum import Curriculum
 from jindan.rag.latent import LatentTopics
-from jindan.rag.lexical import canonical, char_ngrams, terms, token_pairs
+from jindan.rag.lexical import canonical, char_ngrams, has_hangul, terms, token_pairs
 from jindan.rag.term_weights import TermRegression, regression
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
@@ -48,7 +48,6 @@ LR_TEMPERATURE = 3.0  # the regression is confident on its own training vectors;
 NB_TEMPERATURE = 10.0  # naive Bayes sums one log-probability per term: scaled to the regression's range
 LEX_TEMPERATURE = 2.0  # the term regression, softened likewise (down to 1 as the bank grows: :attr:`trust`)
 SOLUTION_MARK = "\x1e"  # between a question's problem and its solution in the text the topic model reads
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 NAME_BONUS = 2.0  # log-odds added to a subject whose full name the text contains
 ANCHOR_BONUS = 1.0  # log-odds added to the subject of a question that holds part of the text, not all of it
 OWN_WORDS = 10  # questions per subject from which the bank's own words start to outweigh the curriculum's
@@ -124,7 +123,7 @@ class TopicModel:
     @cached_property
     def hangul(self) -> bool:
         """The term regression has learnt Korean words (a Korean bank)."""
-        return self.lexical is not None and any(_HANGUL.search(t) for t in self.lexical.idf)
+        return self.lexical is not None and any(map(has_hangul, self.lexical.idf))
 
     @cached_property
     def curriculum(self) -> Curriculum | None:
@@ -171,7 +170,7 @@ class TopicModel:
         if not text:
             return logp
         found = features(text)
-        trust = self.trust if self.hangul or not _HANGUL.search(text) else 0.0  # Korean on an English bank
+        trust = self.trust if self.hangul or not has_hangul(text) else 0.0  # Korean on an English bank
         out = logp / 3
         if trust < 1:
             out = out + (1 - trust) / 3 * _softmax_log(self._bayes(found) / NB_TEMPERATURE)
