@@ -309,6 +309,13 @@ class SearchSettings(BaseModel):
         description="Banks without subjects, a typed problem the bank does not hold: weight of the TF-IDF cosine "
         "of its terms (and of its nearest candidates' terms) with each candidate's, added to the cosine; 0: off.",
     )
+    expansion_units: float = Field(
+        0.5,
+        ge=0,
+        description="Banks without subjects, a typed problem the bank does not hold: weight of the cosine of its "
+        "curriculum units (packaged glossary terms found in it) with each candidate's (question and worked "
+        "solution), added to the score; 0: off.",
+    )
     latent_topics: float = Field(
         0.5,
         ge=0,

@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jindan.rag.curriculum import MAX_HITS, Curriculum, Unit, all_units, glossary, telling, units_for
+from jindan.rag.curriculum import (
+    MAX_HITS,
+    Curriculum,
+    Unit,
+    all_units,
+    glossary,
+    telling,
+    unit_agreement,
+    unit_profile,
+    units_for,
+)
 from jindan.rag.lexical import canonical
 from jindan.rag.ranker import Ranker
 from jindan.rag.topics import TopicModel, infer, load, refresh
@@ -166,3 +176,53 @@ def test_a_copied_question_of_another_unit_that_names_the_asked_unit_is_a_siblin
     pasted = bank[4][1]  # a question itself, pasted: its own subject decides, whatever it names
     _, own = ranker.similar_topic(3, Filter(equals={"kind": "question"}), text=pasted, vector=probe)
     assert own is not None and (own.subject, own.source) == ("일차함수", "anchor")
+
+
+def test_a_texts_curriculum_units_tell_a_remainder_from_a_triangle() -> None:
+    remainder = unit_profile("What is the remainder when $2^{100}$ is divided by 7?")
+    names = [u.name for u in all_units()]
+    assert remainder[names.index("Modular Arithmetic")] > 0 and remainder[names.index("Triangles")] == 0
+    assert np.isclose(np.linalg.norm(remainder), 1.0)
+    assert not unit_profile("x + 1 = 2").any()  # plain algebra names no unit
+    others = {
+        "mod": "Find the remainder of 3^5 modulo 11.",
+        "tri": "The triangle has sides 3, 4 and 5. What is its area?",
+        "none": "x + 1 = 2",
+    }
+    agree = unit_agreement("What is the remainder when 2^100 is divided by 7?", others)
+    assert agree["mod"] > 0.3 and agree["tri"] == 0 and agree["none"] == 0
+    dice = "주사위 두 개를 던질 때 눈의 합이 7일 확률"
+    ko = unit_agreement(dice, {"p": "동전을 던져 앞면이 나올 확률", "t": "삼각형의 넓이"})
+    assert ko["p"] > ko["t"]
+    assert unit_agreement("x + 1 = 2", others) == dict.fromkeys(others, 0.0)
+
+
+def test_a_bank_without_subjects_ranks_by_the_units_of_each_question_s_worked_solution(store: QdrantEdgeStore) -> None:
+    """Four questions with no subjects, the first the nearest by its vector: for a typed remainder problem the one
+    whose worked solution is about remainders comes first; with the weight at 0 the nearest stays first."""
+    problems = {1: "Compute 2^10.", 2: "Compute 3^7.", 3: "Compute 5^4.", 4: "Compute 7^3."}
+    solutions = {
+        1: "The triangle's area is half the base times the height.",
+        2: "Work modulo 11: the remainder of 3^5 is 1, so the remainder is 3^2 = 9.",
+        3: "The triangle's perimeter is the sum of its sides.",
+        4: "The circle's radius is 7, so its area is 49 pi.",
+    }
+    vector = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
+    farther = np.array([0.958, 0.287, 0.0, 0.0], np.float32)  # cosine 0.958 to the typed problem's
+    store.create(CollectionSpec(name="c", dim=4, model_id="test"))
+    store.upsert("c", [Point(i, vector if i == 1 else farther, {"kind": "question"}) for i in problems])
+
+    def ranker(weight: float) -> Ranker:
+        return Ranker(
+            store,
+            "c",
+            lambda ids: {i: problems[i] for i in ids if i in problems},
+            SearchSettings(expansion_units=weight, expansion_lexical=0, latent_topics=0),
+            worked=lambda ids: {i: f"{problems[i]}\n{solutions[i]}" for i in ids if i in problems},
+        )
+
+    typed = "Find the remainder when 2^100 is divided by 7."
+    flt = Filter(equals={"kind": "question"})
+    assert ranker(0).similar(4, flt, text=typed, vector=vector)[0].id == 1
+    ranked = [h.id for h in ranker(0.5).similar(4, flt, text=typed, vector=vector)]
+    assert ranked[0] == 2 and sorted(ranked) == [1, 2, 3, 4]

@@ -248,3 +248,19 @@ def test_the_topic_model_reads_each_problem_apart_from_its_solution(
     assert len(seen) == 120 and sum(SOLUTION_MARK in t for t in seen) >= 100
     problems, wholes = zip(*(split_solution(t) for t in seen), strict=True)
     assert not any("boxed" in p for p in problems) and sum("boxed" in w for w in wholes) >= 30  # within 400 characters
+
+
+def test_a_bank_without_subjects_reads_each_candidate_s_worked_solution_for_its_units(
+    bank: Database, store: QdrantEdgeStore, minilm: Embedder
+) -> None:
+    """The curriculum units of a candidate come from its question and the start of its worked solution, as
+    PostgreSQL holds them (the solution says "remainder" where the problem may not)."""
+    Indexer(bank, store, minilm).run()
+    ranker = Retriever(bank, store, minilm).ranker
+    with bank.session() as s:
+        row = s.execute(select(Question.id, Question.body, Question.explanation).limit(1)).one()
+    worked = ranker.worked([row.id, "not-a-question"])
+    assert list(worked) == [row.id]
+    assert worked[row.id] == passage_text(None, row.body, row.explanation)
+    assert row.explanation and without_drawings(row.explanation, "")[:50] in worked[row.id]
+    assert ranker.texts([row.id])[row.id] != worked[row.id]  # find reads the question alone

@@ -149,6 +149,10 @@ def evaluate(
         service reads it), else the corpus text."""
         return {i: data.searchable.get(str(i)) or data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
 
+    def worked(ids: Sequence[PointId]) -> dict[PointId, str]:
+        """Each question with the start of its worked solution: the corpus text."""
+        return {i: data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
+
     guesses: dict[str, TopicGuess | None] = {}
     try:
         start = time.perf_counter()
@@ -169,7 +173,7 @@ def evaluate(
         words: dict[PointId, str] = {d: _topic_text(data, d) for d in data.corpus}
         topics = refresh_topics(store, name, words) if intent == "similar" else 0
         model, latent = load_topics(store, name) if intent == "similar" else (None, None)
-        ranker = Ranker(store, name, texts, search, sparse, topics=model, latent=latent)
+        ranker = Ranker(store, name, texts, search, sparse, topics=model, latent=latent, worked=worked)
         index_s = time.perf_counter() - start
         ranked: dict[str, list[str]] = {}
         qids = list(data.queries)

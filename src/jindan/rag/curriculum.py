@@ -11,16 +11,20 @@ name contains the subject's or is contained in it ("미분" gathers "미분계�
 "이차부등식" finds "부등식"). A subject no unit matches gets no evidence. :meth:`Curriculum.evidence` counts the
 matched units' terms found in a text, each term split between the subjects that share it, so a word typical of
 two units tells neither apart.
+
+A bank without subjects has no names to match, so there a text's :func:`unit_profile` (its terms per unit of every
+glossary) is compared with each candidate's instead (:func:`unit_agreement`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib.resources import files
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +36,7 @@ LANGUAGES = ("ko", "en")
 # (∫, Σ, √, ∠, ∩, →...); plain algebra (x^2, y=ax+b, <=, a_n) is written in every unit and tells none apart.
 _NAMED = re.compile(r"[a-z]{3,}|'|[∫∑σ√∛∜πθ°∠△∩∪∈∉⊂⊄∅→∞≡∽⊥αβγω⇒⇔∘]")
 _JOINED = re.compile(r"(?<=[가-힣])[와과]\s+|\s*(?:및|,|·|/|&|\band\b)\s*")
+K = TypeVar("K")
 MAX_HITS = 3.0  # evidence per subject is capped: a long problem should not outvote the bank's own model
 
 
@@ -149,3 +154,46 @@ class Curriculum:
 @lru_cache(maxsize=16)
 def _packaged(subjects: tuple[str, ...]) -> Curriculum | None:
     return Curriculum.for_subjects(subjects, all_units())
+
+
+@lru_cache(maxsize=1)
+def _unit_terms() -> dict[str, tuple[tuple[str, tuple[int, ...]], ...]]:
+    """Every telling term of the packaged glossaries with the units (indices into :func:`all_units`) it is in,
+    keyed by the term's first two characters (a text is then read once, not once per term)."""
+    found: dict[str, set[int]] = {}
+    for j, u in enumerate(all_units()):
+        for x in (*u.terms, *u.aliases, u.name):
+            if (t := canonical(x)) and telling(t):
+                found.setdefault(t, set()).add(j)
+    keyed: dict[str, list[tuple[str, tuple[int, ...]]]] = {}
+    for t, js in sorted(found.items()):
+        keyed.setdefault(t[:2], []).append((t, tuple(sorted(js))))
+    return {k: tuple(v) for k, v in keyed.items()}
+
+
+@lru_cache(maxsize=20_000)
+def unit_profile(text: str) -> npt.NDArray[np.float64]:
+    """Per glossary unit (every language's): its terms found in the text, each term split between the units
+    that share it, L2-normalised (zeros for a text that holds none). Cached: treat as read-only."""
+    flat = canonical(text)
+    terms = _unit_terms()
+    seen: dict[str, tuple[int, ...]] = {}
+    for i in range(len(flat)):
+        for key in (flat[i], flat[i : i + 2]):  # a one-character term (∠, △), then the longer ones
+            for term, units in terms.get(key, ()):
+                if term not in seen and flat.startswith(term, i):
+                    seen[term] = units
+    out = np.zeros(len(all_units()))
+    for units in seen.values():
+        out[list(units)] += 1.0 / len(units)
+    norm = float(np.linalg.norm(out))
+    return out / norm if norm else out
+
+
+def unit_agreement(text: str, others: Mapping[K, str]) -> dict[K, float]:
+    """Per other text: the cosine of its curriculum units with ``text``'s (0 where either names none). A bank
+    without subjects knows nothing of its topics, but the glossary tells "remainder" from "triangle"."""
+    mine = unit_profile(text)
+    if not mine.any():
+        return dict.fromkeys(others, 0.0)
+    return {k: float(unit_profile(t) @ mine) for k, t in others.items()}

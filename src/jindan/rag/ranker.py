@@ -7,7 +7,8 @@ replaces a score). The intents then rank them (:mod:`jindan.rag.intents`). For *
 subjects, the subject is decided first (the question's own, the one asked for, or inferred from the text:
 :mod:`jindan.rag.topics`) and that subject's questions come first, closest first: results on one topic, with
 how sure the choice was. A bank without subjects is ranked by the probe's neighbourhood (average query
-expansion), the typed problem's terms and the bank's latent topics (:mod:`jindan.rag.latent`).
+expansion), the typed problem's terms, its curriculum units (:mod:`jindan.rag.curriculum`) and the bank's latent
+topics (:mod:`jindan.rag.latent`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from jindan.rag.curriculum import unit_agreement
 from jindan.rag.intents import FindWeights, anchor_of, overlaps, rank_find
 from jindan.rag.latent import LatentTopics
 from jindan.rag.rerank import expansion_rerank, topic_rerank
@@ -52,8 +54,10 @@ class Ranker:
         observer: SearchObserver | None = None,
         topics: TopicModel | Callable[[], TopicModel | None] | None = None,
         latent: LatentTopics | Callable[[], LatentTopics | None] | None = None,
+        worked: Texts | None = None,
     ) -> None:
         self.store, self.collection, self.texts = store, collection, texts
+        self.worked = worked or texts  # each question with the start of its worked solution (curriculum units)
         self.observer = observer
         self._topics = topics  # the bank's topic model, or how to get it (read only when a text needs it)
         self._latent = latent  # a bank without subjects: its clusters, or how to get them
@@ -137,6 +141,7 @@ class Ranker:
         if not any(h.payload.get(field) for h in hits):
             strong = anchor is not None and share >= self.cfg.anchor_strong_share  # the text is a bank question
             words = None if strong else self._words(text, hits)  # a typed problem the bank does not hold
+            units = None if strong or not text or self.cfg.expansion_units == 0 else self._units(text, hits)
             return expansion_rerank(
                 hits,
                 k,
@@ -148,6 +153,8 @@ class Ranker:
                 lexical=self.cfg.expansion_lexical,
                 latent=self.latent if self.cfg.latent_topics > 0 else None,
                 agreement=self.cfg.latent_topics,
+                units=units,
+                unit_weight=self.cfg.expansion_units,
             ), None
         guess = self.topic(asked, text, hits, (str(anchor_subject), share) if anchor_subject else None)
         chosen = flt.equals.get(field)
@@ -169,6 +176,10 @@ class Ranker:
             return None
         texts = self.texts([h.id for h in hits])
         return TermPool(features(text), {h.id: features(texts.get(h.id, "")) for h in hits})
+
+    def _units(self, text: str, hits: Sequence[Hit]) -> dict[PointId, float]:
+        """The text's curriculum units against each candidate's (its question and worked solution)."""
+        return unit_agreement(text, self.worked([h.id for h in hits]))
 
     @property
     def latent(self) -> LatentTopics | None:

@@ -21,7 +21,7 @@ import numpy as np
 
 from jindan.rag.latent import LatentTopics
 from jindan.rag.term_weights import TermPool
-from jindan.vectors.base import Hit, VectorStore
+from jindan.vectors.base import Hit, PointId, VectorStore
 
 AGREEMENT = "_topic_agreement"  # payload key of a hit's agreement with the probe's latent topic (not stored)
 
@@ -63,6 +63,8 @@ def expansion_rerank(
     lexical: float = 0.0,
     latent: LatentTopics | None = None,
     agreement: float = 0.0,
+    units: Mapping[PointId, float] | None = None,
+    unit_weight: float = 0.0,
 ) -> list[Hit]:
     """For banks without subjects: average query expansion. The probe moves towards its ``expand`` nearest
     candidates (similarity-weighted, ``weight`` x their mean), and every candidate is scored again by its cosine
@@ -76,7 +78,10 @@ def expansion_rerank(
 
     ``latent`` (the bank's clusters, :class:`LatentTopics`) adds ``agreement`` x each candidate's agreement with
     the moved probe (the chance it is in the probe's cluster); the agreement is kept in the hit's payload under
-    ``AGREEMENT`` for the caller to report."""
+    ``AGREEMENT`` for the caller to report.
+
+    ``units`` (per candidate, the cosine of its curriculum units with the typed problem's:
+    :func:`jindan.rag.curriculum.unit_agreement`) adds ``unit_weight`` x that cosine, to both scores."""
     if len(candidates) < 2 or weight == 0:
         return candidates[:k]
     points = {p.id: p.vector for p in store.retrieve(collection, [h.id for h in candidates], with_vectors=True)}
@@ -88,6 +93,9 @@ def expansion_rerank(
     lex = words.scores([h.id for h in kept]) if words is not None and lexical > 0 else None
     if lex is not None:
         first = first + lexical * lex
+    if units is not None and unit_weight > 0:
+        by_units = unit_weight * np.array([units.get(h.id, 0.0) for h in kept])
+        first = first + by_units
     near = np.argsort(-first, kind="stable")[:expand]
     w = np.exp((first[near] - first[near[0]]) / temperature).astype(np.float32)
     moved = np.asarray(probe, np.float32) + weight * (w[:, None] * m[near]).sum(0) / w.sum()
@@ -95,6 +103,8 @@ def expansion_rerank(
     scores = m @ moved
     if lex is not None and words is not None:
         scores = scores + lexical * words.expanded([kept[int(i)].id for i in near], w, [h.id for h in kept])
+    if units is not None and unit_weight > 0:
+        scores = scores + by_units
     if latent is None or agreement == 0:
         rescored = [Hit(h.id, float(c), h.payload) for h, c in zip(kept, scores, strict=True)]
     else:
