@@ -3,7 +3,8 @@
     python scripts/compare_embedders.py EMBEDDER SET [SETTING=VALUE ...]
 
 EMBEDDER: e5 | minilm | blend (e5 and MiniLM vectors side by side, each scaled by 1/sqrt(2): the cosine is the
-mean of the two cosines). SET: ko-oob | ko-find | ko-sim (the Korean dev bank, out of bank / in bank),
+mean of the two cosines). SET: ko-oob | ko-find | ko-sim (the Korean dev bank, out of bank / in bank; ko-oob-nolab
+and ko-sim-nolab: the same without its units as subjects, relevant = the same unit),
 math-oob-N and math-oob-N-nolab (MATH out of bank, N bank questions of the indexed half, 2502 = the whole half,
 300 asking), math-inbank-N-nolab (the same bank, 300 of its own questions typed as they are, relevant = the
 others of their subject), xling-N (the Korean dev bank's student queries against an N-question MATH bank, relevant = the
@@ -120,9 +121,10 @@ def embedder(name: str, cache: Path) -> Any:
 
 
 def dataset(name: str) -> tuple[BeirSet, str]:
-    if name in ("ko-oob", "ko-find", "ko-sim"):
+    if name in ("ko-oob", "ko-find", "ko-sim", "ko-oob-nolab", "ko-sim-nolab"):
         intent = "find" if name == "ko-find" else "similar"
-        return banks.bank_set(KO, intent, out_of_bank=name == "ko-oob"), intent  # type: ignore[arg-type]
+        oob, labels = name.startswith("ko-oob"), not name.endswith("nolab")
+        return banks.bank_set(KO, intent, out_of_bank=oob, subjects=labels), intent  # type: ignore[arg-type]
     parts = name.split("-")
     if name.startswith("ko-70-"):  # 7 units drawn by seed, 10 questions each indexed, the rest ask (typed + pasted)
         full = banks.bank_set(KO, "similar")
