@@ -199,7 +199,8 @@ def test_a_texts_curriculum_units_tell_a_remainder_from_a_triangle() -> None:
 
 def test_a_bank_without_subjects_ranks_by_the_units_of_each_question_s_worked_solution(store: QdrantEdgeStore) -> None:
     """Four questions with no subjects, the first the nearest by its vector: for a typed remainder problem the one
-    whose worked solution is about remainders comes first; with the weight at 0 the nearest stays first."""
+    whose worked solution is about remainders comes first; with the weight at 0 the nearest stays first. Similar to
+    a question of the bank, its own worked solution is read the same way."""
     problems = {1: "Compute 2^10.", 2: "Compute 3^7.", 3: "Compute 5^4.", 4: "Compute 7^3."}
     solutions = {
         1: "The triangle's area is half the base times the height.",
@@ -209,8 +210,9 @@ def test_a_bank_without_subjects_ranks_by_the_units_of_each_question_s_worked_so
     }
     vector = np.array([1.0, 0.0, 0.0, 0.0], np.float32)
     farther = np.array([0.958, 0.287, 0.0, 0.0], np.float32)  # cosine 0.958 to the typed problem's
+    vectors = {1: vector, 2: farther, 3: np.array([0.93, 0.0, 0.3676, 0.0], np.float32), 4: farther}
     store.create(CollectionSpec(name="c", dim=4, model_id="test"))
-    store.upsert("c", [Point(i, vector if i == 1 else farther, {"kind": "question"}) for i in problems])
+    store.upsert("c", [Point(i, vectors[i], {"kind": "question"}) for i in problems])
 
     def ranker(weight: float) -> Ranker:
         return Ranker(
@@ -226,3 +228,6 @@ def test_a_bank_without_subjects_ranks_by_the_units_of_each_question_s_worked_so
     assert ranker(0).similar(4, flt, text=typed, vector=vector)[0].id == 1
     ranked = [h.id for h in ranker(0.5).similar(4, flt, text=typed, vector=vector)]
     assert ranked[0] == 2 and sorted(ranked) == [1, 2, 3, 4]
+    # similar to a question of the bank: its own worked solution (a triangle's area) says what it is about
+    assert ranker(0).similar(3, flt, anchor=1)[0].id != 3  # the farthest by its vector
+    assert ranker(0.5).similar(3, flt, anchor=1)[0].id == 3

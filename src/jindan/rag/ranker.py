@@ -141,7 +141,7 @@ class Ranker:
         if not any(h.payload.get(field) for h in hits):
             strong = anchor is not None and share >= self.cfg.anchor_strong_share  # the text is a bank question
             words = None if strong else self._words(text, hits)  # a typed problem the bank does not hold
-            units = None if strong or not text or self.cfg.expansion_units == 0 else self._units(text, hits)
+            units = self._units(text, anchor if strong else None, hits)
             return expansion_rerank(
                 hits,
                 k,
@@ -177,9 +177,14 @@ class Ranker:
         texts = self.texts([h.id for h in hits])
         return TermPool(features(text), {h.id: features(texts.get(h.id, "")) for h in hits})
 
-    def _units(self, text: str, hits: Sequence[Hit]) -> dict[PointId, float]:
-        """The text's curriculum units against each candidate's (its question and worked solution)."""
-        return unit_agreement(text, self.worked([h.id for h in hits]))
+    def _units(self, text: str | None, anchor: PointId | None, hits: Sequence[Hit]) -> dict[PointId, float] | None:
+        """The curriculum units of the typed text, or of the bank question it is (its worked solution too), against
+        each candidate's (its question and worked solution)."""
+        if self.cfg.expansion_units == 0:
+            return None
+        worked = self.worked([*([anchor] if anchor is not None else []), *(h.id for h in hits)])
+        probe = worked.get(anchor) if anchor is not None else text
+        return unit_agreement(probe, {h.id: worked[h.id] for h in hits if h.id in worked}) if probe else None
 
     @property
     def latent(self) -> LatentTopics | None:
