@@ -22,7 +22,7 @@ from jindan.rag.curriculum import (
 )
 from jindan.rag.lexical import canonical
 from jindan.rag.ranker import Ranker
-from jindan.rag.topics import TopicModel, infer, load, refresh
+from jindan.rag.topics import SOLUTION_MARK, TopicModel, infer, load, refresh
 from jindan.settings import SearchSettings
 from jindan.vectors.base import CollectionSpec, Filter, Point
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
@@ -220,7 +220,7 @@ def test_a_bank_without_subjects_ranks_by_the_units_of_each_question_s_worked_so
             "c",
             lambda ids: {i: problems[i] for i in ids if i in problems},
             SearchSettings(expansion_units=weight, expansion_lexical=0, latent_topics=0),
-            worked=lambda ids: {i: f"{problems[i]}\n{solutions[i]}" for i in ids if i in problems},
+            worked=lambda ids: {i: f"{problems[i]}{SOLUTION_MARK}{solutions[i]}" for i in ids if i in problems},
         )
 
     typed = "Find the remainder when 2^100 is divided by 7."

@@ -14,7 +14,15 @@ from jindan.db.engine import Database
 from jindan.db.models import Question
 from jindan.embed.base import Embedder
 from jindan.rag import index as index_module
-from jindan.rag.index import FIRST_CHUNK, Indexer, Pace, first_pass_text, passage_text, without_drawings
+from jindan.rag.index import (
+    FIRST_CHUNK,
+    Indexer,
+    Pace,
+    first_pass_text,
+    passage_text,
+    topic_text,
+    without_drawings,
+)
 from jindan.rag.retrieve import Retriever, SearchFilters
 from jindan.rag.topics import SOLUTION_MARK, TopicModel, split_solution
 from jindan.settings import SearchSettings
@@ -253,14 +261,17 @@ def test_the_topic_model_reads_each_problem_apart_from_its_solution(
 def test_a_bank_without_subjects_reads_each_candidate_s_worked_solution_for_its_units(
     bank: Database, store: QdrantEdgeStore, minilm: Embedder
 ) -> None:
-    """The curriculum units of a candidate come from its question and the start of its worked solution, as
-    PostgreSQL holds them (the solution says "remainder" where the problem may not)."""
+    """The ranker reads a bank without subjects as the topic model does: each question, then the start of its
+    worked solution after the mark, from PostgreSQL in one statement (the solution says "remainder" where the
+    problem may not); the problem part is what find reads."""
     Indexer(bank, store, minilm).run()
     ranker = Retriever(bank, store, minilm).ranker
     with bank.session() as s:
-        row = s.execute(select(Question.id, Question.body, Question.explanation).limit(1)).one()
+        query = select(Question.id, Question.body, Question.explanation).where(Question.explanation.is_not(None))
+        row = s.execute(query.order_by(Question.id).limit(1)).one()
     worked = ranker.worked([row.id, "not-a-question"])
-    assert list(worked) == [row.id]
-    assert worked[row.id] == passage_text(None, row.body, row.explanation)
-    assert row.explanation and without_drawings(row.explanation, "")[:50] in worked[row.id]
-    assert ranker.texts([row.id])[row.id] != worked[row.id]  # find reads the question alone
+    assert list(worked) == [row.id] and worked[row.id] == topic_text(None, row.body, row.explanation)
+    problem, whole = split_solution(worked[row.id])
+    assert problem == ranker.texts([row.id])[row.id]
+    start = row.explanation.strip()[:50]
+    assert start and start in whole and start not in problem

@@ -16,8 +16,9 @@ import math
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,11 @@ def _topic_text(data: BeirSet, doc: str) -> str:
     return topic_text(subject or None, text)
 
 
+def _read(words: Mapping[PointId, str], ids: Sequence[PointId]) -> dict[PointId, str]:
+    """The questions as the topic model reads them (what the service's ranker reads of a bank without subjects)."""
+    return {i: words[i] for i in ids if i in words}
+
+
 def evaluate(
     data: BeirSet,
     embedder: Embedder,
@@ -149,10 +155,6 @@ def evaluate(
         service reads it), else the corpus text."""
         return {i: data.searchable.get(str(i)) or data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
 
-    def worked(ids: Sequence[PointId]) -> dict[PointId, str]:
-        """Each question with the start of its worked solution: the corpus text."""
-        return {i: data.corpus[str(i)][1] for i in ids if str(i) in data.corpus}
-
     guesses: dict[str, TopicGuess | None] = {}
     try:
         start = time.perf_counter()
@@ -173,7 +175,7 @@ def evaluate(
         words: dict[PointId, str] = {d: _topic_text(data, d) for d in data.corpus}
         topics = refresh_topics(store, name, words) if intent == "similar" else 0
         model, latent = load_topics(store, name) if intent == "similar" else (None, None)
-        ranker = Ranker(store, name, texts, search, sparse, topics=model, latent=latent, worked=worked)
+        ranker = Ranker(store, name, texts, search, sparse, topics=model, latent=latent, worked=partial(_read, words))
         index_s = time.perf_counter() - start
         ranked: dict[str, list[str]] = {}
         qids = list(data.queries)

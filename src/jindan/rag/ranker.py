@@ -27,7 +27,7 @@ from jindan.rag.latent import LatentTopics
 from jindan.rag.rerank import expansion_rerank, topic_rerank
 from jindan.rag.sparse import SparseEncoder
 from jindan.rag.term_weights import TermPool
-from jindan.rag.topics import TopicGuess, TopicModel, features, infer, neighbour_votes
+from jindan.rag.topics import TopicGuess, TopicModel, features, infer, neighbour_votes, split_solution
 from jindan.settings import SearchSettings
 from jindan.vectors.base import Filter, Hit, PointId, Vector, VectorStore
 
@@ -57,7 +57,7 @@ class Ranker:
         worked: Texts | None = None,
     ) -> None:
         self.store, self.collection, self.texts = store, collection, texts
-        self.worked = worked or texts  # each question with the start of its worked solution (curriculum units)
+        self.worked = worked or texts  # each question as the topic model reads it (`index.topic_text`), or alone
         self.observer = observer
         self._topics = topics  # the bank's topic model, or how to get it (read only when a text needs it)
         self._latent = latent  # a bank without subjects: its clusters, or how to get them
@@ -140,8 +140,8 @@ class Ranker:
         field = self.cfg.topic_field
         if not any(h.payload.get(field) for h in hits):
             strong = anchor is not None and share >= self.cfg.anchor_strong_share  # the text is a bank question
-            words = None if strong else self._words(text, hits)  # a typed problem the bank does not hold
-            units = self._units(text, anchor if strong else None, hits)
+            # a typed problem the bank does not hold reads its own terms; a bank question, its worked solution
+            words, units = self._lexical(None if strong else text, anchor if strong else None, hits)
             return expansion_rerank(
                 hits,
                 k,
@@ -170,21 +170,25 @@ class Ranker:
             return ranked, guess
         return self._subject_first(hits, k, flt, vector, guess.subject), guess
 
-    def _words(self, text: str | None, hits: Sequence[Hit]) -> TermPool | None:
-        """The text's terms against the candidates' (their question text, as find reads it)."""
-        if not text or self.cfg.expansion_lexical == 0:
-            return None
-        texts = self.texts([h.id for h in hits])
-        return TermPool(features(text), {h.id: features(texts.get(h.id, "")) for h in hits})
-
-    def _units(self, text: str | None, anchor: PointId | None, hits: Sequence[Hit]) -> dict[PointId, float] | None:
-        """The curriculum units of the typed text, or of the bank question it is (its worked solution too), against
-        each candidate's (its question and worked solution)."""
-        if self.cfg.expansion_units == 0:
-            return None
-        worked = self.worked([*([anchor] if anchor is not None else []), *(h.id for h in hits)])
-        probe = worked.get(anchor) if anchor is not None else text
-        return unit_agreement(probe, {h.id: worked[h.id] for h in hits if h.id in worked}) if probe else None
+    def _lexical(
+        self, text: str | None, own: PointId | None, hits: Sequence[Hit]
+    ) -> tuple[TermPool | None, dict[PointId, float] | None]:
+        """A bank without subjects, its questions read once: the typed text's terms against the candidates'
+        questions (as find reads them), and the curriculum units of the text, or of the bank question ``own`` (its
+        worked solution too), against each candidate's question and worked solution."""
+        cfg = self.cfg
+        want_words = bool(text) and cfg.expansion_lexical > 0
+        if not (want_words or ((text or own is not None) and cfg.expansion_units > 0)):
+            return None, None
+        ids = [*([own] if own is not None else []), *(h.id for h in hits)]
+        read = {i: split_solution(t) for i, t in self.worked(ids).items()}  # (problem, problem and solution)
+        words = None
+        if want_words and text:
+            words = TermPool(features(text), {h.id: features(read[h.id][0]) for h in hits if h.id in read})
+        probe = read[own][1] if own is not None and own in read else text
+        if not probe or cfg.expansion_units == 0:
+            return words, None
+        return words, unit_agreement(probe, {h.id: read[h.id][1] for h in hits if h.id in read})
 
     @property
     def latent(self) -> LatentTopics | None:

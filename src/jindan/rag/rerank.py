@@ -93,9 +93,8 @@ def expansion_rerank(
     lex = words.scores([h.id for h in kept]) if words is not None and lexical > 0 else None
     if lex is not None:
         first = first + lexical * lex
-    if units is not None and unit_weight > 0:
-        by_units = unit_weight * np.array([units.get(h.id, 0.0) for h in kept])
-        first = first + by_units
+    by_units = unit_weight * np.array([units.get(h.id, 0.0) for h in kept]) if units is not None else 0.0
+    first = first + by_units
     near = np.argsort(-first, kind="stable")[:expand]
     w = np.exp((first[near] - first[near[0]]) / temperature).astype(np.float32)
     moved = np.asarray(probe, np.float32) + weight * (w[:, None] * m[near]).sum(0) / w.sum()
@@ -103,8 +102,7 @@ def expansion_rerank(
     scores = m @ moved
     if lex is not None and words is not None:
         scores = scores + lexical * words.expanded([kept[int(i)].id for i in near], w, [h.id for h in kept])
-    if units is not None and unit_weight > 0:
-        scores = scores + by_units
+    scores = scores + by_units
     if latent is None or agreement == 0:
         rescored = [Hit(h.id, float(c), h.payload) for h, c in zip(kept, scores, strict=True)]
     else:

@@ -22,7 +22,7 @@ from jindan.db.engine import Database
 from jindan.db.models import Material, Question
 from jindan.db.repositories import question_cards
 from jindan.embed.base import Embedder, ProviderGate
-from jindan.rag.index import MATERIAL_PREFIX, passage_text, searchable_text
+from jindan.rag.index import MATERIAL_PREFIX, searchable_text, topic_text
 from jindan.rag.intents import Intent
 from jindan.rag.latent import LatentTopics
 from jindan.rag.ranker import Ranker, SearchObserver
@@ -279,12 +279,13 @@ class Retriever:
             return {qid: searchable_text(body, choices) for qid, body, choices in rows}
 
     def _worked(self, ids: Sequence[PointId]) -> Mapping[PointId, str]:
-        """Each question's text and choices, then the start of its worked solution (as it is embedded)."""
+        """Each question as the topic model reads it: its text and choices, then the start of its worked solution
+        after the mark (``topic_text``; the bank has no subjects where the ranker asks)."""
         keys = [int(i) for i in ids if isinstance(i, int) or str(i).isdigit()]
         with self.db.session() as s:
             query = select(Question.id, Question.body, Question.choices, Question.explanation)
             rows = s.execute(query.where(Question.id.in_(keys)))
-            return {qid: passage_text(None, body, explanation, choices) for qid, body, choices, explanation in rows}
+            return {qid: topic_text(None, body, explanation, choices) for qid, body, choices, explanation in rows}
 
     def _hydrate_questions(self, hits: list[Hit]) -> list[Found]:
         """PostgreSQL's current rows for the hits, in the hits' order, in one statement."""
