@@ -53,6 +53,18 @@ def test_trees_use_only_earlier_responses(logs: Logs) -> None:
     assert not np.allclose(a[n + 1 :], b[n + 1 :])
 
 
+def test_a_set_of_seeds_averages_its_members_and_reads_one_stored_model(logs: Logs) -> None:
+    trees = boosted.train_set(logs[:600], seeds=(0, 1))
+    cs, ys = logs[700]
+    a, b = (m.logits_sequence(cs, ys) for m in trees.members)
+    assert not np.allclose(a, b)  # each seed stops early on different responses
+    assert np.allclose(trees.logits_sequence(cs, ys), (a + b) / 2)
+    again = boosted.BoostedSet.from_dict(json.loads(json.dumps(trees.to_dict())))
+    assert np.array_equal(again.logits_sequence(cs, ys), trees.logits_sequence(cs, ys))
+    one = boosted.BoostedSet.from_dict(trees.members[0].to_dict())  # a model stored before sets
+    assert np.array_equal(one.logits_sequence(cs, ys), a)
+
+
 def test_more_concepts_than_categories_still_predict() -> None:
     rng = np.random.default_rng(0)
     logs = []

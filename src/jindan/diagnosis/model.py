@@ -24,7 +24,7 @@ from scipy.optimize import minimize
 from jindan.diagnosis.features import NAMES, sequence_features
 
 if TYPE_CHECKING:
-    from jindan.diagnosis.boosted import BoostedModel
+    from jindan.diagnosis.boosted import BoostedSet
     from jindan.diagnosis.sequence import GruSet
 
 # Features whose effect differs by concept (PFA's per-skill success and failure rates).
@@ -53,7 +53,8 @@ def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # logistic model stays the explanation a teacher reads.
 BLEND_MEMBERS = 1.0
 TREES_WEIGHT = 0.6
-GRU_SEEDS = 2
+GRU_SEEDS = 3
+TREE_SEEDS = 3
 
 
 @dataclass
@@ -77,10 +78,10 @@ class MasteryModel:
         return None if self.sequence is None else GruSet.from_dict(self.sequence)
 
     @cached_property
-    def _trees(self) -> BoostedModel | None:
-        from jindan.diagnosis.boosted import BoostedModel
+    def _trees(self) -> BoostedSet | None:
+        from jindan.diagnosis.boosted import BoostedSet
 
-        return None if self.boosted is None else BoostedModel.from_dict(self.boosted)
+        return None if self.boosted is None else BoostedSet.from_dict(self.boosted)
 
     def logit(self, features: npt.NDArray[np.float32], concepts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         x = features.astype(np.float64)
@@ -163,10 +164,11 @@ def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None, sequence: bo
         model.fit_info["sequence"] = {"kind": None, "reason": "torch is not installed: no GRU"}
     start = time.perf_counter()
     try:
-        from jindan.diagnosis.boosted import train as train_trees
+        from jindan.diagnosis.boosted import train_set as train_trees
 
-        model.boosted = train_trees(logs).to_dict()
-        model.fit_info["boosted"] = {"kind": "trees", "fit_s": round(time.perf_counter() - start, 2)}
+        model.boosted = train_trees(logs, seeds=tuple(range(TREE_SEEDS))).to_dict()
+        fit_s = round(time.perf_counter() - start, 2)
+        model.fit_info["boosted"] = {"kind": "trees", "seeds": TREE_SEEDS, "fit_s": fit_s}
     except ImportError:
         model.fit_info["boosted"] = {"kind": None, "reason": "scikit-learn is not installed: no boosted trees"}
     if model.sequence is not None and model.boosted is not None:
