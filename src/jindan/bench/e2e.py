@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import random
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,15 +31,16 @@ from typing import Any, TypeVar
 
 from sqlalchemy import select
 
-from jindan.answers.gate import Answering, Checked
+from jindan.answers.gate import Checked
 from jindan.answers.grading import leaked
 from jindan.answers.rates import rates
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import Question
-from jindan.llm.base import ChatMessage, Delta, ProviderError, Usage
+from jindan.llm.base import ChatMessage, ProviderError
 from jindan.llm.router import Router
-from jindan.rag.answer import Cited, RagEvent, RagService, Sources
+from jindan.rag.answer import RagEvent, RagService
+from jindan.rag.reading import read
 
 T = TypeVar("T")
 ANSWERS = (
@@ -69,42 +69,18 @@ def _leak(text: str, q: Question) -> bool | None:
 
 
 async def timed(events: AsyncIterator[RagEvent], q: Question, judge: bool) -> Sample:
-    start = time.perf_counter()
-    first: float | None = None
-    sources = start
-    parts: list[str] = []
-    usage: Usage | None = None
-    prompt_estimate = 0
-    cited = False
-    checked: Checked | None = None
-    async for ev in events:
-        if isinstance(ev, Answering) and ev.source != "model":
-            parts.clear()  # the bank's answer replaces what the model had shown
-        elif isinstance(ev, Checked):
-            checked = ev
-        elif isinstance(ev, Sources):
-            sources = time.perf_counter()
-            prompt_estimate = ev.prompt_tokens
-        elif isinstance(ev, Delta):
-            first = first or time.perf_counter()
-            parts.append(ev.text)
-        elif isinstance(ev, Usage):
-            usage = ev
-        elif isinstance(ev, Cited):
-            cited = bool(ev.citations)
-    end = time.perf_counter()
-    text = "".join(parts)
+    r = await read(events)
     return Sample(
-        ttft_ms=((first or end) - start) * 1000,
-        total_ms=(end - start) * 1000,
-        sources_ms=(sources - start) * 1000,
-        prompt_tokens=usage.prompt_tokens if usage and usage.prompt_tokens else prompt_estimate,
-        completion_tokens=usage.completion_tokens if usage else 0,
-        text=text,
-        cited=cited,
-        leak=_leak(text, q) if judge else None,
-        cut=usage is not None and usage.finish_reason == "length",
-        checked=checked,
+        ttft_ms=r.ttft_ms,
+        total_ms=r.total_ms,
+        sources_ms=r.sources_ms,
+        prompt_tokens=r.prompt_tokens,
+        completion_tokens=r.usage.completion_tokens if r.usage else 0,
+        text=r.text,
+        cited=r.cited,
+        leak=_leak(r.text, q) if judge else None,
+        cut=r.usage is not None and r.usage.finish_reason == "length",
+        checked=r.checked,
     )
 
 

@@ -16,67 +16,24 @@ Per task:
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
 from jindan.answers.checks import Verdict
-from jindan.answers.gate import Answering, Checked, Example
+from jindan.answers.gate import Checked, Example
 from jindan.answers.rates import rate
 from jindan.answers.rates import rates as quality
 from jindan.bench.stats import pct
 from jindan.db.engine import Database
 from jindan.db.models import Question
-from jindan.llm.base import Delta, Usage
-from jindan.llm.router import Started
-from jindan.rag.answer import Cited, RagEvent, RagService, Sources
+from jindan.rag.answer import RagService
+from jindan.rag.reading import Read, read
 
 TASKS = ("hint", "explain")
 EXAMPLES = 5
-
-
-@dataclass
-class Read:
-    """One answer as a client read it off the stream."""
-
-    ttft_ms: float = 0.0  # to the first text the student is shown
-    total_ms: float = 0.0
-    sources_ms: float = 0.0
-    text: str = ""  # what the student finally reads (a replaced model answer taken back)
-    usage: Usage | None = None
-    cited: bool = False
-    asked: bool = False  # the model was asked (a Started event came)
-    checked: Checked | None = None
-
-
-async def read(events: AsyncIterator[RagEvent]) -> Read:
-    start = time.perf_counter()
-    out = Read()
-    first: float | None = None
-    async for ev in events:
-        now = time.perf_counter()
-        if isinstance(ev, Sources):
-            out.sources_ms = (now - start) * 1000
-        elif isinstance(ev, Started):
-            out.asked = True
-        elif isinstance(ev, Answering) and ev.source != "model":
-            out.text = ""
-        elif isinstance(ev, Delta):
-            first = first or now
-            out.text += ev.text
-        elif isinstance(ev, Usage):
-            out.usage = ev
-        elif isinstance(ev, Checked):
-            out.checked = ev
-        elif isinstance(ev, Cited):
-            out.cited = bool(ev.citations)
-    end = time.perf_counter()
-    out.ttft_ms = ((first or end) - start) * 1000
-    out.total_ms = (end - start) * 1000
-    return out
 
 
 def rates(reads: list[Read], own: list[tuple[Verdict, ...]] | None = None) -> dict[str, Any]:
