@@ -57,5 +57,6 @@ def test_diagnosis_commands(db_url: str, tmp_path: Path) -> None:
     fitted = runner.invoke(app, ["diagnosis", "fit"], env=env)
     assert fitted.exit_code == 0 and "responses" in fitted.output
     assert "GRU fitted in" in fitted.output and "boosted trees fitted in" in fitted.output
+    assert "attention model fitted in" in fitted.output
     result = runner.invoke(app, ["diagnosis", "student", "1", "--json", "--no-narrative"], env=env)
     assert result.exit_code == 0 and json.loads(result.stdout)["responses"] > 0

@@ -98,5 +98,5 @@ def test_related_concepts_carry_a_students_results_over() -> None:
 
 def test_the_eval_blends_gru_and_trees_and_reports_the_explainable_part(logs: Logs) -> None:
     result = evaluate(logs[:400], logs[1000:1100])
-    assert result["model"] == "logistic + GRU + boosted trees"
+    assert result["model"] == "logistic + GRU + attention + boosted trees"
     assert 0.6 < result["auc_explainable"] < 1 and 0.6 < result["auc"] < 1

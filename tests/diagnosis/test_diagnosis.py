@@ -56,7 +56,8 @@ def test_predictions_use_only_earlier_responses(small_model: MasteryModel) -> No
 
 
 def test_model_round_trips_through_json(small_model: MasteryModel) -> None:
-    assert small_model.sequence is not None and small_model.boosted is not None  # both members are blended in
+    assert small_model.sequence is not None and small_model.boosted is not None  # the members are blended in
+    assert small_model.attention is not None
     again = MasteryModel.from_json(small_model.to_json())
     cs, ys = [1, 2, 1], [1, 1, 0]
     assert np.allclose(again.predict_sequence(cs, ys), small_model.predict_sequence(cs, ys))
@@ -283,7 +284,8 @@ def test_a_model_stored_with_one_gru_and_no_trees_still_predicts(small_model: Ma
     assert len(data["boosted"]["members"]) == TREE_SEEDS > 1
     one = data["sequence"]["members"][0]
     data.update(sequence=one, boosted=None, blend=0.5)
-    data.pop("trees_weight")
+    for key in ("trees_weight", "attention", "attention_weight"):
+        data.pop(key)
     old = MasteryModel.from_json(json.dumps(data))
     cs, ys = [1, 2, 1, 3], [1, 0, 0, 1]
     z = small_model.logit(sequence_features(cs, ys), np.asarray(cs))

@@ -31,7 +31,7 @@ def fit_cmd(ctx: typer.Context, l2: float = typer.Option(1.0, help="L2 penalty."
         f"[green]model {model.version}[/green]: {info['responses']:,} responses, {info['students']:,} "
         f"students, {info['concepts']} concepts, logistic model fitted in {info['fit_s']} s"
     )
-    for part, name in (("sequence", "GRU"), ("boosted", "boosted trees")):
+    for part, name in (("sequence", "GRU"), ("attention", "attention model"), ("boosted", "boosted trees")):
         note = info.get(part, {})
         if note.get("kind"):
             console.print(f"{name} fitted in {note['fit_s']} s, blended into next-response prediction")

@@ -24,6 +24,7 @@ from scipy.optimize import minimize
 from jindan.diagnosis.features import NAMES, sequence_features
 
 if TYPE_CHECKING:
+    from jindan.diagnosis.attention import AttentionModel
     from jindan.diagnosis.boosted import BoostedSet
     from jindan.diagnosis.sequence import GruSet
 
@@ -48,11 +49,12 @@ def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
-# With both the GRU and the trees fitted, the logistic model adds nothing to next-response AUC (chosen on two
-# dev folds of ASSISTments 2015, docs/benchmarks.md): the prediction is the two members' weighted logit, and the
-# logistic model stays the explanation a teacher reads.
+# With the GRU and the trees fitted, the logistic model adds nothing to next-response AUC (chosen on two dev
+# folds of ASSISTments 2015, docs/benchmarks.md): the prediction is the learned members' weighted logit (GRU,
+# trees and the attention model), and the logistic model stays the explanation a teacher reads.
 BLEND_MEMBERS = 1.0
 TREES_WEIGHT = 0.6
+ATTENTION_WEIGHT = 0.15
 GRU_SEEDS = 3
 TREE_SEEDS = 3
 
@@ -70,12 +72,20 @@ class MasteryModel:
     blend: float = 0.5  # weight of the learned members' logit (GRU, trees) against the logistic one
     boosted: dict[str, Any] | None = None  # gradient-boosted trees (diagnosis/boosted.py), blended in when present
     trees_weight: float = TREES_WEIGHT  # weight of the trees' logit against the GRU's when both are present
+    attention: dict[str, Any] | None = None  # the attention model (diagnosis/attention.py), blended in when present
+    attention_weight: float = ATTENTION_WEIGHT  # its weight, taken from the GRU's
 
     @cached_property
     def _gru(self) -> GruSet | None:
         from jindan.diagnosis.sequence import GruSet
 
         return None if self.sequence is None else GruSet.from_dict(self.sequence)
+
+    @cached_property
+    def _attention(self) -> AttentionModel | None:
+        from jindan.diagnosis.attention import AttentionModel
+
+        return None if self.attention is None else AttentionModel.from_dict(self.attention)
 
     @cached_property
     def _trees(self) -> BoostedSet | None:
@@ -114,13 +124,17 @@ class MasteryModel:
         return self.logit(sequence_features(concepts, correct), np.asarray(concepts, dtype=np.int64))
 
     def _learned(self, concepts: Sequence[int], correct: Sequence[int]) -> npt.NDArray[np.float64] | None:
-        """The GRU's and the trees' logit (weighted by ``trees_weight`` when both are fitted), or None."""
-        gru, trees = self._gru, self._trees
-        if gru is not None and trees is not None:
-            w = self.trees_weight
-            return (1 - w) * gru.logits_sequence(concepts, correct) + w * trees.logits_sequence(concepts, correct)
-        part = gru if gru is not None else trees
-        return None if part is None else part.logits_sequence(concepts, correct)
+        """The learned members' logit (GRU, trees, attention model: the ones fitted, their weights rescaled to
+        sum to 1), or None when none is. Without the attention model the GRU takes its weight."""
+        attention = self._attention
+        a = self.attention_weight if attention is not None else 0.0
+        members = [(self._gru, 1 - self.trees_weight - a), (self._trees, self.trees_weight), (attention, a)]
+        fitted = [(m, w) for m, w in members if m is not None]
+        if not fitted:
+            return None
+        total = sum(w for _, w in fitted)
+        out: npt.NDArray[np.float64] = np.sum([w / total * m.logits_sequence(concepts, correct) for m, w in fitted], 0)
+        return out
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -160,6 +174,11 @@ def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None, sequence: bo
 
         model.sequence = train_set(logs, seeds=GRU_SEEDS).to_dict()
         model.fit_info["sequence"] = {"kind": "gru", "seeds": GRU_SEEDS, "fit_s": round(time.perf_counter() - start, 2)}
+        start = time.perf_counter()
+        from jindan.diagnosis.attention import train as train_attention
+
+        model.attention = train_attention(logs).to_dict()
+        model.fit_info["attention"] = {"kind": "attention", "fit_s": round(time.perf_counter() - start, 2)}
     except ImportError:
         model.fit_info["sequence"] = {"kind": None, "reason": "torch is not installed: no GRU"}
     start = time.perf_counter()

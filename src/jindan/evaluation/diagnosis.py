@@ -51,7 +51,8 @@ def evaluate(train: list[Log], test: list[Log], *, l2: float = 1.0) -> dict[str,
     predict_s = time.perf_counter() - start
     p, y = np.concatenate(preds), np.concatenate(labels)
     explainable = np.concatenate([model.predict_explainable(cs, ys) for cs, ys in test if cs])
-    members = [name for name, part in (("GRU", model.sequence), ("boosted trees", model.boosted)) if part]
+    parts = (("GRU", model.sequence), ("attention", model.attention), ("boosted trees", model.boosted))
+    members = [name for name, part in parts if part]
     return {
         "auc": round(auc(y, p), 4),
         "auc_explainable": round(auc(y, explainable), 4),
