@@ -59,9 +59,9 @@ def test_a_set_of_seeds_averages_its_members_and_reads_one_stored_model(logs: Lo
     a, b = (m.logits_sequence(cs, ys) for m in trees.members)
     assert not np.allclose(a, b)  # each seed stops early on different responses
     assert np.allclose(trees.logits_sequence(cs, ys), (a + b) / 2)
-    again = boosted.BoostedSet.from_dict(json.loads(json.dumps(trees.to_dict())))
+    again = boosted.BoostedSet.from_dict(json.loads(json.dumps(trees.to_dict())), boosted.BoostedModel.from_dict)
     assert np.array_equal(again.logits_sequence(cs, ys), trees.logits_sequence(cs, ys))
-    one = boosted.BoostedSet.from_dict(trees.members[0].to_dict())  # a model stored before sets
+    one = boosted.BoostedSet.from_dict(trees.members[0].to_dict(), boosted.BoostedModel.from_dict)  # stored alone
     assert np.array_equal(one.logits_sequence(cs, ys), a)
 
 

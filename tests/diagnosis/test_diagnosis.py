@@ -19,7 +19,7 @@ from jindan.db.models import Attempt, Concept, Diagnosis, Question, ResponseRow,
 from jindan.diagnosis import narrative
 from jindan.diagnosis.engine import diagnose
 from jindan.diagnosis.features import sequence_features
-from jindan.diagnosis.model import GRU_SEEDS, TREE_SEEDS, MasteryModel, auc, fit
+from jindan.diagnosis.model import ATTENTION_SEEDS, GRU_SEEDS, TREE_SEEDS, MasteryModel, auc, fit
 from jindan.diagnosis.service import NoModel, class_matrix, diagnose_student, fit_and_store
 from jindan.evaluation.diagnosis import evaluate, read_pykt
 from jindan.importers.questions import import_questions
@@ -282,6 +282,7 @@ def test_a_model_stored_with_one_gru_and_no_trees_still_predicts(small_model: Ma
     data = json.loads(small_model.to_json())
     assert len(data["sequence"]["members"]) == GRU_SEEDS > 1  # seeds averaged
     assert len(data["boosted"]["members"]) == TREE_SEEDS > 1
+    assert len(data["attention"]["members"]) == ATTENTION_SEEDS > 1
     one = data["sequence"]["members"][0]
     data.update(sequence=one, boosted=None, blend=0.5)
     for key in ("trees_weight", "attention", "attention_weight"):

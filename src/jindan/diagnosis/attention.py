@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from jindan.diagnosis.averaged import Averaged
 from jindan.diagnosis.features import sequence_features
 
 Arr = npt.NDArray[np.float64]
@@ -201,3 +202,7 @@ def train(
             opt.step()
         decay.step()
     return export(net, m)
+
+
+def train_set(logs: Sequence[tuple[Sequence[int], Sequence[int]]], *, seeds: int = 2) -> Averaged[AttentionModel]:
+    return Averaged([train(logs, seed=seed) for seed in range(seeds)])

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from jindan.diagnosis.averaged import Averaged
 from jindan.diagnosis.history import ConceptStats, Logs, design
 
 Arr = npt.NDArray[np.float64]
@@ -120,27 +121,14 @@ def export(est: Any, stats: ConceptStats) -> BoostedModel:
     )
 
 
-@dataclass
-class BoostedSet:
-    """Trees fitted with different seeds (each stops early on a different 10% of the responses), their logits
-    averaged; one seed moves AUC by about 0.0005. The members share the concept statistics, so a student's
-    history is written once for all of them."""
-
-    members: list[BoostedModel]
+class BoostedSet(Averaged[BoostedModel]):
+    """Trees fitted with different seeds (each stops early on a different 10% of the responses). The members
+    share the concept statistics, so a student's history is written once for all of them."""
 
     def logits_sequence(self, concepts: Sequence[int], correct: Sequence[int]) -> Arr:
         x = design(concepts, correct, self.members[0].stats)
         out: Arr = np.mean([m.logits(x) for m in self.members], axis=0)
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"members": [m.to_dict() for m in self.members]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BoostedSet:
-        """Also reads one model (stored before sets)."""
-        members = data.get("members", [data])
-        return cls([BoostedModel.from_dict(d) for d in members])
 
 
 def train(logs: Logs, *, seed: int = 0) -> BoostedModel:

@@ -25,8 +25,9 @@ from jindan.diagnosis.features import NAMES, sequence_features
 
 if TYPE_CHECKING:
     from jindan.diagnosis.attention import AttentionModel
-    from jindan.diagnosis.boosted import BoostedSet
-    from jindan.diagnosis.sequence import GruSet
+    from jindan.diagnosis.averaged import Averaged
+    from jindan.diagnosis.boosted import BoostedModel
+    from jindan.diagnosis.sequence import GruModel
 
 # Features whose effect differs by concept (PFA's per-skill success and failure rates).
 PER_CONCEPT = [
@@ -54,7 +55,8 @@ def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 # trees and the attention model), and the logistic model stays the explanation a teacher reads.
 BLEND_MEMBERS = 1.0
 TREES_WEIGHT = 0.6
-ATTENTION_WEIGHT = 0.15
+ATTENTION_WEIGHT = 0.2
+ATTENTION_SEEDS = 2
 GRU_SEEDS = 3
 TREE_SEEDS = 3
 
@@ -76,22 +78,24 @@ class MasteryModel:
     attention_weight: float = ATTENTION_WEIGHT  # its weight, taken from the GRU's
 
     @cached_property
-    def _gru(self) -> GruSet | None:
-        from jindan.diagnosis.sequence import GruSet
+    def _gru(self) -> Averaged[GruModel] | None:
+        from jindan.diagnosis.averaged import Averaged
+        from jindan.diagnosis.sequence import GruModel
 
-        return None if self.sequence is None else GruSet.from_dict(self.sequence)
+        return None if self.sequence is None else Averaged.from_dict(self.sequence, GruModel.from_dict)
 
     @cached_property
-    def _attention(self) -> AttentionModel | None:
+    def _attention(self) -> Averaged[AttentionModel] | None:
         from jindan.diagnosis.attention import AttentionModel
+        from jindan.diagnosis.averaged import Averaged
 
-        return None if self.attention is None else AttentionModel.from_dict(self.attention)
+        return None if self.attention is None else Averaged.from_dict(self.attention, AttentionModel.from_dict)
 
     @cached_property
-    def _trees(self) -> BoostedSet | None:
-        from jindan.diagnosis.boosted import BoostedSet
+    def _trees(self) -> Averaged[BoostedModel] | None:
+        from jindan.diagnosis.boosted import BoostedModel, BoostedSet
 
-        return None if self.boosted is None else BoostedSet.from_dict(self.boosted)
+        return None if self.boosted is None else BoostedSet.from_dict(self.boosted, BoostedModel.from_dict)
 
     def logit(self, features: npt.NDArray[np.float32], concepts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         x = features.astype(np.float64)
@@ -175,10 +179,11 @@ def fit(logs: Logs, *, l2: float = 1.0, version: str | None = None, sequence: bo
         model.sequence = train_set(logs, seeds=GRU_SEEDS).to_dict()
         model.fit_info["sequence"] = {"kind": "gru", "seeds": GRU_SEEDS, "fit_s": round(time.perf_counter() - start, 2)}
         start = time.perf_counter()
-        from jindan.diagnosis.attention import train as train_attention
+        from jindan.diagnosis.attention import train_set as train_attention
 
-        model.attention = train_attention(logs).to_dict()
-        model.fit_info["attention"] = {"kind": "attention", "fit_s": round(time.perf_counter() - start, 2)}
+        model.attention = train_attention(logs, seeds=ATTENTION_SEEDS).to_dict()
+        fit_s = round(time.perf_counter() - start, 2)
+        model.fit_info["attention"] = {"kind": "attention", "seeds": ATTENTION_SEEDS, "fit_s": fit_s}
     except ImportError:
         model.fit_info["sequence"] = {"kind": None, "reason": "torch is not installed: no GRU"}
     start = time.perf_counter()

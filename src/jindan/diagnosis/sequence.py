@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from jindan.diagnosis.averaged import Averaged
 from jindan.diagnosis.features import sequence_features
 
 Arr = npt.NDArray[np.float64]
@@ -76,29 +77,8 @@ class GruModel:
         return self.head(s, concepts, sequence_features(concepts, correct))
 
 
-@dataclass
-class GruSet:
-    """GRUs trained from different seeds, their logits averaged (one seed moves AUC by about 0.002)."""
-
-    members: list[GruModel]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"members": [m.to_dict() for m in self.members]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GruSet:
-        """Also reads a single GRU (a model stored before sets)."""
-        return cls(
-            [GruModel.from_dict(d) for d in data["members"]] if "members" in data else [GruModel.from_dict(data)]
-        )
-
-    def logits_sequence(self, concepts: Sequence[int], correct: Sequence[int]) -> Arr:
-        out: Arr = np.mean([m.logits_sequence(concepts, correct) for m in self.members], axis=0)
-        return out
-
-
-def train_set(logs: Sequence[tuple[Sequence[int], Sequence[int]]], *, seeds: int = 2) -> GruSet:
-    return GruSet([train(logs, seed=seed) for seed in range(seeds)])
+def train_set(logs: Sequence[tuple[Sequence[int], Sequence[int]]], *, seeds: int = 2) -> Averaged[GruModel]:
+    return Averaged([train(logs, seed=seed) for seed in range(seeds)])
 
 
 def train(
