@@ -52,13 +52,15 @@ def import_demo_bank(settings: Settings, db: Database, stop: threading.Event | N
     in hand; the rows already written stay and the next start imports the rest (an upsert by id)."""
     from jindan.jobs.index import IMPORT_JOB, jobs_of
 
+    jobs = jobs_of(settings, db)
+    looked = jobs.clock()  # a replica that finishes the import after this moment has done it for us too
     if not import_pending(settings, db):
         return 0
 
     def waiting(status: JobStatus) -> None:
         log.info("the demo bank is being imported by %s; waiting", status.holder)
 
-    with jobs_of(settings, db).hold(IMPORT_JOB, once=True, stop=stop, on_wait=waiting) as lease:
+    with jobs.hold(IMPORT_JOB, once=True, stop=stop, on_wait=waiting, since=looked) as lease:
         if lease is None or not import_pending(settings, db):
             return 0
         path = settings.server.demo_questions or shared_data("math/problems.jsonl")

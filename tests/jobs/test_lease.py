@@ -73,6 +73,18 @@ def test_a_waiter_reports_the_holder_then_skips_a_job_done_meanwhile(db: Databas
     assert seen and seen[0] == "embedding: 1 / 3, estimating the time left"
 
 
+def test_a_job_finished_after_the_caller_looked_is_not_run_again(db: Database) -> None:
+    jobs = Jobs(db, poll_s=0.05)
+    looked = jobs.clock()  # the caller decides the job is needed; another process finishes it before the claim
+    other = Jobs(db).claim("import:demo")
+    assert other is not None
+    other.finish()
+    with jobs.hold("import:demo", once=True, since=looked) as got:
+        assert got is None
+    with jobs.hold("import:demo", once=True, since=jobs.clock()) as got:
+        assert got is not None  # done before the caller looked: asked again, it runs
+
+
 def test_a_waiter_takes_over_when_the_holder_dies(db: Database) -> None:
     dead = Jobs(db).claim("index:q")
     assert dead is not None

@@ -211,6 +211,12 @@ class Jobs:
             log.warning("job %s: %s (its lease ran out)", name, row.detail)
         return Lease(self, name, token, phase, row.detail)
 
+    def clock(self) -> datetime:
+        """The database's time: what ``hold(since=...)`` compares with the jobs' own times."""
+        with self.db.engine.connect() as conn:
+            now: datetime = conn.execute(text("SELECT now()")).scalar_one()
+        return now
+
     def status(self, name: str) -> JobStatus | None:
         with self.db.engine.connect() as conn:  # the primary: a replica's lag would misjudge a holder
             row = conn.execute(text(f"{READ} WHERE name = :name"), {"name": name}).first()
@@ -229,13 +235,15 @@ class Jobs:
         once: bool = False,
         stop: threading.Event | None = None,
         on_wait: Callable[[JobStatus], None] | None = None,
+        since: datetime | None = None,
     ) -> Iterator[Lease | None]:
         """Run the block as the job's only holder. While another process holds it: raise JobHeld (``wait``
         False) or wait, calling ``on_wait`` with its progress, and take it over if its holder dies. With
         ``once``, a job another process finished while we waited is not run again (the block gets None); so
-        is one we were asked to ``stop`` waiting for. The job ends done, failed (an exception) or
-        ``lease.outcome``."""
-        waited_since: datetime | None = None
+        is one we were asked to ``stop`` waiting for, and one finished at or after ``since`` (:meth:`clock`,
+        read when the caller decided the job was needed: it may finish before this call). The job ends done,
+        failed (an exception) or ``lease.outcome``."""
+        waited_since: datetime | None = since
         while True:
             if once and waited_since is not None and _done_since(self.status(name), waited_since):
                 yield None  # the process we waited for finished it
