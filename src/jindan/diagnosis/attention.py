@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from jindan.diagnosis.averaged import Averaged
 from jindan.diagnosis.features import sequence_features
+from jindan.diagnosis.fitting import fit_batches
 
 Arr = npt.NDArray[np.float64]
 WIDTH = 64
@@ -166,8 +167,6 @@ def train(
 ) -> AttentionModel:
     """Fit with torch (Adam, batches of similar-length students). Raises ImportError without torch."""
     import torch
-    from torch import nn
-    from torch.nn.utils.rnn import pad_sequence
 
     torch.manual_seed(seed)
     m = 1 + max((max(cs) for cs, _ in logs if len(cs)), default=0)
@@ -182,25 +181,7 @@ def train(
         if len(cs)
     ]
     net = network(m, width)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    decay = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs * 2 // 3), gamma=0.3)
-    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
-    batches = [order[i : i + 64] for i in range(0, len(order), 64)]
-    rng = np.random.default_rng(seed)
-    for _ in range(epochs):
-        rng.shuffle(batches)
-        for b in batches:
-            group = [items[i] for i in b]
-            c = pad_sequence([g[0] for g in group], batch_first=True, padding_value=m)
-            y = pad_sequence([g[1] for g in group], batch_first=True)
-            f = pad_sequence([g[2] for g in group], batch_first=True)
-            target = pad_sequence([g[3] for g in group], batch_first=True, padding_value=-1.0)
-            mask = target >= 0
-            loss = nn.functional.binary_cross_entropy_with_logits(net(c, y, f)[mask], target[mask])
-            opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-        decay.step()
+    fit_batches(net, items, pads=(m, 0, 0, -1.0), epochs=epochs, seed=seed, lr=2e-3)
     return export(net, m)
 
 

@@ -71,7 +71,7 @@ class MasteryModel:
     feature_names: tuple[str, ...] = NAMES
     fit_info: dict[str, Any] = field(default_factory=dict)
     sequence: dict[str, Any] | None = None  # GRUs' weights (diagnosis/sequence.py), blended in when present
-    blend: float = 0.5  # weight of the learned members' logit (GRU, trees) against the logistic one
+    blend: float = 0.5  # weight of the learned members' logit (GRU, trees, attention) against the logistic one
     boosted: dict[str, Any] | None = None  # gradient-boosted trees (diagnosis/boosted.py), blended in when present
     trees_weight: float = TREES_WEIGHT  # weight of the trees' logit against the GRU's when both are present
     attention: dict[str, Any] | None = None  # the attention model (diagnosis/attention.py), blended in when present

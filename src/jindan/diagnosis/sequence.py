@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from jindan.diagnosis.averaged import Averaged
 from jindan.diagnosis.features import sequence_features
+from jindan.diagnosis.fitting import fit_batches
 
 Arr = npt.NDArray[np.float64]
 NONE = 0  # previous outcome codes: 0 none, 1 wrong, 2 right
@@ -92,7 +93,6 @@ def train(
     """Fit with torch (Adam, batches of similar-length students). Raises ImportError without torch."""
     import torch
     from torch import nn
-    from torch.nn.utils.rnn import pad_sequence
 
     from jindan.diagnosis.features import NAMES
 
@@ -128,25 +128,6 @@ def train(
             )
         )
     net = Net()
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
-    batches = [order[i : i + 64] for i in range(0, len(order), 64)]
-    rng = np.random.default_rng(seed)
-    decay = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs * 2 // 3), gamma=0.3)
-    for _ in range(epochs):
-        rng.shuffle(batches)
-        for b in batches:
-            group = [items[i] for i in b]
-            c = pad_sequence([g[0] for g in group], batch_first=True)
-            pc = pad_sequence([g[1] for g in group], batch_first=True, padding_value=m_concepts)
-            p = pad_sequence([g[2] for g in group], batch_first=True)
-            f = pad_sequence([g[3] for g in group], batch_first=True)
-            y = pad_sequence([g[4] for g in group], batch_first=True, padding_value=-1.0)
-            mask = y >= 0
-            loss = nn.functional.binary_cross_entropy_with_logits(net(c, pc, p, f)[mask], y[mask])
-            opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-        decay.step()
+    fit_batches(net, items, pads=(0, m_concepts, 0, 0, -1.0), epochs=epochs, seed=seed, lr=3e-3)
     weights = {k: v.detach().double().numpy() for k, v in net.state_dict().items()}
     return GruModel(weights, m_concepts)
