@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from jindan.domain.routes import ROUTES
 from jindan.settings_search import SearchSettings as SearchSettings  # re-exported: part of the one tree
 from jindan.settings_sections import (
     AnswerSettings,
@@ -117,6 +118,14 @@ class LLMSettings(BaseModel):
         default_factory=dict,
         description="USD per 1M tokens (input, output) per model, overriding the catalog.",
     )
+
+    @field_validator("routes", "shadow")
+    @classmethod
+    def _known_routes(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(ROUTES))
+        if unknown:
+            raise ValueError(f"unknown route(s) {', '.join(unknown)}; the routes are {', '.join(ROUTES)}")
+        return value
 
 
 class OllamaSettings(BaseModel):

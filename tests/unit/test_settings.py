@@ -68,3 +68,18 @@ def test_secrets_are_masked() -> None:
         assert secret not in text
     assert masked(s)["database"]["url"] == "postgresql+psycopg://app:***@db:5432/jindan"
     assert masked(s)["openai"]["api_key"] == "***"
+
+
+@pytest.mark.parametrize("field", ["routes", "shadow"])
+def test_a_misspelt_route_is_refused_by_name(field: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = '{"hints": ["ollama"]}' if field == "routes" else '{"hints": {"provider": "openai", "model": "m"}}'
+    monkeypatch.setenv(f"JINDAN_LLM__{field.upper()}", value)
+    with pytest.raises(ValidationError, match=r"unknown route\(s\) hints; the routes are explain, hint"):
+        Settings()
+
+
+def test_every_route_may_be_configured() -> None:
+    from jindan.domain.routes import ROUTES
+
+    s = Settings(llm={"routes": {route: ["ollama"] for route in ROUTES}})  # type: ignore[arg-type]
+    assert set(s.llm.routes) == set(ROUTES) == {"explain", "hint", "diagnosis", "chat"}

@@ -24,8 +24,9 @@ from jindan.api.routes import diagnosis, diagnostic, health, llm, ops, questions
 from jindan.db.engine import Database
 from jindan.db.migrations import ensure_schema
 from jindan.demo import start_first_run
+from jindan.domain.routes import ROUTES
 from jindan.llm.legacy import LegacyGate, refresh_every
-from jindan.llm.router import ROUTES, Router, build_router
+from jindan.llm.router import Router, build_router
 from jindan.llm.traffic import Flushable, TrafficLog, flush_every
 from jindan.rag.stack import SearchStack
 from jindan.security import privacy

@@ -9,8 +9,9 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from jindan.cli.context import cli_router, console, out, settings_from
+from jindan.domain.routes import ROUTES
 from jindan.llm.base import ChatMessage, Delta, GenOptions, ProviderError, Usage
-from jindan.llm.router import ROUTES, Started, StreamError
+from jindan.llm.router import Started, StreamError
 
 if TYPE_CHECKING:
     from jindan.llm.ollama import OllamaProvider

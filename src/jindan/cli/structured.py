@@ -31,8 +31,8 @@ def eval_structured(
     """Ask each drawn question for a short JSON answer (answer, reason, difficulty 1-5) with the schema as
     `json_schema`, the way `response_format` reaches the model through the gateway: completion_rate (ended by
     itself and parses), validation_rate (validates against the schema), finish_reason counts, latency p50."""
+    from jindan.domain.routes import ROUTES
     from jindan.evaluation.structured import Outcome, ask, questions, summary
-    from jindan.llm.router import ROUTES
 
     if mode not in ("schema", "prompt"):
         console.print("[red]--mode is schema or prompt[/red]")

@@ -27,9 +27,10 @@ from jindan.console.web import ConsoleRoute, page
 from jindan.db.engine import Database
 from jindan.db.models import MigrationEvent, MigrationRun
 from jindan.demo import REPO_ROOT
+from jindan.domain.routes import ROUTES
 from jindan.jobs.index import index_status
 from jindan.llm.legacy import LegacyGate, refused_embedder, stranded
-from jindan.llm.router import ROUTES, Router
+from jindan.llm.router import Router
 from jindan.readiness import check_all
 from jindan.reports import compare, shadow
 from jindan.security import privacy

@@ -137,14 +137,14 @@ def refused_embedder(router: Any, gate: LegacyGate) -> str | None:
 
 def stranded(router: Any, gate: LegacyGate) -> list[str]:
     """The routes whose every provider the gate refuses (they answer 503 while the switch is off)."""
-    from jindan.llm.router import ROUTES
+    from jindan.domain.routes import ROUTES
 
     return [r for r in ROUTES if all(p in gate.providers for p in router.chain(r))]
 
 
 def in_use(settings: Settings) -> tuple[str, ...]:
     """The legacy providers some route chain, fallback, shadow run or the embedder of ``settings`` would call."""
-    from jindan.llm.router import ROUTES
+    from jindan.domain.routes import ROUTES
 
     chains = {p for r in ROUTES for p in settings.llm.routes.get(r) or [settings.llm.provider, *settings.llm.fallback]}
     named = chains | {s.provider for s in settings.llm.shadow.values()} | {settings.embed.provider}

@@ -73,7 +73,7 @@ def status(db: Database, settings: Settings, days: int = 30) -> dict[str, Any]:
     state = read_state(db)
     last = last_day(db, settings)
     providers = legacy_providers(settings)
-    from jindan.llm.router import ROUTES
+    from jindan.domain.routes import ROUTES
 
     chains = {r: list(settings.llm.routes.get(r) or [settings.llm.provider, *settings.llm.fallback]) for r in ROUTES}
     return {

@@ -31,9 +31,9 @@ from jindan.llm.base import (
     Usage,
 )
 from jindan.llm.registry import build_provider
+from jindan.security.privacy import check, shadow_may_carry_student_text
 from jindan.settings import Settings
 
-ROUTES = ("explain", "hint", "diagnosis", "chat")
 SHUTTING_DOWN = "the server is shutting down; ask again in a moment"
 
 
@@ -186,8 +186,6 @@ class Router:
         cfg = self.settings.llm.shadow.get(route)
         if self.shadow is None or cfg is None or (self.gate is not None and self.gate.refused(cfg.provider)):
             return False
-        from jindan.security.privacy import shadow_may_carry_student_text
-
         return not student_text or shadow_may_carry_student_text(self.settings, cfg.provider)
 
     async def stream(
@@ -350,8 +348,6 @@ def build_router(settings: Settings, db: Any = None, *, read_switches: bool = Tr
     the legacy switch read from it (``read_switches``: now; the app reads it once its schema is upgraded).
 
     Refuses (PrivacyViolation) a chain or shadow that would leave the machine without the operator's consent."""
-    from jindan.security.privacy import check
-
     check(settings)
     shadow = None
     if settings.llm.shadow and db is not None:

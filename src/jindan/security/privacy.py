@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from jindan.domain.routes import ROUTES
 from jindan.settings import Settings
 
 PRIVATE_SUFFIXES = (".local", ".internal", ".lan", ".home.arpa", ".svc", ".localdomain")
@@ -72,13 +73,11 @@ def destinations(s: Settings) -> list[Destination]:
             local = host == "in-process" or is_private_host(host)
             out.append(Destination(component, provider, host, not local))
 
-    from jindan.llm.router import ROUTES
-
     for route in ROUTES:
         for provider in s.llm.routes.get(route) or [s.llm.provider, *s.llm.fallback]:
             add(f"llm:{route}", provider, _provider_hosts(provider, s))
-    for route, shadow in s.llm.shadow.items():
-        add(f"llm-shadow:{route}", shadow.provider, _provider_hosts(shadow.provider, s))
+    for name, shadow in s.llm.shadow.items():
+        add(f"llm-shadow:{name}", shadow.provider, _provider_hosts(shadow.provider, s))
     embed = s.embed.provider
     local = embed in ("e5", "sentence-transformers", "auto")
     add("embedder", embed, ["in-process"] if local else _provider_hosts(embed, s))

@@ -18,9 +18,10 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from jindan.api import errors
+from jindan.domain.routes import ROUTES
 from jindan.embed.base import Embedder
 from jindan.llm.base import ChatMessage, Delta, GenOptions, ToolCall, ToolCallDelta, Usage
-from jindan.llm.router import ROUTES, Router, RouterEvent, Started, StreamError
+from jindan.llm.router import Router, RouterEvent, Started, StreamError
 from jindan.llm.tools import ToolCalls
 from jindan.llm.traffic import CLIENT_MODEL
 from jindan.rag.prompt import estimate_tokens
