@@ -20,10 +20,10 @@ from jindan.rag.curriculum import (
     unit_profile,
     units_for,
 )
-from jindan.rag.lexical import canonical
 from jindan.rag.ranker import Ranker
 from jindan.rag.topics import SOLUTION_MARK, TopicModel, infer, load, refresh
 from jindan.settings import SearchSettings
+from jindan.text.lexical import canonical
 from jindan.vectors.base import CollectionSpec, Filter, Point
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
 

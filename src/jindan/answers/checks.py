@@ -42,7 +42,7 @@ from jindan.answers.text import (
     stated,
     tokens,
 )
-from jindan.rag.lexical import terms
+from jindan.text.lexical import terms
 
 CHECKS = ("language", "leak", "echo", "degenerate", "grounded", "correct")
 APPLIES = {

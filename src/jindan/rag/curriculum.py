@@ -29,7 +29,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from jindan.rag.lexical import canonical, has_hangul
+from jindan.text.lexical import canonical, has_hangul
 
 LANGUAGES = ("ko", "en")
 # A formula term counts when it names something (sin, log, lim, nPr, f'), or holds a symbol of one kind of problem

@@ -1,7 +1,7 @@
 """Two intents, each ranked for itself, over the same dense candidates.
 
 *find*: a student typed or pasted a question and wants that question. Each candidate's dense similarity gets
-the share of the query's character bigrams found in it (LaTeX-aware, :mod:`jindan.rag.lexical`) and, where
+the share of the query's character bigrams found in it (LaTeX-aware, :mod:`jindan.text.lexical`) and, where
 configured, a Korean-morpheme BM25 score scaled into [0, 1] over the candidates: scores are added, never
 replaced by ranks, so the dense order is only nudged. A near-exact match (almost every bigram of the query in
 one question) is always first; no topic vote runs for find.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from jindan.rag.lexical import char_ngrams, containment, terms
+from jindan.text.lexical import char_ngrams, containment, terms
 from jindan.vectors.base import Hit, PointId
 
 Intent = Literal["find", "similar"]

@@ -1,7 +1,7 @@
 """Sparse term vectors for hybrid search: hashed counts of Korean morphemes, LaTeX commands, numbers and words;
 Qdrant applies the IDF.
 
-No vocabulary to fit or ship (feature hashing). Terms come from :func:`jindan.rag.lexical.terms`: kiwipiepy
+No vocabulary to fit or ship (feature hashing). Terms come from :func:`jindan.text.lexical.terms`: kiwipiepy
 splits particles and endings from Korean stems (``방정식을`` and ``방정식의`` are one term), so the same encoder
 serves Korean and English banks. Qdrant's IDF modifier turns the counts into BM25-like weights at query time.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 
-from jindan.rag.lexical import terms
+from jindan.text.lexical import terms
 
 SPACE = 1 << 20
 

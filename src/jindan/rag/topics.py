@@ -32,8 +32,8 @@ import numpy.typing as npt
 
 from jindan.rag.curriculum import Curriculum
 from jindan.rag.latent import LatentTopics
-from jindan.rag.lexical import canonical, char_ngrams, has_hangul, terms, token_pairs
 from jindan.rag.term_weights import TermRegression, regression
+from jindan.text.lexical import canonical, char_ngrams, has_hangul, terms, token_pairs
 from jindan.vectors.base import CollectionSpec, Point, PointId, VectorStore
 
 TOPIC_KIND = "topic"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from jindan.rag.lexical import canonical, char_ngrams, containment, terms, token_pairs
-from jindan.rag.sparse import SparseEncoder
+from jindan.text.lexical import canonical, char_ngrams, containment, terms, token_pairs
 
 
 def test_korean_terms_are_stems_without_particles() -> None:
@@ -27,12 +26,6 @@ def test_latex_and_typed_math_meet_in_one_form() -> None:
     bank = char_ngrams(r"다음을 계산하시오. $(-3)\times(+4)-(-18)\div(-6)$")
     assert containment(pasted, bank) == 1.0
     assert containment(char_ngrams("삼각형의 넓이"), bank) == 0.0
-
-
-def test_sparse_vectors_count_morphemes() -> None:
-    (idx_a, val_a), (idx_b, _) = SparseEncoder().encode(["방정식을 풀어라 방정식", "방정식의 해"])
-    assert max(val_a) == 2.0  # 방정식 twice, whatever particle follows
-    assert set(idx_a) & set(idx_b)
 
 
 def test_token_pairs_keep_the_notation_a_problem_is_written_in() -> None:
