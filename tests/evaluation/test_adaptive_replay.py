@@ -88,6 +88,23 @@ def test_on_real_assistments_students(tmp_path: Path) -> None:
     assert pols["adaptive"]["by_k"]["10"]["logloss"] < pols["random"]["by_k"]["10"]["logloss"]
     for pol in POLICIES:
         assert set(pols[pol]["to_target"]) == {"0.2", "0.3", "0.4"}
+    assert (pols["adaptive"]["orders"], pols["random"]["orders"], pols["fixed"]["orders"]) == (1, 5, 1)
+
+
+def test_the_random_policy_is_the_mean_of_its_orders() -> None:
+    train, test = _students(400, 1), _students(30, 2)
+    one = [evaluate(train, test, targets=(0.2,), seed=7, random_orders=1)]  # the first order alone ...
+    both = evaluate(train, test, targets=(0.2,), seed=7, random_orders=2)
+    rows = both["policies"]["random"]["by_k"]
+    assert both["policies"]["random"]["orders"] == 2
+    for k in ("5", "10", "20"):
+        lo, hi = rows[k]["auc_lowest"], rows[k]["auc_highest"]
+        assert lo <= rows[k]["auc"] <= hi and lo < hi  # two different orders
+        assert one[0]["policies"]["random"]["by_k"][k]["auc"] in (lo, hi)  # ... is one of the two
+        assert "auc_lowest" not in both["policies"]["adaptive"]["by_k"][k]
+    assert both["policies"]["adaptive"] == one[0]["policies"]["adaptive"]  # the other policies do not move
+    reached = both["policies"]["random"]["to_target"]["0.2"]["reached"]
+    assert 0.5 < reached <= 1  # a share of the students over both orders
 
 
 def test_the_command(tmp_path: Path) -> None:
@@ -107,3 +124,6 @@ def test_the_command(tmp_path: Path) -> None:
     assert json.loads(dropped.stdout)["train_students"] == 150  # fold 1 is neither trained on nor replayed
     table = CliRunner().invoke(app, args, env=env)
     assert table.exit_code == 0 and "adaptive" in table.stdout and "k=10" in table.stdout
+    assert "random: the mean of 5 orders" in table.stdout
+    three = CliRunner().invoke(app, [*args, "--random-orders", "3", "--json"], env=env)
+    assert three.exit_code == 0 and json.loads(three.stdout)["policies"]["random"]["orders"] == 3

@@ -65,6 +65,9 @@ def eval_adaptive(
         [0.2, 0.3, 0.4], min=0.05, max=0.99, help="Target confidence(s) for questions-to-target (repeatable)."
     ),
     seed: int = typer.Option(0),
+    random_orders: int = typer.Option(
+        5, min=1, help="Random orders replayed; the random policy reports their mean (and lowest / highest AUC)."
+    ),
     tries: int = typer.Option(
         3, min=1, max=5, help="Answers per concept in the pool (1: first answers only, the sessions' prior)."
     ),
@@ -86,7 +89,9 @@ def eval_adaptive(
         def step(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description="replaying held-out students")
 
-        result = evaluate(tr, te, tries=tries, sample=sample, targets=target, seed=seed, progress=step)
+        result = evaluate(
+            tr, te, tries=tries, sample=sample, targets=target, seed=seed, random_orders=random_orders, progress=step
+        )
     if as_json:
         out.print_json(json.dumps(result))
         return
@@ -94,6 +99,7 @@ def eval_adaptive(
     table.add_column("policy")
     for k in result["policies"]["adaptive"]["by_k"]:
         table.add_column(f"k={k}")
+    table.caption = f"random: the mean of {result['policies']['random']['orders']} orders"
     for name, p in result["policies"].items():
         table.add_row(name, *(f"{v['auc']:.3f}/{v['logloss']:.3f}" for v in p["by_k"].values()))
     out.print(table)
