@@ -49,20 +49,19 @@ class GruModel:
         """GRU state before each response (and one more after the last): shape (n + 1, H)."""
         w = self.w
         hidden = w["gru.weight_hh_l0"].shape[1]
+        prev_c = [self.concepts, *(self._cid(c) for c in concepts)]
+        prev_y = [NONE, *(2 if y else 1 for y in correct)]
+        x = np.concatenate([w["ce.weight"][prev_c], w["pe.weight"][prev_y]], axis=1)
+        gi_all = x @ w["gru.weight_ih_l0"].T + w["gru.bias_ih_l0"]  # the inputs' part, every step at once
+        w_hh, b_hh = w["gru.weight_hh_l0"], w["gru.bias_hh_l0"]
         h = np.zeros(hidden)
         out = np.empty((len(concepts) + 1, hidden))
-        prev_c, prev_y = self.concepts, NONE
-        for t in range(len(concepts) + 1):
-            x = np.concatenate([w["ce.weight"][prev_c], w["pe.weight"][prev_y]])
-            gi = w["gru.weight_ih_l0"] @ x + w["gru.bias_ih_l0"]
-            gh = w["gru.weight_hh_l0"] @ h + w["gru.bias_hh_l0"]
-            r = _sig(gi[:hidden] + gh[:hidden])
-            z = _sig(gi[hidden : 2 * hidden] + gh[hidden : 2 * hidden])
-            n = np.tanh(gi[2 * hidden :] + r * gh[2 * hidden :])
-            h = (1 - z) * n + z * h
+        for t, gi in enumerate(gi_all):
+            gh = w_hh @ h + b_hh
+            rz = _sig(gi[: 2 * hidden] + gh[: 2 * hidden])
+            n = np.tanh(gi[2 * hidden :] + rz[:hidden] * gh[2 * hidden :])
+            h = n + rz[hidden:] * (h - n)
             out[t] = h
-            if t < len(concepts):
-                prev_c, prev_y = self._cid(concepts[t]), 2 if correct[t] else 1
         return out
 
     def head(self, states: Arr, concepts: Sequence[int], features: npt.NDArray[np.float32]) -> Arr:
@@ -82,6 +81,33 @@ def train_set(logs: Sequence[tuple[Sequence[int], Sequence[int]]], *, seeds: int
     return Averaged([train(logs, seed=seed) for seed in range(seeds)])
 
 
+def network(concepts: int, hidden: int = 128) -> Any:
+    """The torch module (``concepts`` known concepts; row ``concepts`` of the previous-concept embedding: none yet)."""
+    import torch
+    from torch import nn
+
+    from jindan.diagnosis.features import NAMES
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ce = nn.Embedding(concepts + 1, 32)
+            self.pe = nn.Embedding(3, 8)
+            self.qe = nn.Embedding(concepts, 32)
+            self.gru = nn.GRU(40, hidden, batch_first=True)
+            self.out = nn.Sequential(nn.Linear(hidden + 32 + len(NAMES), 64), nn.ReLU(), nn.Linear(64, 1))
+
+        def forward(self, c: Any, pc: Any, p: Any, f: Any) -> Any:
+            hs, _ = self.gru(torch.cat([self.ce(pc), self.pe(p)], -1))
+            return self.out(torch.cat([hs, self.qe(c), f], -1)).squeeze(-1)
+
+    return Net()
+
+
+def export(net: Any, concepts: int) -> GruModel:
+    return GruModel({k: v.detach().double().numpy() for k, v in net.state_dict().items()}, concepts)
+
+
 def train(
     logs: Sequence[tuple[Sequence[int], Sequence[int]]],
     *,
@@ -92,28 +118,11 @@ def train(
 ) -> GruModel:
     """Fit with torch (Adam, batches of similar-length students). Raises ImportError without torch."""
     import torch
-    from torch import nn
-
-    from jindan.diagnosis.features import NAMES
 
     torch.manual_seed(seed)
     if threads:
         torch.set_num_threads(threads)
     m_concepts = 1 + max((max(cs) for cs, _ in logs if len(cs)), default=0)
-
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.ce = nn.Embedding(m_concepts + 1, 32)
-            self.pe = nn.Embedding(3, 8)
-            self.qe = nn.Embedding(m_concepts, 32)
-            self.gru = nn.GRU(40, hidden, batch_first=True)
-            self.out = nn.Sequential(nn.Linear(hidden + 32 + len(NAMES), 64), nn.ReLU(), nn.Linear(64, 1))
-
-        def forward(self, c: Any, pc: Any, p: Any, f: Any) -> Any:
-            hs, _ = self.gru(torch.cat([self.ce(pc), self.pe(p)], -1))
-            return self.out(torch.cat([hs, self.qe(c), f], -1)).squeeze(-1)
-
     items = []
     for cs, ys in logs:
         if not len(cs):
@@ -127,7 +136,6 @@ def train(
                 torch.tensor(list(ys), dtype=torch.float32),
             )
         )
-    net = Net()
+    net = network(m_concepts, hidden)
     fit_batches(net, items, pads=(0, m_concepts, 0, 0, -1.0), epochs=epochs, seed=seed, lr=3e-3)
-    weights = {k: v.detach().double().numpy() for k, v in net.state_dict().items()}
-    return GruModel(weights, m_concepts)
+    return export(net, m_concepts)
