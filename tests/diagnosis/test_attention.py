@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -13,6 +11,7 @@ from jindan.diagnosis.features import sequence_features
 from jindan.diagnosis.model import auc
 from jindan.evaluation.diagnosis import read_pykt
 from tests.conftest import shared_file
+from tests.diagnosis.members import assert_numpy_is_torch, assert_reads_earlier_answers_only, random_history
 
 CONCEPTS = 10
 
@@ -36,24 +35,13 @@ def _torch_logits(net: torch.nn.Module, cs: list[int], ys: list[int]) -> np.ndar
 
 
 def test_numpy_gives_the_logits_torch_gives(net: torch.nn.Module) -> None:
-    rng = np.random.default_rng(0)
-    cs = [int(c) for c in rng.integers(0, CONCEPTS + 3, size=60)]  # some concepts the model never saw
-    ys = [int(y) for y in rng.integers(0, 2, size=60)]
+    history = random_history(CONCEPTS, n=60)
     model = attention.export(net, CONCEPTS)
-    expected = _torch_logits(net, cs, ys)
-    assert np.abs(model.logits_sequence(cs, ys) - expected).max() < 1e-4
-    again = attention.AttentionModel.from_dict(json.loads(json.dumps(model.to_dict())))
-    assert np.array_equal(again.logits_sequence(cs, ys), model.logits_sequence(cs, ys))
+    assert_numpy_is_torch(model, _torch_logits(net, *history), history, attention.AttentionModel.from_dict)
 
 
 def test_each_prediction_reads_earlier_answers_only(net: torch.nn.Module) -> None:
-    model = attention.export(net, CONCEPTS)
-    cs, ys = [1, 2, 1, 3, 1, 2, 4, 1], [1, 0, 0, 1, 1, 0, 1, 0]
-    n = 4
-    flipped = ys[:n] + [1 - y for y in ys[n:]]
-    a, b = model.logits_sequence(cs, ys), model.logits_sequence(cs, flipped)
-    assert np.array_equal(a[: n + 1], b[: n + 1])  # the answer at n is predicted before it is given
-    assert not np.allclose(a[n + 1 :], b[n + 1 :])
+    assert_reads_earlier_answers_only(attention.export(net, CONCEPTS))
 
 
 def test_it_learns_from_students_answers() -> None:

@@ -93,6 +93,8 @@ class AttentionModel:
     def logits_sequence(self, concepts: Sequence[int], correct: Sequence[int]) -> Arr:
         w, h, m = self.w, self.heads, self.concepts
         n = len(concepts)
+        if n == 0:
+            return np.zeros(0)
         c = np.array([x if 0 <= x < m else m for x in concepts], dtype=np.int64)
         q = w["qe.weight"][c]
         v = self._encode(w["re.weight"][c * 2 + np.asarray(correct, dtype=np.int64)] + q)
