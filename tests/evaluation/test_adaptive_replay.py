@@ -78,6 +78,10 @@ def test_every_policy_predicts_the_same_students_and_adaptive_learns_fastest() -
         assert all(0.5 < v["auc"] <= 1 and v["logloss"] > 0 for v in by_k.values())
     ad, rnd = result["policies"]["adaptive"]["by_k"], result["policies"]["random"]["by_k"]
     assert ad["10"]["logloss"] < rnd["10"]["logloss"]
+    goal = result["adaptive_10_against_random_20"]
+    assert goal["auc"] == round(ad["10"]["auc"] - rnd["20"]["auc"], 4)
+    assert goal["logloss"] == round(ad["10"]["logloss"] - rnd["20"]["logloss"], 4)
+    assert goal["as_accurate"] == (goal["auc"] >= 0 and goal["logloss"] <= 0)
 
 
 def test_on_real_assistments_students(tmp_path: Path) -> None:
@@ -125,5 +129,6 @@ def test_the_command(tmp_path: Path) -> None:
     table = CliRunner().invoke(app, args, env=env)
     assert table.exit_code == 0 and "adaptive" in table.stdout and "k=10" in table.stdout
     assert "random: the mean of 5 orders" in table.stdout
+    assert "adaptive with 10 questions against random with 20: AUC" in table.stdout
     three = CliRunner().invoke(app, [*args, "--random-orders", "3", "--json"], env=env)
     assert three.exit_code == 0 and json.loads(three.stdout)["policies"]["random"]["orders"] == 3

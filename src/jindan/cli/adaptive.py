@@ -103,6 +103,12 @@ def eval_adaptive(
     for name, p in result["policies"].items():
         table.add_row(name, *(f"{v['auc']:.3f}/{v['logloss']:.3f}" for v in p["by_k"].values()))
     out.print(table)
+    goal = result["adaptive_10_against_random_20"]
+    verdict = "as accurate" if goal["as_accurate"] else "less accurate"
+    out.print(
+        f"adaptive with 10 questions against random with 20: AUC {goal['auc']:+.4f}, "
+        f"log-loss {goal['logloss']:+.4f} ({verdict})"
+    )
     reach = Table(title="questions until every concept reaches the target confidence (share that reached it)")
     reach.add_column("policy")
     for t in target:

@@ -222,8 +222,14 @@ def evaluate(
                 for t in targets
             },
         }
+    short, long = out["adaptive"]["by_k"]["10"], out["random"]["by_k"]["20"]
     return {
         "policies": out,
+        "adaptive_10_against_random_20": {
+            "auc": round(short["auc"] - long["auc"], 4),
+            "logloss": round(short["logloss"] - long["logloss"], 4),
+            "as_accurate": short["auc"] >= long["auc"] and short["logloss"] <= long["logloss"],
+        },
         "students": len(pools),
         "eligible_students": eligible,
         "train_students": len(train),
