@@ -207,8 +207,8 @@ def evaluate(
                 p, y = np.asarray(preds[(pol, o, k)][0]), np.asarray(preds[(pol, o, k)][1], dtype=np.float64)
                 aucs.append(auc(y, p))
                 losses.append(_logloss(p, y))
-            rows[str(k)] = {"auc": round(float(np.mean(aucs)), 4), "logloss": round(float(np.mean(losses)), 4)}
-            rows[str(k)]["n"] = len(y)
+            n = len(preds[(pol, orders[0], k)][1])  # the same answers for every order
+            rows[str(k)] = {"auc": round(float(np.mean(aucs)), 4), "logloss": round(float(np.mean(losses)), 4), "n": n}
             if len(orders) > 1:
                 rows[str(k)] |= {"auc_lowest": round(min(aucs), 4), "auc_highest": round(max(aucs), 4)}
         out[pol] = {
