@@ -190,3 +190,41 @@ def test_a_large_bank_trusts_its_term_regression_and_a_korean_problem_on_an_engl
     korean, english = "삼각형의 넓이를 구하시오: sides 4 and 5", "Find the area of a triangle with sides 4 and 5."
     assert np.allclose(large.log_probs(vector, korean), untrusted.log_probs(vector, korean))
     assert not np.allclose(large.log_probs(vector, english), untrusted.log_probs(vector, english))
+
+
+def test_the_term_regression_is_an_svm_whose_margins_separate_the_subjects() -> None:
+    import scipy.sparse as sp
+
+    from jindan.rag.term_weights import margins
+
+    x = sp.csr_matrix(
+        np.array([[1.0, 0, 0.2], [0.9, 0.1, 0], [0, 1.0, 0.1], [0.1, 0.8, 0], [0, 0, 1.0], [0.2, 0, 0.9]])
+    )
+    y = np.array([0, 0, 1, 1, 2, 2])
+    w, b = margins(x, y, 3, c=10.0)
+    scores = np.asarray(x @ w) + b
+    assert (scores.argmax(1) == y).all()
+    own = scores[np.arange(6), y]
+    assert own.min() > 0.8 and (np.delete(scores, 0, 1)[:2] < -0.8).all()  # near the margin of 1, both sides
+    model = TopicModel.fit(*english_bank(40))
+    assert model is not None and model.lexical is not None and model.lexical.svm
+
+
+def test_a_large_bank_softens_the_svm_so_its_confidence_stays_calibrated_and_an_older_index_is_read_as_it_was() -> None:
+    from jindan.rag.topics import SOFTEN
+
+    model = TopicModel.fit(*english_bank(40))
+    assert model is not None and model.lexical is not None
+    vector, text = unit(np.eye(DIM)[0] * 2 + 0.1), "Solve $x^2-5x+6=0$ for $x$."
+    sharp = model.log_probs(vector, text)
+    assert model.lexical.svm and model.trust > 0
+    older = TopicModel.from_points(model.points())
+    assert older is not None and older.lexical is not None and older.lexical.svm  # the flag is stored
+    assert np.allclose(older.log_probs(vector, text), sharp)
+    for p in (points := model.points()):  # an index written before the SVM: no flag, nothing softened
+        del p.payload["lexical"]["svm"]
+    before = TopicModel.from_points(points)
+    assert before is not None and before.lexical is not None and not before.lexical.svm
+    assert np.allclose(before.log_probs(vector, text), sharp * (1 + SOFTEN * model.trust))
+    korean = "삼각형의 넓이를 구하시오: sides 4 and 5"  # a Korean problem on an English bank: read as in a small bank
+    assert np.allclose(before.log_probs(vector, korean), model.log_probs(vector, korean))
