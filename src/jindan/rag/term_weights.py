@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 Matrix = npt.NDArray[np.float64]
+Scored = Callable[[Matrix], tuple[float, Matrix]]  # scores -> (loss, its gradient at the scores)
 MIN_DF = 2  # a term in one question only says nothing about a subject
 MAX_VOCABULARY = 20_000
 KEPT = 2000  # weights kept per subject
@@ -34,45 +35,51 @@ def _log_softmax(z: Matrix) -> Matrix:
     return out
 
 
-def regression(x: Any, y: npt.NDArray[np.int64], classes: int, l2: float = L2) -> tuple[Matrix, Matrix]:
-    """Multinomial logistic regression (L2, scipy's L-BFGS) on a dense or scipy-sparse matrix: weights, biases."""
+def _linear(x: Any, classes: int, scored: Scored, l2: float, maxiter: int) -> tuple[Matrix, Matrix]:
+    """Weights and biases of a linear model on a dense or scipy-sparse matrix (scipy's L-BFGS): ``scored`` gives
+    the data's loss and its gradient at the scores ``x @ w + b``; ``l2 / 2 |w|^2`` is added (the bias is free)."""
     from scipy.optimize import minimize
 
-    n, dim = x.shape
-    onehot = np.zeros((n, classes))
-    onehot[np.arange(n), y] = 1.0
+    dim = x.shape[1]
 
     def loss(theta: Matrix) -> tuple[float, Matrix]:
         w, b = theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
-        logp = _log_softmax(np.asarray(x @ w) + b)
-        grad = (np.exp(logp) - onehot) / n
-        value = -float((onehot * logp).sum()) / n + l2 / 2 * float((w * w).sum())
+        value, grad = scored(np.asarray(x @ w) + b)
+        value += l2 / 2 * float((w * w).sum())
         return value, np.concatenate([(np.asarray(x.T @ grad) + l2 * w).ravel(), grad.sum(0)])
 
-    fit = minimize(loss, np.zeros(dim * classes + classes), jac=True, method="L-BFGS-B", options={"maxiter": 300})
-    theta = np.asarray(fit.x)
+    start = np.zeros(dim * classes + classes)
+    theta = np.asarray(minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": maxiter}).x)
     return theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
+
+
+def _targets(y: npt.NDArray[np.int64], classes: int, other: float) -> Matrix:
+    out = np.full((len(y), classes), other)
+    out[np.arange(len(y)), y] = 1.0
+    return out
+
+
+def regression(x: Any, y: npt.NDArray[np.int64], classes: int, l2: float = L2) -> tuple[Matrix, Matrix]:
+    """Multinomial logistic regression, L2 (mean log-loss + l2 / 2 |w|^2): weights, biases."""
+    onehot, n = _targets(y, classes, 0.0), len(y)
+
+    def scored(z: Matrix) -> tuple[float, Matrix]:
+        logp = _log_softmax(z)
+        return -float((onehot * logp).sum()) / n, (np.exp(logp) - onehot) / n
+
+    return _linear(x, classes, scored, l2, 300)
 
 
 def margins(x: Any, y: npt.NDArray[np.int64], classes: int, c: float = C) -> tuple[Matrix, Matrix]:
-    """One-vs-rest linear SVM, L2-regularised squared hinge (liblinear's primal form; scipy's L-BFGS) on a
-    dense or scipy-sparse matrix: weights, biases (the bias not regularised)."""
-    from scipy.optimize import minimize
+    """One-vs-rest linear SVM, L2-regularised squared hinge (liblinear's primal form: |w|^2 / 2 + c x the
+    squared violations): weights, biases."""
+    sign = _targets(y, classes, -1.0)
 
-    n, dim = x.shape
-    sign = -np.ones((n, classes))
-    sign[np.arange(n), y] = 1.0
+    def scored(z: Matrix) -> tuple[float, Matrix]:
+        slack = np.maximum(0.0, 1 - sign * z)
+        return c * float((slack * slack).sum()), -2 * c * sign * slack
 
-    def loss(theta: Matrix) -> tuple[float, Matrix]:
-        w, b = theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
-        slack = np.maximum(0.0, 1 - sign * (np.asarray(x @ w) + b))
-        grad = -2 * c * sign * slack
-        value = 0.5 * float((w * w).sum()) + c * float((slack * slack).sum())
-        return value, np.concatenate([(np.asarray(x.T @ grad) + w).ravel(), grad.sum(0)])
-
-    fit = minimize(loss, np.zeros(dim * classes + classes), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
-    theta = np.asarray(fit.x)
-    return theta[: dim * classes].reshape(dim, classes), theta[dim * classes :]
+    return _linear(x, classes, scored, 1.0, 1000)
 
 
 @dataclass
