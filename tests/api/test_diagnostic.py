@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,7 +16,7 @@ from tests.llm.fakes import Scripted
 from jindan.api.app import create_app
 from jindan.console.demo import BANK
 from jindan.db.engine import Database
-from jindan.db.models import Concept, Question, ResponseRow, question_concepts
+from jindan.db.models import Concept, DiagnosticSession, Question, ResponseRow, question_concepts
 from jindan.importers.questions import import_questions
 from jindan.llm.router import Router
 from jindan.settings import Settings
@@ -168,3 +171,54 @@ def test_a_teacher_starts_one_for_the_class_and_sees_who_finished(client: TestCl
     progress = client.get(f"/classes/{school.class_own}/diagnostic", headers=t).json()
     assert progress["students"][0]["session"]["status"] == "done"
     assert progress["students"][0]["session"]["asked"] == 3
+
+
+def test_questions_imported_mid_test_do_not_break_it(
+    client: TestClient, school: School, db: Database, tmp_path: Path
+) -> None:
+    """The bank grows while a student is mid-test (a new question on a new concept of the unit): the test goes
+    on over the concepts it started with and never asks the new one."""
+    h = school.headers["student"]
+    url = f"/students/{school.student}/diagnostic"
+    state = client.post(url, json={"unit": UNIT, "max_questions": 6}, headers=h).json()
+    extra = tmp_path / "more.jsonl"
+    row = {"id": "ko-new-1", "body": "$3x-1=8$의 해를 구하시오.", "subject": UNIT, "grade": "중1", "level": 2}
+    extra.write_text(json.dumps({**row, "answer": "3", "concepts": ["새 개념"]}, ensure_ascii=False) + "\n")
+    import_questions(db, extra, source="ko-math")
+    with db.session() as s:
+        new_id = s.scalar(select(Question.id).where(Question.external_id == "ko-new-1"))
+    asked = []
+    while state["status"] == "active":
+        asked.append(state["question"]["id"])
+        body = {"question_id": asked[-1], "correct": len(asked) % 2 == 0}
+        r = client.post(f"{url}/{state['id']}/answers", json=body, headers=h)
+        assert r.status_code == 200, r.text
+        state = r.json()
+    assert new_id not in asked and len(asked) == len(set(asked))
+    assert "새 개념" not in {c["name"] for c in state["diagnosis"]["concepts"]}
+
+
+def test_class_starts_are_one_per_student_and_scope(client: TestClient, school: School, db: Database) -> None:
+    """Starts sent at once, or with the concepts in another order, keep one active session per student and scope;
+    an unknown unit is a 404 even for a class without students; only students take a test."""
+    t = school.headers["teacher"]
+    url = f"/classes/{school.class_own}/diagnostic"
+    with ThreadPoolExecutor(4) as pool:
+        started = list(pool.map(lambda _: client.post(url, json={"unit": "이차함수"}, headers=t), range(4)))
+    assert {r.status_code for r in started} == {201}
+    assert len({r.json()["sessions"][0]["session_id"] for r in started}) == 1
+    with db.session() as s:
+        a, b = s.scalars(select(Concept.id).order_by(Concept.id).limit(2)).all()
+    first = client.post(url, json={"concepts": [a, b]}, headers=t).json()
+    assert client.post(url, json={"concepts": [b, a, b]}, headers=t).json() == first
+    with db.session() as s:
+        active = s.scalar(
+            select(func.count()).select_from(DiagnosticSession).where(DiagnosticSession.user_id == school.student)
+        )
+    assert active == 2
+    assert (
+        client.post(f"/classes/{school.class_own}/diagnostic", json={"unit": "없는단원"}, headers=t).status_code == 404
+    )
+    admin = school.headers["admin"]
+    teacher_test = client.post(f"/students/{school.teacher}/diagnostic", json={"unit": UNIT}, headers=admin)
+    assert teacher_test.status_code == 422 and "not a student" in teacher_test.json()["detail"]

@@ -12,7 +12,7 @@ from jindan.db.engine import Database
 from jindan.db.models import Question
 from jindan.embed.base import Embedder
 from jindan.rag.index import Indexer
-from jindan.rag.intents import FindWeights, rank_find
+from jindan.rag.intents import FindWeights, anchor_of, rank_find
 from jindan.rag.retrieve import Retriever, SearchFilters
 from jindan.settings import SearchSettings
 from jindan.vectors.base import Hit
@@ -71,6 +71,17 @@ def test_near_exact_first_even_with_a_lower_dense_score() -> None:
     dense_only = FindWeights(ngram=0.0, lexical=0.0)
     assert rank_find(query, hits, texts, 4, dense_only)[0].id == 9
     assert rank_find("근의 합", hits, texts, 4, dense_only)[0].id == 0  # too short to be near-exact
+
+
+@pytest.mark.parametrize("text", ["How many", "the sum of", "Find x.", "$x^2$", "probability", "근의 합"])
+def test_a_few_words_never_anchor_on_the_question_that_holds_them(text: str) -> None:
+    """A text of a few words is found whole in many questions and is none of them: similar practice must not
+    take the first of them as the student's own question (it would be dropped and its subject shown as certain)."""
+    body = "How many ways are there to find x. The sum of $x^2$ and the probability of 근의 합 is asked."
+    hits = [Hit(1, 0.9, {"subject": "Algebra"}), Hit(2, 0.5, {"subject": "Geometry"})]
+    texts = {1: body, 2: "A triangle has sides 3, 4 and 5."}
+    assert anchor_of(text, hits, texts, 0.3) is None
+    assert anchor_of(body, hits, texts, 0.3) == 1  # the whole question still anchors
 
 
 def test_similar_excludes_the_question_itself(ko_bank: Database, store: QdrantEdgeStore, e5: Embedder) -> None:

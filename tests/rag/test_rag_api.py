@@ -195,3 +195,17 @@ def test_similar_practice_for_a_typed_problem(
         assert len(items) == 3 and all(0 < f["subject_confidence"] <= 1 for f in items)
         found = client.post("/search", json={"text": typed, "k": 3}).json()
         assert all(f["subject_confidence"] is None for f in found)  # find ranks no topic
+        for blank_text in ("   ", "\n\t\n"):  # only spaces: as empty, on every route that reads a text
+            assert client.post("/similar", json={"text": blank_text}).status_code == 422
+            assert client.post("/search", json={"text": blank_text}).status_code == 422
+        inverted = client.post("/similar", json={"text": typed, "level_min": 5, "level_max": 1})
+        assert inverted.status_code == 422 and "level_min" in inverted.json()["detail"]
+        none_at_level = client.post("/similar", json={"text": typed, "subject": "Geometry", "level_min": 90}).json()
+        assert none_at_level["results"] == [] and (none_at_level["subject"], none_at_level["source"]) == (
+            "Geometry",
+            "chosen",
+        )  # the pick stands when no question is at that level (not "a bank without subjects")
+        inferred = client.post("/similar", json={"text": typed, "level_min": 90}).json()
+        assert inferred["subject"] == "Counting & Probability" and inferred["results"] == []
+        short = client.post("/similar", json={"text": "How many", "k": 3}).json()
+        assert short["source"] != "anchor" and len(short["results"]) == 3  # a few words are no bank question

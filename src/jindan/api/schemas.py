@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store NUL; the schema says so, so clients and fuzzers know
 Text = Annotated[str, Field(pattern=NO_NUL)]
+
+
+def _written(text: str) -> str:
+    if not text.strip():
+        raise ValueError("the text is blank: write the problem or question")
+    return text
+
+
+Written = Annotated[Text, AfterValidator(_written)]  # a problem or question a person wrote: not only spaces
 
 
 class ErrorOut(BaseModel):

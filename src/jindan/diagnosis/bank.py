@@ -11,7 +11,7 @@ may also hold a learned concept prior (means and covariance), which a new sessio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -50,6 +50,17 @@ class Bank:
         pos = {c: k for k, c in enumerate(self.concepts)}
         w = a / len(q.concepts)
         return Item(qid, tuple((pos[c], w) for c in q.concepts), a * self.offsets.get(qid, 0.0))
+
+    def within(self, targets: Sequence[int]) -> Bank:
+        """The bank as a session that started on ``targets`` sees it: its concepts in their order (the belief's),
+        each question about those of them it covers; questions added since on new concepts only are left out."""
+        keep = set(targets)
+        questions = {}
+        for qid, q in self.questions.items():
+            if covered := tuple(c for c in q.concepts if c in keep):
+                questions[qid] = BankQuestion(q.id, q.level, q.grade, covered)
+        prior = {c: self.prior.get(c, 0.0) for c in targets}
+        return replace(self, concepts=list(targets), questions=questions, prior=prior)
 
     def prerequisites(self) -> dict[int, set[int]]:
         """concept -> concepts of the session first met in an earlier grade."""

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from jindan.answers.grading import same_answer
 from jindan.db.engine import Database
-from jindan.db.models import DiagnosticSession, Question, SchoolClass, User, class_members
+from jindan.db.models import DiagnosticSession, Question, Role, SchoolClass, User, class_members
 from jindan.db.repositories import ResponseRepository
 from jindan.diagnosis import adaptive, bank, concept_prior
 from jindan.diagnosis.report import diagnosis_of, estimates
@@ -55,7 +55,19 @@ class Answer:
 
 
 def _scope_bank(s: Session, row: DiagnosticSession) -> bank.Bank:
-    return bank.load(s, row.scope.get("unit"), row.scope.get("concepts"))
+    """The session's bank as it is now, over the concepts it started with (the belief's targets): questions
+    imported or removed since change what may be asked next, never the belief's shape."""
+    targets: list[int] = row.state["targets"]
+    try:
+        now = bank.load(s, row.scope.get("unit"), row.scope.get("concepts"))
+    except LookupError:  # every question of the scope is gone: nothing more to ask
+        return bank.Bank(targets, {}, {}, {}, {}, {c: 0.0 for c in targets}, row.state.get("calibration"))
+    return now.within(targets)
+
+
+def _scope(spec: Spec) -> dict[str, Any]:
+    """The scope as stored and compared: a concept list in one order, each concept once."""
+    return {"unit": spec.unit, "concepts": sorted(set(spec.concepts)) if spec.concepts else spec.concepts}
 
 
 def _next(row: DiagnosticSession, b: bank.Bank, belief: adaptive.Belief) -> int | None:
@@ -85,7 +97,7 @@ def _new(s: Session, user_id: int, spec: Spec, started_by: str, class_id: int | 
         user_id=user_id,
         class_id=class_id,
         started_by=started_by,
-        scope={"unit": spec.unit, "concepts": spec.concepts},
+        scope=_scope(spec),
         max_questions=spec.max_questions,
         target_confidence=spec.target_confidence,
         status=ACTIVE,
@@ -105,8 +117,11 @@ def _new(s: Session, user_id: int, spec: Spec, started_by: str, class_id: int | 
 
 def start(db: Database, user_id: int, spec: Spec, started_by: str) -> dict[str, Any]:
     with db.session() as s:
-        if s.get(User, user_id) is None:
+        user = s.get(User, user_id)
+        if user is None:
             raise LookupError(f"student {user_id} not found")
+        if user.role != Role.student:
+            raise ValueError(f"user {user_id} is a {user.role.value}, not a student: a diagnostic test is a student's")
         row = _new(s, user_id, spec, started_by, None)
         return view(s, row)
 
@@ -114,15 +129,17 @@ def start(db: Database, user_id: int, spec: Spec, started_by: str) -> dict[str, 
 def start_class(db: Database, class_id: int, spec: Spec, started_by: str) -> dict[str, Any]:
     """A session for every student of the class; a student with an active session of the same scope keeps it."""
     with db.session() as s:
-        klass = s.get(SchoolClass, class_id)
+        klass = s.get(SchoolClass, class_id, with_for_update=True)  # two starts for one class: one at a time
         if klass is None:
             raise LookupError(f"class {class_id} not found")
+        bank.load(s, spec.unit, spec.concepts)  # an unknown unit is a 404 even for a class without students
         members = s.scalars(
             select(class_members.c.user_id)
-            .where(class_members.c.class_id == class_id)
+            .join(User, User.id == class_members.c.user_id)
+            .where(class_members.c.class_id == class_id, User.role == Role.student)
             .order_by(class_members.c.user_id)
         ).all()
-        scope = {"unit": spec.unit, "concepts": spec.concepts}
+        scope = _scope(spec)
         out = []
         for uid in members:
             row = s.scalars(

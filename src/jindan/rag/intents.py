@@ -95,7 +95,11 @@ def anchor_of(
     query: str, hits: Sequence[Hit], texts: Mapping[PointId, str], threshold: float, w: FindWeights | None = None
 ) -> PointId | None:
     """The question the text is about: what *find* puts first, when it holds at least ``threshold`` of the
-    text's bigrams (a typed question keeps about half of them; a text that is in no question, far fewer)."""
+    text's bigrams (a typed question keeps about half of them; a text that is in no question, far fewer). A text
+    of a few words ("How many", "triangle") is found whole in many questions and is none of them: it never
+    anchors."""
+    if sum(char_ngrams(query).values()) < MIN_NEAR_EXACT_GRAMS:
+        return None
     top = rank_find(query, hits, texts, 1, w)
     if top and overlaps(query, top, texts)[top[0].id] >= threshold:
         return top[0].id

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from jindan.api.deps import MAX_ID, StackDep, require
-from jindan.api.schemas import ERRORS, NO_NUL, Text
+from jindan.api.schemas import ERRORS, NO_NUL, Text, Written
 from jindan.api.sse import respond
 from jindan.rag.answer import RagEvent, open_stream
 from jindan.rag.retrieve import Found, Practice, SearchFilters
@@ -48,7 +48,7 @@ class FiltersIn(BaseModel):
 
 
 class SearchIn(BaseModel):
-    text: Text = Field(min_length=1, max_length=10_000)
+    text: Written = Field(min_length=1, max_length=10_000)
     k: int = Field(10, ge=1, le=100)
     filters: FiltersIn = Field(default_factory=FiltersIn)
     intent: IntentName = Field(
@@ -83,7 +83,7 @@ class TopicOut(BaseModel):
 
 
 class PracticeIn(BaseModel):
-    text: Text = Field(min_length=1, max_length=10_000, description="The problem the student typed or pasted.")
+    text: Written = Field(min_length=1, max_length=10_000, description="The problem the student typed or pasted.")
     k: int = Field(10, ge=1, le=100)
     subject: Text | None = Field(
         None,
@@ -175,7 +175,7 @@ class HintIn(BaseModel):
 
 
 class AskIn(BaseModel):
-    text: Text = Field(min_length=1, max_length=4000)
+    text: Written = Field(min_length=1, max_length=4000)
 
 
 async def _sse(events: AsyncIterator[RagEvent]) -> StreamingResponse:
