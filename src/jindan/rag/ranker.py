@@ -138,7 +138,9 @@ class Ranker:
         if self.cfg.rerank == "none":
             return hits[:k], None
         field = self.cfg.topic_field
-        if not any(h.payload.get(field) for h in hits):
+        # no candidate with a subject: a bank without subjects, or a filter that matched nothing (then the
+        # subject is still the one chosen or inferred, with no questions on it)
+        if not any(h.payload.get(field) for h in hits) and (hits or self.topics is None):
             strong = anchor is not None and share >= self.cfg.anchor_strong_share  # the text is a bank question
             # a typed problem the bank does not hold reads its own terms; a bank question, its worked solution
             words, units = self._lexical(None if strong else text, anchor if strong else None, hits)

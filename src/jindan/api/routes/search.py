@@ -98,7 +98,8 @@ class PracticeIn(BaseModel):
 class PracticeOut(BaseModel):
     subject: str | None = Field(description="The subject the results are on (null: the bank has no subjects).")
     subject_confidence: float | None = Field(
-        description="How likely the problem is on that subject (1.0 for the bank's own copy of the problem)."
+        description="How likely the problem is on that subject (1.0 for the bank's own copy of the problem; for a "
+        "subject the student picked, how likely the text itself is on it)."
     )
     uncertain: bool = Field(description="The subject is a guess: show the topics and let the student pick one.")
     source: Literal["anchor", "inferred", "neighbours", "chosen"] | None = Field(
