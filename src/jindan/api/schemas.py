@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store NUL; the schema says so, so clients and fuzzers know
 Text = Annotated[str, Field(pattern=NO_NUL)]
 
 
-def _written(text: str) -> str:
-    if not text.strip():
-        raise ValueError("the text is blank: write the problem or question")
-    return text
-
-
-Written = Annotated[Text, AfterValidator(_written)]  # a problem or question a person wrote: not only spaces
+BLANK = r"\t\n\x0b\x0c\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"  # what str.strip() strips
+WRITTEN = rf"^[^\x00]*[^\x00{BLANK}][^\x00]*$"
+Written = Annotated[str, Field(pattern=WRITTEN)]  # a problem or question a person wrote: not only spaces
 
 
 class ErrorOut(BaseModel):

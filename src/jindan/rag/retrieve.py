@@ -54,10 +54,6 @@ class SearchFilters:
     exclude_ids: Sequence[int] = ()
     source: str | None = None
 
-    def __post_init__(self) -> None:
-        if self.level_min is not None and self.level_max is not None and self.level_min > self.level_max:
-            raise ValueError(f"level_min ({self.level_min}) is above level_max ({self.level_max})")
-
     def to_filter(self, kind: str, extra_exclude: Sequence[PointId] = ()) -> Filter:
         equals: dict[str, str | int | bool] = {"kind": kind}
         if self.subject:
