@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from jindan.cli.context import console, open_db, out, settings_from
+from jindan.cli.context import cannot, console, open_db, out, settings_from
 
 
 def calibrate(
@@ -75,13 +75,10 @@ def eval_adaptive(
 ) -> None:
     """Replay held-out students through adaptive, random and fixed-order tests: AUC and log-loss after k questions."""
     from jindan.evaluation.adaptive import evaluate
-    from jindan.evaluation.diagnosis import read_pykt
+    from jindan.evaluation.diagnosis import read_sides
 
-    drop = set(drop_fold)
-    if test_fold is not None:
-        tr, te = read_pykt(train, exclude_folds={test_fold} | drop), read_pykt(test, folds={test_fold} - drop)
-    else:
-        tr, te = read_pykt(train, exclude_folds=drop), read_pykt(test, exclude_folds=drop)
+    with cannot("replay"):
+        tr, te = read_sides(train, test, test_fold, set(drop_fold))
     columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"fitting the prior on {len(tr):,} students", total=None)
@@ -92,6 +89,9 @@ def eval_adaptive(
         result = evaluate(
             tr, te, tries=tries, sample=sample, targets=target, seed=seed, random_orders=random_orders, progress=step
         )
+    if not result["students"]:
+        console.print("[red]cannot replay: no held-out student answered two concepts or more[/red]")
+        raise typer.Exit(1)
     if as_json:
         out.print_json(json.dumps(result))
         return

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.progress import Progress
 
-from jindan.cli.context import cli_router, console, out, settings_from
+from jindan.cli.context import cannot, cli_router, console, out, settings_from
 
 app = typer.Typer(help="Benchmarks (JSON on stdout).", no_args_is_help=True)
 
@@ -20,11 +20,8 @@ def failing() -> Iterator[None]:
     """A bench that cannot run (an empty bank, no model, a provider down) says why and exits 1: no traceback."""
     from jindan.llm.base import ProviderError
 
-    try:
+    with cannot("run the bench", ProviderError):
         yield
-    except (ValueError, ProviderError) as exc:
-        console.print(f"[red]cannot run the bench: {exc}[/red]")
-        raise typer.Exit(1) from exc
 
 
 @app.command("llm")

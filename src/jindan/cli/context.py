@@ -31,6 +31,18 @@ def settings_from(ctx: typer.Context) -> Settings:
     raise typer.Exit(2)  # pragma: no cover - root callback always sets it
 
 
+@contextmanager
+def cannot(what: str, *errors: type[Exception]) -> Iterator[None]:
+    """Input a command cannot use (a malformed file, an empty side, a provider down) is one red line and exit 1,
+    never a traceback: ``what`` it could not do, and why."""
+    caught: tuple[type[Exception], ...] = (ValueError, *errors)
+    try:
+        yield
+    except caught as exc:
+        console.print(f"[red]cannot {what}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+
+
 def load_settings(profile: str | None) -> Settings:
     try:
         settings = Settings(profile=profile) if profile else Settings()

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from jindan.cli.context import console, open_db, out, settings_from
+from jindan.cli.context import cannot, console, open_db, out, settings_from
 
 app = typer.Typer(help="Per-concept mastery, weak concepts, next questions.", no_args_is_help=True)
 
@@ -121,12 +121,10 @@ def eval_diagnosis(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """AUC, accuracy and RMSE of next-response prediction from earlier responses only."""
-    from jindan.evaluation.diagnosis import evaluate, read_pykt
+    from jindan.evaluation.diagnosis import evaluate, read_sides
 
-    if test_fold is not None:
-        tr, te = read_pykt(train, exclude_folds={test_fold}), read_pykt(test, folds={test_fold})
-    else:
-        tr, te = read_pykt(train), read_pykt(test)
+    with cannot("evaluate"):
+        tr, te = read_sides(train, test, test_fold)
     with console.status(f"fitting on {len(tr):,} students, predicting {len(te):,}"):
         result = evaluate(tr, te)
     out.print_json(json.dumps(result)) if as_json else out.print(json.dumps(result, indent=2))

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from jindan.cli.context import console, legacy_gate, open_db, out, settings_from
+from jindan.cli.context import cannot, console, legacy_gate, open_db, out, settings_from
 from jindan.settings import Settings
 
 index_app = typer.Typer(help="Embed and index into the vector store.", no_args_is_help=True)
@@ -216,22 +216,26 @@ def eval_retrieval(
     if out_of_bank and (bank is None or intent != "similar"):
         console.print("[red]--out-of-bank needs --bank and --intent similar[/red]")
         raise typer.Exit(2)
-    if bank is not None:
-        data = banks.bank_set(
-            bank,
-            "find" if intent == "find" else "similar",
-            subjects=subjects,
-            out_of_bank=out_of_bank,
-            bank_size=bank_size,
-            max_queries=max_queries,
-        )
-        if export is not None:
-            banks.export(data, export)
-    elif corpus and queries and qrels:
-        data = load(corpus, queries, qrels)
-    else:
+    if bank is None and not (corpus and queries and qrels):
         console.print("[red]give --bank, or --corpus, --queries and --qrels[/red]")
         raise typer.Exit(2)
+    with cannot("read the evaluation set", KeyError, IndexError, UnicodeDecodeError):
+        if bank is not None:
+            data = banks.bank_set(
+                bank,
+                "find" if intent == "find" else "similar",
+                subjects=subjects,
+                out_of_bank=out_of_bank,
+                bank_size=bank_size,
+                max_queries=max_queries,
+            )
+        else:
+            assert corpus and queries and qrels
+            data = load(corpus, queries, qrels)
+        if not data.queries or not data.corpus:
+            raise ValueError(f"no {'queries' if not data.queries else 'questions'} to evaluate with")
+        if bank is not None and export is not None:
+            banks.export(data, export)
     from jindan.embed.cache import CachedEmbedder
 
     settings = settings_from(ctx)

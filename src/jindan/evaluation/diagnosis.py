@@ -21,21 +21,51 @@ Log = tuple[list[int], list[int]]
 
 
 def read_pykt(path: Path, folds: set[int] | None = None, exclude_folds: set[int] | None = None) -> list[Log]:
+    """The students of a pyKT CSV (of ``folds``, without ``exclude_folds``); ValueError naming the file and line
+    of anything malformed."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     logs: list[Log] = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        for n, row in enumerate(csv.DictReader(fh), start=2):
-            fold = int(row.get("fold") or 0)
-            if (folds is not None and fold not in folds) or (exclude_folds and fold in exclude_folds):
-                continue
-            try:
-                cs = [int(x) for x in row["concepts"].split(",")]
-                ys = [int(x) for x in row["responses"].split(",")]
-            except (KeyError, ValueError) as exc:
-                raise ValueError(f"{path}:{n}: {exc}") from exc
-            keep = [i for i, c in enumerate(cs) if c >= 0 and ys[i] in (0, 1)]  # drop pyKT padding (-1)
-            logs.append(([cs[i] for i in keep], [ys[i] for i in keep]))
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"concepts", "responses"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{path}: not a pyKT CSV (no {', '.join(sorted(missing))} column)")
+            for n, row in enumerate(reader, start=2):
+                if row.get("concepts") is None or row.get("responses") is None:
+                    raise ValueError(f"{path}:{n}: the row has fewer columns than the header")
+                try:
+                    fold = int(row.get("fold") or 0)
+                    cs = [int(x) for x in (row["concepts"] or "").split(",")]
+                    ys = [int(x) for x in (row["responses"] or "").split(",")]
+                except ValueError as exc:
+                    raise ValueError(f"{path}:{n}: {exc}") from exc
+                if len(cs) != len(ys):
+                    raise ValueError(f"{path}:{n}: {len(cs)} concepts but {len(ys)} responses")
+                if (folds is not None and fold not in folds) or (exclude_folds and fold in exclude_folds):
+                    continue
+                keep = [i for i, c in enumerate(cs) if c >= 0 and ys[i] in (0, 1)]  # drop pyKT padding (-1)
+                logs.append(([cs[i] for i in keep], [ys[i] for i in keep]))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     return logs
+
+
+def read_sides(
+    train: Path, test: Path, test_fold: int | None = None, drop: set[int] | None = None
+) -> tuple[list[Log], list[Log]]:
+    """TRAIN and TEST students (``test_fold``: the same file split by fold; ``drop``: folds left out of both);
+    ValueError when either side has no answers."""
+    drop = drop or set()
+    if test_fold is not None:
+        tr, te = read_pykt(train, exclude_folds={test_fold} | drop), read_pykt(test, folds={test_fold} - drop)
+    else:
+        tr, te = read_pykt(train, exclude_folds=drop), read_pykt(test, exclude_folds=drop)
+    for side, logs, path in (("TRAIN", tr, train), ("TEST", te, test)):
+        if not any(cs for cs, _ in logs):
+            fold = f" in fold {test_fold}" if side == "TEST" and test_fold is not None else ""
+            raise ValueError(f"no answers to {'fit on' if side == 'TRAIN' else 'predict'}{fold} in {path}")
+    return tr, te
 
 
 def evaluate(train: list[Log], test: list[Log], *, l2: float = 1.0) -> dict[str, Any]:
