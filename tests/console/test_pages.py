@@ -218,6 +218,8 @@ def test_a_student_records_answers_for_themselves_only(client: TestClient, conso
     assert no.status_code == 201 and "오답" in no.text and no.text.startswith("<!doctype html>")
     assert client.post(url, data={"question_id": w.question_id, "chosen": ""}, cookies=cookies).status_code == 422
     assert client.post(url, data={"question_id": 999999, "chosen": "①"}, cookies=cookies).status_code == 404
+    superscript = client.post(url, data={"question_id": "²", "chosen": "①"}, cookies=cookies)  # "²".isdigit()
+    assert superscript.status_code == 422 and "choose or type an answer first" in superscript.text
     other = w.people["other_student"].user_id
     refused = client.post(
         f"/console/students/{other}/responses", data={"question_id": w.question_id, "chosen": right}, cookies=cookies
@@ -345,3 +347,6 @@ def test_similar_practice_for_a_typed_problem_shows_its_topic_and_lets_the_stude
     assert status == 404 and "<html" in refused
     status, _, _ = get(client, console_world, "student", "/console/search?q=x&intent=browse")
     assert status == 404  # an unknown intent is a bad address, as any invalid parameter of a page
+    too_long = "/console/search?" + urlencode({"q": "가" * 501, "intent": "similar"})
+    status, refused, _ = get(client, console_world, "student", too_long)
+    assert status == 422 and "입력이 너무 깁니다 (q: 500자까지)" in refused  # a typed problem, not a bad address

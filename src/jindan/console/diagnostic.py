@@ -39,7 +39,7 @@ def _spec(data: dict[str, str]) -> sessions.Spec:
     if not unit:
         raise ValueError("choose a unit first")
     raw = data.get("max_questions", "")
-    size = int(raw) if raw.isdigit() else DEFAULT_MAX
+    size = int(raw) if raw.isdecimal() else DEFAULT_MAX
     return sessions.Spec(unit, None, min(max(size, 1), 60), 0.5)
 
 
@@ -110,7 +110,7 @@ async def answer(
 ) -> Response:
     data = await form(request)
     chosen = data.get("chosen", "").strip()[:4000]
-    if not chosen or not data.get("question_id", "").isdigit():
+    if not chosen or not data.get("question_id", "").isdecimal():
         raise ValueError("choose or type an answer first")
     a = sessions.Answer(int(data["question_id"]), answer=chosen)
     try:

@@ -175,10 +175,10 @@ async def answer(
 ) -> Response:
     data = await form(request)
     chosen = data.get("chosen", "").strip()[:4000]
-    if not chosen or not data.get("question_id", "").isdigit():
+    if not chosen or not data.get("question_id", "").isdecimal():
         raise ValueError("choose or type an answer first")
     qid = int(data["question_id"])
-    time_ms = int(data["time_taken_ms"]) if data.get("time_taken_ms", "").isdigit() else None
+    time_ms = int(data["time_taken_ms"]) if data.get("time_taken_ms", "").isdecimal() else None
     if time_ms is not None and time_ms > 86_400_000:
         time_ms = None
     result = await asyncio.to_thread(_record, db, user_id, qid, chosen, time_ms)

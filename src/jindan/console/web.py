@@ -108,6 +108,16 @@ def error_page(request: Request, status: int, detail: str) -> Response:
     )
 
 
+def _invalid(request: Request, exc: RequestValidationError) -> Response:
+    """An invalid parameter of a page is a bad address (404), except a text too long (a typed problem in a shared
+    link the form's own limit never saw): a 422 that says which field and how long it may be."""
+    long = [e for e in exc.errors() if e.get("type") == "string_too_long"]
+    if not long:
+        return error_page(request, 404, "")
+    said = "; ".join(f"{e['loc'][-1]}: {e.get('ctx', {}).get('max_length', '?')}자까지" for e in long)
+    return error_page(request, 422, f"입력이 너무 깁니다 ({said})")
+
+
 def signin_redirect(request: Request) -> Response:
     target = "/console/signin?next=" + quote(request.url.path, safe="/")
     response: Response
@@ -143,8 +153,8 @@ class ConsoleRoute(APIRoute):
                 if exc.headers:
                     response.headers.update(exc.headers)
                 return response
-            except RequestValidationError:
-                return error_page(request, 404, "")
+            except RequestValidationError as exc:
+                return _invalid(request, exc)
             except Exception as exc:  # mapped by the API's one table (and logged there when it is a 5xx)
                 status, detail = _detail(exc, request)
                 return error_page(request, status, detail)
