@@ -222,3 +222,33 @@ def test_class_starts_are_one_per_student_and_scope(client: TestClient, school: 
     admin = school.headers["admin"]
     teacher_test = client.post(f"/students/{school.teacher}/diagnostic", json={"unit": UNIT}, headers=admin)
     assert teacher_test.status_code == 422 and "not a student" in teacher_test.json()["detail"]
+
+
+def test_a_question_without_an_answer_key_is_asked_only_where_no_question_has_one(
+    client: TestClient, school: School, db: Database, tmp_path: Path
+) -> None:
+    """A student's own answer cannot be graded without a key (the console could never go on): such a question is
+    not asked while the unit has keyed ones; a unit with none is still served to a platform that sends `correct`."""
+    extra = tmp_path / "keyless.jsonl"
+    rows = [
+        {"id": "ko-nokey-1", "body": "$2x=6$일 때 $x$의 값은?", "subject": UNIT, "concepts": ["일차방정식의 풀이"]},
+        {"id": "ko-nokey-2", "body": "$x+1=3$을 푸시오.", "subject": "채점 없는 단원", "concepts": ["새 개념"]},
+    ]
+    extra.write_text("".join(json.dumps({**r, "grade": "중1", "level": 1}, ensure_ascii=False) + "\n" for r in rows))
+    import_questions(db, extra, source="ko-math")
+    with db.session() as s:
+        keyless = s.scalar(select(Question.id).where(Question.external_id == "ko-nokey-1"))
+        in_unit = s.scalar(select(func.count()).select_from(Question).where(Question.subject == UNIT))
+    h = school.headers["student"]
+    url = f"/students/{school.student}/diagnostic"
+    state = client.post(url, json={"unit": UNIT, "max_questions": 50, "target_confidence": 0.99}, headers=h).json()
+    asked = []
+    while state["status"] == "active":
+        asked.append(state["question"]["id"])
+        body = {"question_id": asked[-1], "correct": True}
+        state = client.post(f"{url}/{state['id']}/answers", json=body, headers=h).json()
+    assert keyless not in asked and len(asked) == in_unit - 1  # every keyed question, never the keyless one
+    only = client.post(url, json={"unit": "채점 없는 단원"}, headers=h).json()
+    assert only["question"] is not None
+    verdict = {"question_id": only["question"]["id"], "correct": False}
+    assert client.post(f"{url}/{only['id']}/answers", json=verdict, headers=h).status_code == 200

@@ -43,6 +43,13 @@ class Bank:
     prior: dict[int, float]  # concept id -> prior mean logit
     calibration: str | None
     learned: dict[str, Any] | None = None  # the calibration's concept prior (:mod:`jindan.diagnosis.concept_prior`)
+    keyed: frozenset[int] = frozenset()  # questions with an answer key (a typed or chosen answer can be graded)
+
+    def askable(self, asked: set[int]) -> list[int]:
+        """Questions still to ask: those a student's own answer can be graded on (an answer key), unless the
+        scope has none (then the platform sends the verdict, ``correct``)."""
+        left = [q for q in self.questions if q not in asked]
+        return [q for q in left if q in self.keyed] if self.keyed else left
 
     def item(self, qid: int) -> Item:
         q = self.questions[qid]
@@ -80,9 +87,9 @@ def active_calibration(s: Session) -> tuple[str | None, dict[str, Any]]:
 
 def load(s: Session, unit: str | None, concept_ids: Sequence[int] | None) -> Bank:
     """The bank of a scope; LookupError when nothing in the bank matches it."""
-    q = select(Question.id, Question.level, Question.grade, question_concepts.c.concept_id).join(
-        question_concepts, question_concepts.c.question_id == Question.id
-    )
+    q = select(
+        Question.id, Question.level, Question.grade, question_concepts.c.concept_id, (Question.answer.is_not(None)) & (Question.answer != "")
+    ).join(question_concepts, question_concepts.c.question_id == Question.id)
     if unit is not None:
         q = q.where(Question.subject == unit)
     if concept_ids:
@@ -92,7 +99,8 @@ def load(s: Session, unit: str | None, concept_ids: Sequence[int] | None) -> Ban
         what = f"unit {unit!r}" if unit is not None else f"concepts {list(concept_ids or [])[:20]}"
         raise LookupError(f"no questions in the bank for {what}")
     by_q: dict[int, tuple[int | None, str | None, list[int]]] = {}
-    for qid, level, grade, cid in rows:
+    keyed = frozenset(qid for qid, *_, has_key in rows if has_key)
+    for qid, level, grade, cid, _ in rows:
         by_q.setdefault(qid, (level, grade, []))[2].append(cid)
     concepts = sorted({c for _, _, cs in by_q.values() for c in cs})
     names = {i: n for i, n in s.execute(select(Concept.id, Concept.name).where(Concept.id.in_(concepts))).tuples()}
@@ -110,4 +118,4 @@ def load(s: Session, unit: str | None, concept_ids: Sequence[int] | None) -> Ban
             disc[qid] = float(cal.get("discrimination", 1.0))
         else:
             offsets[qid] = LEVEL_STEP * ((level or 3) - 3)
-    return Bank(concepts, names, questions, offsets, disc, prior, version, params.get("concept_prior"))
+    return Bank(concepts, names, questions, offsets, disc, prior, version, params.get("concept_prior"), keyed)

@@ -72,7 +72,7 @@ def _scope(spec: Spec) -> dict[str, Any]:
 
 def _next(row: DiagnosticSession, b: bank.Bank, belief: adaptive.Belief) -> int | None:
     asked = {a["question_id"] for a in row.state["asked"]}
-    candidates = [b.item(qid) for qid in b.questions if qid not in asked]
+    candidates = [b.item(qid) for qid in b.askable(asked)]
     if not candidates:
         return None
     pos = {c: k for k, c in enumerate(b.concepts)}
