@@ -253,6 +253,33 @@ def test_real_embedded_model_through_the_sdk(
     assert comparisons(db)  # route chat was shadowed
 
 
+def test_a_prompt_too_long_or_a_schema_the_grammar_cannot_follow_is_a_400_and_the_model_stays_up(
+    settings: Settings, db: Database, school: School, smol: LlamaCppProvider
+) -> None:
+    """The real model's context window (2,048 tokens here) and llama.cpp's grammar converter: the SDK raises
+    BadRequestError with OpenAI's code, and the next request of anyone is served (no breaker failure)."""
+    settings.llm.breaker_failures = 1
+    app, _ = gateway_app(settings, db, smol)
+    with TestClient(app) as client:
+        api = sdk(client, key_of(school.headers["service"]))
+        with pytest.raises(openai.BadRequestError) as long:
+            api.chat.completions.create(
+                model="gpt-4o", messages=[{"role": "user", "content": "hello " * 3000}], max_tokens=5
+            )
+        lookahead = {"type": "object", "properties": {"a": {"type": "string", "pattern": "^(?=x)x+$"}}}
+        with pytest.raises(openai.BadRequestError) as schema:
+            api.chat.completions.create(
+                model="gpt-4o",
+                messages=[{"role": "user", "content": "x"}],
+                max_tokens=5,
+                response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": lookahead}},
+            )
+        after = api.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+    assert long.value.code == "context_length_exceeded" and "context window" in long.value.message
+    assert schema.value.code == "invalid_schema"
+    assert after.choices[0].message.content is not None
+
+
 def test_rate_limit_is_429_with_retry_after(settings: Settings, db: Database, school: School) -> None:
     settings.limits.ai_per_minute = {"teacher": 1}
     settings.limits.ai_burst = 1

@@ -12,6 +12,7 @@ from jindan.llm.base import (
     GenOptions,
     ProviderBusy,
     ProviderUnavailable,
+    RequestRejected,
     StreamInterrupted,
     ToolCall,
     ToolCallDelta,
@@ -21,7 +22,8 @@ from jindan.llm.base import (
 
 class Scripted:
     """Plays one behaviour per call from ``script`` (the last one repeats): ok | refuse | busy | hang | break |
-    slow (busy: a full queue, ``ProviderBusy`` with ``retry_after_s`` 2.5)."""
+    slow | toolong (busy: a full queue, ``ProviderBusy`` with ``retry_after_s`` 2.5; toolong: the prompt exceeds
+    the context window, ``RequestRejected``)."""
 
     def __init__(self, name: str, *script: str, text: str = "answer from {name}") -> None:
         self.name = name
@@ -40,6 +42,8 @@ class Scripted:
             raise ProviderUnavailable(f"{self.name}: connection refused")
         if mode == "busy":
             raise ProviderBusy(f"{self.name}: queue full", 2.5)
+        if mode == "toolong":
+            raise RequestRejected(f"{self.name}: prompt exceeds the context window", "context_length_exceeded")
         if mode == "hang":
             await asyncio.sleep(3600)
         if self.gate is not None:

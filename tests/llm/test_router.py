@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jindan.llm.base import ChatMessage, Delta, GenOptions, LLMProvider, Usage
+from jindan.llm.base import ChatMessage, Delta, GenOptions, LLMProvider, RequestRejected, Usage
 from jindan.llm.router import AllProvidersFailed, CircuitBreaker, Router, Started, StreamError
 from jindan.settings import Settings
 from tests.llm.fakes import Scripted
@@ -134,6 +134,21 @@ def test_busy_then_another_provider_answers_and_mixed_failures_have_no_retry_aft
     with pytest.raises(AllProvidersFailed) as info:
         run(router)
     assert info.value.retry_after_s is None
+
+
+def test_a_request_too_long_for_the_model_is_the_callers_error_not_a_provider_failure() -> None:
+    """No retry, no breaker failure (other callers keep the model), the next provider may take it; refused by
+    every provider, the rejection itself reaches the caller (a 400 there, never a 503)."""
+    a, b = Scripted("llamacpp", "toolong"), Scripted("ollama")
+    router = make({"llamacpp": a, "ollama": b}, ["llamacpp", "ollama"], retries=2, breaker_failures=1)
+    assert text(run(router)) == "answer from ollama" and a.calls == 1
+    assert router.breakers["llamacpp"].state == "closed"
+    alone = Scripted("llamacpp", "toolong", "ok")
+    router = make({"llamacpp": alone}, ["llamacpp"], retries=2, breaker_failures=1)
+    with pytest.raises(RequestRejected) as info:
+        run(router)
+    assert info.value.code == "context_length_exceeded" and alone.calls == 1
+    assert text(run(router)) == "answer from llamacpp"  # the next request is served: the circuit stayed closed
 
 
 def test_real_connection_refused_falls_back_to_the_embedded_model(smol: LLMProvider) -> None:

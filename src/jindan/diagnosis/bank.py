@@ -87,9 +87,9 @@ def active_calibration(s: Session) -> tuple[str | None, dict[str, Any]]:
 
 def load(s: Session, unit: str | None, concept_ids: Sequence[int] | None) -> Bank:
     """The bank of a scope; LookupError when nothing in the bank matches it."""
-    q = select(
-        Question.id, Question.level, Question.grade, question_concepts.c.concept_id, (Question.answer.is_not(None)) & (Question.answer != "")
-    ).join(question_concepts, question_concepts.c.question_id == Question.id)
+    has_key = Question.answer.is_not(None) & (Question.answer != "")
+    columns = (Question.id, Question.level, Question.grade, question_concepts.c.concept_id, has_key)
+    q = select(*columns).join(question_concepts, question_concepts.c.question_id == Question.id)
     if unit is not None:
         q = q.where(Question.subject == unit)
     if concept_ids:

@@ -104,11 +104,24 @@ def _finish(conv: Any, budget: int) -> str:
     return str(conv.format_grammar())
 
 
+class SchemaUnsupported(ValueError):
+    """llama.cpp's converter cannot write a grammar for this schema (e.g. a look-ahead in a ``pattern``)."""
+
+
 def for_schema(schema: dict[str, Any], budget: int) -> str:
-    """A grammar for one JSON value matching ``schema``, sized for ``budget`` tokens."""
+    """A grammar for one JSON value matching ``schema``, sized for ``budget`` tokens; SchemaUnsupported for a
+    schema the converter cannot take."""
     conv = _converter()
-    conv.visit(_prepare(conv, schema, budget, ""), "")
+    _visit(conv, schema, budget, "", "")
     return _finish(conv, budget)
+
+
+def _visit(conv: Any, schema: dict[str, Any], budget: int, prefix: str, name: str) -> str:
+    try:
+        rule: str = conv.visit(_prepare(conv, schema, budget, prefix), name)
+    except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise SchemaUnsupported(str(exc) or type(exc).__name__) from exc
+    return rule
 
 
 def for_fenced(schema: dict[str, Any], budget: int) -> str | None:
@@ -131,7 +144,7 @@ def for_tools(tools: tuple[Tool, ...], required: bool, parallel: bool, budget: i
     share = max(64, budget // (MAX_CALLS if parallel else 1))
     alternatives = []
     for i, tool in enumerate(tools):
-        args = conv.visit(_prepare(conv, tool.parameters, share, f"t{i}-"), f"t{i}-args")
+        args = _visit(conv, tool.parameters, share, f"t{i}-", f"t{i}-args")
         head = json.dumps(f'{{"name": "{tool.name}", "arguments": ')
         alternatives.append(f'{head} {args} "}}"')
     conv._rules["call"] = " | ".join(alternatives)

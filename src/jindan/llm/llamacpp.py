@@ -36,16 +36,19 @@ from jindan.llm.base import (
     GenOptions,
     ProviderBusy,
     ProviderUnavailable,
+    RequestRejected,
     Stopwatch,
     StreamInterrupted,
     ToolCallDelta,
     require,
 )
+from jindan.llm.grammar import SchemaUnsupported
 from jindan.llm.prefix_cache import PrefixCache
 from jindan.packaged import smollm2_gguf
 from jindan.settings import Settings
 
 _DONE = object()
+CONTEXT_EXCEEDED = "context_length_exceeded"
 Piece = llamacpp_tools.Piece
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -415,7 +418,7 @@ class LlamaCppProvider:
                 if isinstance(item, BaseException):
                     if parts:
                         raise StreamInterrupted(f"llama.cpp failed mid-stream: {item}", "".join(parts)) from item
-                    raise ProviderUnavailable(f"llama.cpp failed: {item}") from item
+                    raise _refusal(item) from item
                 watch.token()
                 if isinstance(item, ToolCallDelta):
                     yield item
@@ -452,7 +455,19 @@ def _grammar(rules: str) -> Any:
     try:
         return LlamaGrammar.from_string(rules, verbose=False)
     except Exception as exc:  # a schema the converter accepted but llama.cpp cannot parse
-        raise ProviderUnavailable(f"llama.cpp cannot use the grammar of this schema: {exc}") from exc
+        raise RequestRejected(f"llama.cpp cannot use the grammar of this schema: {exc}", "invalid_schema") from exc
+
+
+def _refusal(exc: BaseException) -> ProviderUnavailable:
+    """What llama.cpp's failure before the first token means: the request's fault (too long for the context
+    window, a schema the grammar converter cannot take) or the model's."""
+    if isinstance(exc, RequestRejected):
+        return exc
+    if isinstance(exc, ValueError) and "exceed context window" in str(exc):
+        return RequestRejected(f"the prompt is longer than the model's context window: {exc}", CONTEXT_EXCEEDED)
+    if isinstance(exc, SchemaUnsupported):
+        return RequestRejected(f"llama.cpp's grammar cannot follow this schema: {exc}", "invalid_schema")
+    return ProviderUnavailable(f"llama.cpp failed: {exc}")
 
 
 def structured_note(messages: list[ChatMessage], schema: dict[str, Any]) -> list[ChatMessage]:

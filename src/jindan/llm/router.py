@@ -27,6 +27,7 @@ from jindan.llm.base import (
     ProviderBusy,
     ProviderError,
     RateLimited,
+    RequestRejected,
     ToolCallDelta,
     Usage,
 )
@@ -198,6 +199,7 @@ class Router:
         deadline = time.monotonic() + self.settings.llm.timeout_s
         errors: list[str] = []
         busy: list[float] = []  # retry_after_s of each provider that refused only because it was busy
+        rejected: list[RequestRejected] = []  # providers that cannot take the request as sent (too long, ...)
         only_busy = True
         switched_off = 0  # providers the gate refused
         chain = self.chain(route)
@@ -248,6 +250,11 @@ class Router:
                 except _ShuttingDown:
                     raise AllProvidersFailed(SHUTTING_DOWN) from None
                 except _BeforeFirstToken as exc:
+                    if isinstance(exc.__cause__, RequestRejected):  # the request's fault: no retry, no breaker
+                        self.observer.attempt(route, name, "rejected")
+                        rejected.append(exc.__cause__)
+                        errors.append(f"{name}: {exc}")
+                        break
                     if isinstance(exc.__cause__, ProviderBusy):  # not broken: no breaker failure, no retry
                         self.observer.attempt(route, name, "busy")
                         busy.append(exc.__cause__.retry_after_s)
@@ -269,6 +276,8 @@ class Router:
                     break
         if chain and switched_off == len(chain):
             raise ProvidersSwitchedOff("; ".join(errors))
+        if rejected and len(rejected) == len(errors):  # every provider tried refused the request as sent
+            raise rejected[0]
         retry = min(busy) if busy and only_busy else None
         raise AllProvidersFailed("no provider answered: " + "; ".join(errors), retry_after_s=retry)
 
