@@ -76,6 +76,7 @@ def test_models_list_and_get_through_the_sdk(
     assert set(listed) == {f"models/{n}" for n in settings.gateway.models}
     flash = api.models.get(model="gemini-1.5-flash")
     assert flash.name == "models/gemini-1.5-flash" and "generateContent" in (flash.supported_actions or [])
+    assert "countTokens" not in (flash.supported_actions or [])  # only what is served is advertised
     with pytest.raises(errors.ClientError) as info:
         api.models.get(model="gemini-9-ultra")
     assert (info.value.code, info.value.status) == (404, "NOT_FOUND")

@@ -107,6 +107,21 @@ def test_request_maps_onto_router_options() -> None:
                                    "response_format": {"type": "json_object"}})  # fmt: skip
     route, _, opts = to_router(plain, Settings())
     assert route == "chat" and opts.json_schema == {"type": "object"} and opts.max_tokens == Settings().llm.max_tokens
+    fn = {"name": "f", "parameters": {"type": "object"}}
+    ask = {"model": "chat", "messages": [{"role": "user", "content": "x"}]}
+    legacy = ChatIn.model_validate({**ask, "functions": [fn]})
+    assert to_router(legacy, Settings())[2].parallel_tool_calls is False  # one function_call per answer
+    tools = ChatIn.model_validate({**ask, "tools": [{"type": "function", "function": fn}]})
+    assert to_router(tools, Settings())[2].parallel_tool_calls is True
+
+
+def test_a_body_that_is_not_json_says_so(served: tuple[FastAPI, TestClient], school: School) -> None:
+    _, client = served
+    headers = {"Authorization": f"Bearer {key_of(school.headers['teacher'])}", "Content-Type": "application/json"}
+    r = client.post("/v1/chat/completions", content=b'{"model": "gpt-4", ', headers=headers)
+    err = r.json()["error"]
+    assert r.status_code == 400 and err["code"] == "invalid_json" and err["param"] is None
+    assert err["message"].startswith("the body is not valid JSON")
 
 
 @pytest.mark.parametrize(

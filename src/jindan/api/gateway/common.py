@@ -54,6 +54,10 @@ def failure(exc: Exception) -> Failure:
         return Failure(exc.status, exc.message, exc.code, exc.param)
     if isinstance(exc, RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if first.get("type") == "json_invalid":  # its loc holds a character position, not a parameter
+            ctx = first.get("ctx")
+            why = ctx.get("error", "") if isinstance(ctx, dict) else ""
+            return Failure(400, f"the body is not valid JSON: {why}", "invalid_json")
         loc = [str(p) for p in first.get("loc", ()) if p != "body"]
         param = ".".join(loc) or None
         return Failure(400, f"{param}: {first['msg']}" if param else str(first["msg"]), "invalid_value", param)

@@ -266,7 +266,7 @@ async def embed(version: str, model: str, body: EmbedOne, request: Request, sett
 
 
 def model_resource(name: str, route: str) -> dict[str, Any]:
-    methods = ["embedContent", "batchEmbedContents"] if route == "embed" else ["generateContent", "countTokens"]
+    methods = ["embedContent", "batchEmbedContents"] if route == "embed" else ["generateContent"]
     return {
         "name": f"models/{name}",
         "baseModelId": name,

@@ -165,7 +165,8 @@ def to_router(body: ChatIn, settings: Settings) -> tuple[str, list[ChatMessage],
         tools=tools,
         tool_choice=choice,
         allowed=allowed,
-        parallel_tool_calls=body.parallel_tool_calls is not False,
+        # the older ``functions`` form has one function_call per answer: never several at once
+        parallel_tool_calls=body.parallel_tool_calls is not False and not (body.functions and not body.tools),
     )
     return route, messages, opts
 
