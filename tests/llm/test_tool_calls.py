@@ -58,6 +58,14 @@ def test_gemini_schema_becomes_json_schema() -> None:
         "properties": {"b": {"anyOf": [{"type": "string"}, {"type": "null"}]}, "a": {"type": "integer"},
                        "c": {"type": "array", "items": {"type": "string"}, "maxItems": 3}},
     }  # fmt: skip
+    snake = {"type": "OBJECT", "property_ordering": ["b", "a"], "properties": {  # as google-genai may send it
+        "a": {"type": "STRING", "min_length": "2"}, "b": {"type": "ARRAY", "items": {"type": "STRING"},
+        "max_items": "3"}, "max_items": {"type": "STRING"}}}  # fmt: skip
+    assert structured.from_gemini(snake) == {
+        "type": "object",
+        "properties": {"b": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+                       "a": {"type": "string", "minLength": 2}, "max_items": {"type": "string"}},
+    }  # fmt: skip
 
 
 def parses(rules: str) -> None:

@@ -111,6 +111,16 @@ def _resolve(root: dict[str, Any], ref: Any, path: str) -> Any:
 # Gemini ---------------------------------------------------------------------------------------------------
 GEMINI_DROP = {"example", "propertyOrdering", "nullable", "default"}
 INT_KEYS = {*COUNTS}
+SNAKE = {  # the same Schema fields as protobuf's JSON also accepts them (google-genai sends some this way)
+    "any_of": "anyOf",
+    "max_items": "maxItems",
+    "min_items": "minItems",
+    "max_length": "maxLength",
+    "min_length": "minLength",
+    "max_properties": "maxProperties",
+    "min_properties": "minProperties",
+    "property_ordering": "propertyOrdering",
+}
 
 
 def from_gemini(schema: Any) -> Any:
@@ -121,6 +131,7 @@ def from_gemini(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
+    schema = {SNAKE.get(k, k): v for k, v in schema.items()}
     for key, value in schema.items():
         if key in GEMINI_DROP:
             continue
