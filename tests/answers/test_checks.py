@@ -162,6 +162,23 @@ def test_correct_compares_the_final_answer_with_the_key() -> None:
     assert checks.correct(symbolic, "The answer is $\\boxed{\\sqrt{8}}$.").passed  # type: ignore[union-attr]
 
 
+def test_a_power_too_large_to_compute_is_never_handed_to_math_verify() -> None:
+    """``10^{10^{10}}`` is one uninterruptible big-integer power: judged without the symbolic step (a wrong answer
+    still), where math-verify would hold the server's event loop for good."""
+    import threading
+
+    value = Case("explain", "ko", question="계산하시오.", key="11")
+    verdict: list[bool] = []
+    worker = threading.Thread(
+        target=lambda: verdict.append(checks.correct(value, "따라서 $10^{10^{10}}$이다.").passed),  # type: ignore[union-attr]
+        daemon=True,
+    )
+    worker.start()
+    worker.join(60)  # a bound for a hang, not a timing: the judgement takes well under a millisecond
+    assert verdict == [False]
+    assert checks.correct(value, "따라서 $11^{1}$이다.").passed  # type: ignore[union-attr]  # small powers still
+
+
 def test_every_korean_bank_solution_passes_as_an_explanation() -> None:
     bad = {}
     for qid in ROWS:

@@ -139,8 +139,23 @@ def agrees(text: str, key: str) -> tuple[bool, str]:
     return False, segment
 
 
+_EXPONENT = re.compile(r"\^\s*(\{(?:[^{}]|\{[^{}]*\})*\}|\(?[\w.]+)")
+_TOWER = re.compile(r"\^\s*\(?[\w.]+\)?\s*\^")
+
+
+def _explodes(text: str) -> bool:
+    """A power that exact arithmetic cannot finish (``10^{10^{10}}``, ``2^{1000000}``): Python computes a big
+    integer power in one uninterruptible step, so such a text is never handed to math-verify."""
+    if _TOWER.search(text):
+        return True
+    return any("^" in e or re.search(r"\d{6,}", e) for e in _EXPONENT.findall(text))
+
+
 def symbolic(key: str, answer: str) -> bool | None:
-    """math-verify's verdict (None when it is not installed or cannot parse either side)."""
+    """math-verify's verdict (None when it is not installed, cannot parse either side, or either side holds a
+    power too large to compute)."""
+    if _explodes(key) or _explodes(answer):
+        return None
     try:
         from math_verify import parse, verify  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
