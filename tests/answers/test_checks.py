@@ -160,6 +160,12 @@ def test_correct_compares_the_final_answer_with_the_key() -> None:
     assert checks.correct(value, "So the answer is 1.25.").passed  # type: ignore[union-attr]
     symbolic = Case("explain", "en", question="Simplify.", key="2\\sqrt{2}")
     assert checks.correct(symbolic, "The answer is $\\boxed{\\sqrt{8}}$.").passed  # type: ignore[union-attr]
+    five = Case("explain", "ko", question="계산하시오.", key="5")  # the last value stated decides, not any
+    assert not checks.correct(five, "$x$의 계수는 5이다. 그러므로 $x=7$이다.").passed  # type: ignore[union-attr]
+    assert checks.correct(five, "$x=7$이 아니다. 그러므로 답은 5이다.").passed  # type: ignore[union-attr]
+    x4 = Case("explain", "ko", question="방정식을 푸시오.", key="$x=4$")
+    assert not checks.correct(x4, "따라서 $x=4$는 해가 아니고 $x=-4$이다.").passed  # type: ignore[union-attr]
+    assert checks.correct(x4, "$x=-4$를 대입하면 맞지 않는다. 따라서 $x=4$이다.").passed  # type: ignore[union-attr]
 
 
 def test_a_power_too_large_to_compute_is_never_handed_to_math_verify() -> None:

@@ -93,17 +93,24 @@ def _chained(segment: str, canon: str) -> bool:
     return bool(eq) and any(e.startswith(left + "=") and e.endswith("=" + right) for e in equations(segment))
 
 
-def _has(segment: str, part: KeyPart, explicit: bool) -> bool:
+def _has(segment: str, part: KeyPart, explicit: bool, alone: bool = False) -> bool:
+    """Does the segment state the part? ``alone``: the key's only part, so the *last* statement of it decides
+    (``x=4는 해가 아니고 x=-4이다`` is not 4; ``계수는 5이다. 그러므로 x=7이다`` is not 5)."""
     if part.value is not None:
-        for eq in equations(segment):
-            left, _, right = eq.rpartition("=")
-            if numbers(right)[-1:] == (part.value,) and (part.var is None or left.split("=")[0].endswith(part.var)):
-                return True
         if part.var is not None:
-            return False  # x=5 must be said as x=5
+            mine = [eq for eq in equations(segment) if eq.rpartition("=")[0].split("=")[0].endswith(part.var)]
+            if alone:
+                return bool(mine) and numbers(mine[-1].rpartition("=")[2])[-1:] == (part.value,)
+            return any(numbers(eq.rpartition("=")[2])[-1:] == (part.value,) for eq in mine)  # x=5 said as x=5
+        said = [numbers(eq.rpartition("=")[2])[-1:] for eq in equations(segment)]
+        if (said[-1:] == [(part.value,)]) if alone else (part.value,) in said:
+            return True
         if explicit:
             return part.value in numbers(segment)
-        return any(numbers(s)[-1:] == (part.value,) for s in sentences(segment))
+        stated = [s for s in sentences(segment) if numbers(s)]
+        if alone:
+            return bool(stated) and numbers(stated[-1])[-1:] == (part.value,)
+        return any(numbers(s)[-1:] == (part.value,) for s in stated)
     return bool(part.canon) and _chained(segment, part.canon)
 
 
@@ -132,7 +139,7 @@ def agrees(text: str, key: str) -> tuple[bool, str]:
         if chosen is not None:
             return chosen, segment
     parts = key_parts(key)
-    if parts and all(_has(segment, p, explicit) for p in parts):
+    if parts and all(_has(segment, p, explicit, alone=len(parts) == 1) for p in parts):
         return True, segment
     if len(segment) <= 400 and bool(symbolic(key, segment if explicit else sentences(segment)[-1])):
         return True, segment
