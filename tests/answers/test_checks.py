@@ -168,6 +168,17 @@ def test_correct_compares_the_final_answer_with_the_key() -> None:
     assert checks.correct(x4, "$x=-4$를 대입하면 맞지 않는다. 따라서 $x=4$이다.").passed  # type: ignore[union-attr]
 
 
+def test_a_model_text_holding_the_checks_own_marker_characters_is_judged_not_raised() -> None:
+    """The sentence splitter marks formulas with NUL-delimited numbers; a model that writes ``\x005\x00`` is
+    judged like any text (an exception here left the model's first sentence on screen, uncounted)."""
+    from jindan.answers.text import sentence_end, sentences
+
+    text = "첫 문장이다. \x005\x00 두 번째 $x=1$이다."
+    spaced = text.replace("\x00", " ")
+    assert len(sentences(text)) == 2 and sentence_end(text) == sentence_end(spaced) > 0  # the same positions
+    assert checks.judge(case("ko-024", task="explain"), text, "stop")  # verdicts, no exception
+
+
 def test_a_power_too_large_to_compute_is_never_handed_to_math_verify() -> None:
     """``10^{10^{10}}`` is one uninterruptible big-integer power: judged without the symbolic step (a wrong answer
     still), where math-verify would hold the server's event loop for good."""

@@ -57,6 +57,7 @@ def _shield(text: str) -> tuple[str, list[str]]:
     """Formulas replaced by placeholders; one that ends a sentence inside itself (``\\[x=2.\\]``) is
     followed by an end mark, so sentences can split there too."""
     spans: list[str] = []
+    text = text.replace("\x00", " ").replace("\x01", " ")  # the markers' characters, never a text's (same length)
 
     def keep(m: re.Match[str]) -> str:
         spans.append(m.group(0))
