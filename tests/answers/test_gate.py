@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
+
 from jindan.answers import checks, ladder
 from jindan.answers.gate import Answering, Checked, Example, Gate, GateEvent
 from jindan.llm.base import Delta, ProviderUnavailable, Usage
@@ -125,6 +127,33 @@ def test_a_broken_stream_is_replaced() -> None:
     events = run(hint_gate(seen), broken())
     assert isinstance(events[-1], Checked) and events[-1].source == "bank"
     assert events[-1].model_checks[0].check == "answered"
+
+
+def test_a_check_that_raises_fails_the_answer_and_the_bank_replaces_what_was_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An exception inside a check is the answer's failure, counted, never the request's: the sentences
+    already released are replaced by the bank's explanation."""
+    from jindan.answers import gate as gate_module
+
+    calls = {"n": 0}
+    real = gate_module.streaming
+
+    def flaky(c: checks.Case, text: str) -> checks.Verdict | None:
+        calls["n"] += 1
+        if calls["n"] > 6:
+            raise IndexError("list index out of range")
+        return real(c, text)
+
+    monkeypatch.setattr(gate_module, "streaming", flaky)
+    c = case("ko-024", task="explain")
+    seen = Counted()
+    gate = Gate("explain", c, lambda: ladder.explanation(c), hold=False, observer=seen)
+    right = "두 식을 변끼리 더하면 $2x=10$이다. 그러므로 $x=5$이다. 대입하면 $y=2$이다. 따라서 $x=5$, $y=2$이다."
+    events = run(gate, model(right, pieces=12))
+    assert isinstance(events[-1], Checked) and events[-1].source == "bank" and events[-1].model_passed is False
+    assert events[-1].model_checks[0].check == "checked" and "IndexError" in events[-1].model_checks[0].reason
+    assert shown(events).startswith("두 식을 변끼리 더하면") and seen.results  # the bank's, and counted
 
 
 def test_a_route_that_does_not_ask_the_model_answers_from_the_bank_and_says_why() -> None:

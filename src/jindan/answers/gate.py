@@ -103,7 +103,7 @@ class Gate:
                     yield ev
                 elif isinstance(ev, Delta):
                     text += ev.text
-                    failure = streaming(self.case, text)
+                    failure = _guarded(streaming, self.case, text)
                     if failure is not None:
                         break
                     end = 0 if self.hold else sentence_end(text)
@@ -124,7 +124,9 @@ class Gate:
             close: Any = getattr(events, "aclose", None)
             if close is not None:
                 await close()  # stops the model when its answer was refused part way
-        verdicts = [failure] if failure is not None else judge(self.case, text, usage.finish_reason if usage else None)
+        verdicts = (
+            [failure] if failure is not None else _guarded_all(self.case, text, usage.finish_reason if usage else None)
+        )
         failure = first_failure(verdicts)
         who = (started.provider, started.model) if started else self.labels
         if failure is None:
@@ -182,3 +184,21 @@ class Gate:
             self.observer.checked(self.route, result, example)
         except Exception:  # counting must never break an answer
             log.exception("answer observer failed")
+
+
+def _guarded(check: Callable[[Case, str], Verdict | None], case: Case, text: str) -> Verdict | None:
+    """A check that raises fails the answer (the bank answers), never the request: text already released
+    would otherwise stay on screen, unjudged and uncounted."""
+    try:
+        return check(case, text)
+    except Exception as exc:
+        log.error("an answer check raised %s", type(exc).__name__)  # its message may quote the text
+        return Verdict("checked", False, f"a check could not judge this answer ({type(exc).__name__})")
+
+
+def _guarded_all(case: Case, text: str, finish: str | None) -> list[Verdict]:
+    try:
+        return list(judge(case, text, finish))
+    except Exception as exc:
+        log.error("an answer check raised %s", type(exc).__name__)  # its message may quote the text
+        return [Verdict("checked", False, f"a check could not judge this answer ({type(exc).__name__})")]
