@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from jindan.answers.checks import Case, Verdict, first_failure, judge, streaming
 from jindan.answers.ladder import BankAnswer
@@ -24,6 +25,7 @@ from jindan.llm.base import Delta, ProviderError, Usage
 from jindan.llm.router import RouterEvent, Started, StreamError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 EXAMPLE_CHARS = 600
 
 
@@ -103,7 +105,7 @@ class Gate:
                     yield ev
                 elif isinstance(ev, Delta):
                     text += ev.text
-                    failure = _guarded(streaming, self.case, text)
+                    failure = _guarded(partial(streaming, self.case, text), lambda v: v)
                     if failure is not None:
                         break
                     end = 0 if self.hold else sentence_end(text)
@@ -124,9 +126,9 @@ class Gate:
             close: Any = getattr(events, "aclose", None)
             if close is not None:
                 await close()  # stops the model when its answer was refused part way
-        verdicts = (
-            [failure] if failure is not None else _guarded_all(self.case, text, usage.finish_reason if usage else None)
-        )
+        finish = usage.finish_reason if usage else None
+        judged = partial(judge, self.case, text, finish)
+        verdicts = [failure] if failure is not None else _guarded(judged, lambda v: [v])
         failure = first_failure(verdicts)
         who = (started.provider, started.model) if started else self.labels
         if failure is None:
@@ -186,19 +188,11 @@ class Gate:
             log.exception("answer observer failed")
 
 
-def _guarded(check: Callable[[Case, str], Verdict | None], case: Case, text: str) -> Verdict | None:
+def _guarded(run: Callable[[], _T], failed: Callable[[Verdict], _T]) -> _T:
     """A check that raises fails the answer (the bank answers), never the request: text already released
     would otherwise stay on screen, unjudged and uncounted."""
     try:
-        return check(case, text)
+        return run()
     except Exception as exc:
         log.error("an answer check raised %s", type(exc).__name__)  # its message may quote the text
-        return Verdict("checked", False, f"a check could not judge this answer ({type(exc).__name__})")
-
-
-def _guarded_all(case: Case, text: str, finish: str | None) -> list[Verdict]:
-    try:
-        return list(judge(case, text, finish))
-    except Exception as exc:
-        log.error("an answer check raised %s", type(exc).__name__)  # its message may quote the text
-        return [Verdict("checked", False, f"a check could not judge this answer ({type(exc).__name__})")]
+        return failed(Verdict("checked", False, f"a check could not judge this answer ({type(exc).__name__})"))

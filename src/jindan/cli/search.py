@@ -216,10 +216,7 @@ def eval_retrieval(
     if out_of_bank and (bank is None or intent != "similar"):
         console.print("[red]--out-of-bank needs --bank and --intent similar[/red]")
         raise typer.Exit(2)
-    if bank is None and not (corpus and queries and qrels):
-        console.print("[red]give --bank, or --corpus, --queries and --qrels[/red]")
-        raise typer.Exit(2)
-    with cannot("read the evaluation set", KeyError, IndexError, UnicodeDecodeError):
+    with cannot("read the evaluation set", KeyError, IndexError):
         if bank is not None:
             data = banks.bank_set(
                 bank,
@@ -229,9 +226,11 @@ def eval_retrieval(
                 bank_size=bank_size,
                 max_queries=max_queries,
             )
-        else:
-            assert corpus and queries and qrels
+        elif corpus and queries and qrels:
             data = load(corpus, queries, qrels)
+        else:
+            console.print("[red]give --bank, or --corpus, --queries and --qrels[/red]")
+            raise typer.Exit(2)
         if not data.queries or not data.corpus:
             raise ValueError(f"no {'queries' if not data.queries else 'questions'} to evaluate with")
         if bank is not None and export is not None:

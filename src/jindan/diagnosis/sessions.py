@@ -90,8 +90,11 @@ def _finish(s: Session, row: DiagnosticSession, b: bank.Bank, belief: adaptive.B
     row.finished_at = datetime.now(UTC)
 
 
-def _new(s: Session, user_id: int, spec: Spec, started_by: str, class_id: int | None) -> DiagnosticSession:
-    b = bank.load(s, spec.unit, spec.concepts)
+def _new(
+    s: Session, user_id: int, spec: Spec, started_by: str, class_id: int | None, b: bank.Bank | None = None
+) -> DiagnosticSession:
+    """A session over ``b`` (the scope's bank, read here when not given: a class start reads it once)."""
+    b = b or bank.load(s, spec.unit, spec.concepts)
     belief, learned = concept_prior.belief(b.concepts, [b.prior[c] for c in b.concepts], b.learned)
     row = DiagnosticSession(
         user_id=user_id,
@@ -132,7 +135,7 @@ def start_class(db: Database, class_id: int, spec: Spec, started_by: str) -> dic
         klass = s.get(SchoolClass, class_id, with_for_update=True)  # two starts for one class: one at a time
         if klass is None:
             raise LookupError(f"class {class_id} not found")
-        bank.load(s, spec.unit, spec.concepts)  # an unknown unit is a 404 even for a class without students
+        b = bank.load(s, spec.unit, spec.concepts)  # an unknown unit is a 404 even for a class without students
         members = s.scalars(
             select(class_members.c.user_id)
             .join(User, User.id == class_members.c.user_id)
@@ -148,7 +151,7 @@ def start_class(db: Database, class_id: int, spec: Spec, started_by: str) -> dic
                     DiagnosticSession.status == ACTIVE,
                     DiagnosticSession.scope == scope,
                 )
-            ).first() or _new(s, uid, spec, started_by, class_id)
+            ).first() or _new(s, uid, spec, started_by, class_id, b)
             out.append({"user_id": uid, "session_id": row.id, "status": row.status})
         return {"class_id": class_id, "sessions": out}
 

@@ -145,11 +145,14 @@ class RateLimited(ProviderBusy):
     ``retry_after_s`` has passed (its fallbacks answer meanwhile)."""
 
 
+CONTEXT_EXCEEDED, INVALID_SCHEMA = "context_length_exceeded", "invalid_schema"  # RequestRejected's codes
+
+
 class RequestRejected(ProviderUnavailable, ValueError):
     """The model cannot take the request as it was sent (a prompt longer than its context window, a schema its
     grammar cannot follow): the caller's to change, not the provider's failure. No retry and no breaker failure;
-    another provider of the route may still take it. ``code``: the OpenAI error code
-    (``context_length_exceeded``, ``invalid_schema``)."""
+    another provider of the route may still take it. ``code``: the OpenAI error code (``CONTEXT_EXCEEDED``,
+    ``INVALID_SCHEMA``)."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)

@@ -30,6 +30,8 @@ from jindan.llm import grammar, llamacpp_tools, structured, tools
 from jindan.llm import llamacpp_state as state
 from jindan.llm import llamacpp_weights as weights_
 from jindan.llm.base import (
+    CONTEXT_EXCEEDED,
+    INVALID_SCHEMA,
     ChatMessage,
     Delta,
     Event,
@@ -48,7 +50,6 @@ from jindan.packaged import smollm2_gguf
 from jindan.settings import Settings
 
 _DONE = object()
-CONTEXT_EXCEEDED = "context_length_exceeded"
 Piece = llamacpp_tools.Piece
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -455,7 +456,7 @@ def _grammar(rules: str) -> Any:
     try:
         return LlamaGrammar.from_string(rules, verbose=False)
     except Exception as exc:  # a schema the converter accepted but llama.cpp cannot parse
-        raise RequestRejected(f"llama.cpp cannot use the grammar of this schema: {exc}", "invalid_schema") from exc
+        raise RequestRejected(f"llama.cpp cannot use the grammar of this schema: {exc}", INVALID_SCHEMA) from exc
 
 
 def _refusal(exc: BaseException) -> ProviderUnavailable:
@@ -466,7 +467,7 @@ def _refusal(exc: BaseException) -> ProviderUnavailable:
     if isinstance(exc, ValueError) and "exceed context window" in str(exc):
         return RequestRejected(f"the prompt is longer than the model's context window: {exc}", CONTEXT_EXCEEDED)
     if isinstance(exc, SchemaUnsupported):
-        return RequestRejected(f"llama.cpp's grammar cannot follow this schema: {exc}", "invalid_schema")
+        return RequestRejected(f"llama.cpp's grammar cannot follow this schema: {exc}", INVALID_SCHEMA)
     return ProviderUnavailable(f"llama.cpp failed: {exc}")
 
 

@@ -20,7 +20,16 @@ from starlette.exceptions import HTTPException
 from jindan.api import errors
 from jindan.domain.routes import ROUTES
 from jindan.embed.base import Embedder
-from jindan.llm.base import ChatMessage, Delta, GenOptions, RequestRejected, ToolCall, ToolCallDelta, Usage
+from jindan.llm.base import (
+    CONTEXT_EXCEEDED,
+    ChatMessage,
+    Delta,
+    GenOptions,
+    RequestRejected,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
 from jindan.llm.router import Router, RouterEvent, Started, StreamError
 from jindan.llm.tools import ToolCalls
 from jindan.llm.traffic import CLIENT_MODEL
@@ -64,7 +73,7 @@ def failure(exc: Exception) -> Failure:
     if isinstance(exc, HTTPException):
         return Failure(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}) or None)
     if isinstance(exc, RequestRejected):  # too long for the model's context, a schema it cannot follow
-        return Failure(400, str(exc), exc.code, "messages" if exc.code == "context_length_exceeded" else None)
+        return Failure(400, str(exc), exc.code, "messages" if exc.code == CONTEXT_EXCEEDED else None)
     status, detail, headers = errors._status(exc)
     if status >= 500:
         log.error("gateway %s: %s: %s", status, type(exc).__name__, exc, exc_info=status == 500)
