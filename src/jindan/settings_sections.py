@@ -184,4 +184,11 @@ class AnswerSettings(BaseModel):
     hold_hints: bool = Field(
         True, description="Judge a model's hint whole before any of it is shown (a hint is short)."
     )
+    hold_explanations: bool = Field(
+        True,
+        description="Judge a model's explanation or `ask` answer whole before any of it is shown: its final "
+        "answer can be checked against the key only at the end. Off: each sentence is shown once it passes the "
+        "checks a partial answer allows (first words sooner), and a final answer that fails later is replaced "
+        "visibly after the student may have read it.",
+    )
     hint_max_tokens: int = Field(160, ge=16, le=2048, description="Upper bound on a model hint's tokens.")

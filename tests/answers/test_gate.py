@@ -117,6 +117,48 @@ def test_an_explanation_streams_checked_sentences_and_a_late_failure_is_replaced
     assert isinstance(events[-1], Checked) and events[-1].passed and events[-1].source == "bank"
 
 
+def test_a_held_explanation_with_a_wrong_final_answer_never_shows_the_models_text() -> None:
+    """Held (the default): the final answer is judged before anything is shown, so the bank's explanation is
+    the first and only text, with nothing to take back."""
+    c = case("ko-024", task="explain")
+    seen = Counted()
+    gate = Gate("explain", c, lambda: ladder.explanation(c), hold=True, observer=seen)
+    wrong = "두 식을 변끼리 더하면 $2x=14$가 된다. 그러므로 $x=7$이다. 대입하면 $y=3$이다. 따라서 $x=7$, $y=3$이다."
+    events = run(gate, model(wrong, pieces=40))
+    announced = [e for e in events if isinstance(e, Answering)]
+    assert [(a.source, a.replaces) for a in announced] == [("bank", 0)] and announced[0].reason.startswith("correct")
+    first_delta = next(i for i, e in enumerate(events) if isinstance(e, Delta))
+    assert events[first_delta - 1] is announced[0]  # no model text before the bank's
+    assert "2x=14" not in "".join(e.text for e in events if isinstance(e, Delta))
+    assert isinstance(events[-1], Checked) and events[-1].model_passed is False and seen.results
+
+
+def test_a_held_explanation_that_passes_is_shown_whole_after_its_judgement() -> None:
+    c = case("ko-024", task="explain")
+    gate = Gate("explain", c, lambda: ladder.explanation(c), hold=True, observer=Counted())
+    right = "두 식을 변끼리 더하면 $2x=10$이다. 그러므로 $x=5$이다. 대입하면 $y=2$이다. 따라서 $x=5$, $y=2$이다."
+    events = run(gate, model(right, pieces=40))
+    assert [e.source for e in events if isinstance(e, Answering)] == ["model"]
+    assert shown(events) == right and isinstance(events[-1], Checked) and events[-1].source == "model"
+
+
+def test_a_held_answer_is_still_stopped_early_when_it_goes_wrong() -> None:
+    """Holding looks at the growing text every few dozen characters: a loop stops the model long before
+    its token limit, not at the end."""
+    pulled = {"n": 0}
+
+    async def looping() -> AsyncIterator[RouterEvent]:
+        yield Started("scripted", "m")
+        for _ in range(400):
+            pulled["n"] += 1
+            yield Delta("아래 1. ")
+
+    c = case("ko-024", task="explain")
+    events = run(Gate("explain", c, lambda: ladder.explanation(c), hold=True, observer=Counted()), looping())
+    assert isinstance(events[-1], Checked) and events[-1].source == "bank"
+    assert events[-1].model_checks[0].check == "degenerate" and pulled["n"] < 60
+
+
 def test_a_broken_stream_is_replaced() -> None:
     async def broken() -> AsyncIterator[RouterEvent]:
         yield Started("scripted", "m")

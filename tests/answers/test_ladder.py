@@ -30,6 +30,22 @@ def test_the_bank_explanation_passes_every_check_for_every_korean_question() -> 
         assert answer.kind == "solution" and answer.passed, (qid, answer.verdicts)
 
 
+def test_a_bank_solution_that_disagrees_with_its_key_is_not_shown() -> None:
+    """One of the two is wrong: the student gets the notice, never an explanation that failed its checks."""
+    r = ROWS["ko-024"]
+    c = Case("explain", "ko", question=r["body"], key="x=6, y=1", explanation=r["explanation"])
+    answer = ladder.explanation(c)
+    assert answer.kind == "none" and not answer.passed and answer.text == ladder.none(c).text
+    assert ladder.explanation(case("ko-024", task="explain")).kind == "solution"
+
+
+def test_the_nearest_questions_notice_is_judged_like_any_answer() -> None:
+    c = Case("ask", "ko", question="연립방정식은 어떻게 풀어요?")
+    assert ladder.nearest(c, [(24, "연립방정식 x+y=7")]).kind == "nearest"
+    english = ladder.nearest(Case("ask", "en", question="how?"), [(24, "연립방정식을 푸는 방법을 설명하는 문제입니다")])
+    assert english.kind == "none"  # a Korean title in an English notice: the language check fails it
+
+
 def test_math_ladders_never_leak_and_always_offer_a_passing_hint() -> None:
     rows = [json.loads(line) for line in shared_file("math/problems.jsonl").open()]
     for r in random.Random(7).sample(rows, 300):

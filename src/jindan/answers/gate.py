@@ -2,9 +2,9 @@
 
 The model's text is checked as it grows (``checks.streaming``: language once a few words are in, scaffolding,
 a leaked key or a loop the moment they appear) and judged whole at the end (``checks.judge``: also grounded,
-correct, cut mid-sentence). A hint is held until it is judged whole (it is short; the student never reads a
-hint that fails later); an explanation is released sentence by sentence once each passes the streaming
-checks, so its first words come early. When the model's answer fails, or no model can answer, the model is
+correct, cut mid-sentence). An answer is held until it is judged whole (``hold``: the student never reads text
+that fails later); an operator may let explanations stream instead, each sentence released once it passes the
+streaming checks, so the first words come early. When the model's answer fails, or no model can answer, the model is
 stopped and the bank's answer follows, announced by ``Answering`` whose ``replaces`` says how much text already
 shown the client must take back (the console shows the replacement). ``Checked`` ends every answer with the
 verdicts of what the student read and of the model's own answer, so the model's pass rate is always known.
@@ -27,6 +27,7 @@ from jindan.llm.router import RouterEvent, Started, StreamError
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 EXAMPLE_CHARS = 600
+HELD_CHECK_CHARS = 64  # a held answer is looked at every this many characters (the whole is judged at the end)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Gate:
     route: str
     case: Case
     fallback: Callable[[], BankAnswer]
-    hold: bool = False  # judge the whole answer before any of it is shown (hints)
+    hold: bool = False  # judge the whole answer before any of it is shown
     observer: AnswerObserver | None = None
     labels: tuple[str, str] = ("", "")  # (provider, model) of the model in charge, for an answer it did not start
     question_id: int | None = None
@@ -97,7 +98,7 @@ class Gate:
                 yield ev
             return
         text, released, usage, started, failure = "", 0, None, None, None
-        announced = False
+        announced, looked = False, 0
         try:
             async for ev in events:
                 if isinstance(ev, Started):
@@ -105,6 +106,9 @@ class Gate:
                     yield ev
                 elif isinstance(ev, Delta):
                     text += ev.text
+                    if self.hold and looked and len(text) - looked < HELD_CHECK_CHARS:
+                        continue  # nothing is shown before the end: after the start, look every few words
+                    looked = len(text)
                     failure = _guarded(partial(streaming, self.case, text), lambda v: v)
                     if failure is not None:
                         break
@@ -126,6 +130,8 @@ class Gate:
             close: Any = getattr(events, "aclose", None)
             if close is not None:
                 await close()  # stops the model when its answer was refused part way
+        if failure is None and looked < len(text):  # the held tail not yet looked at, as if streamed
+            failure = _guarded(partial(streaming, self.case, text), lambda v: v)
         finish = usage.finish_reason if usage else None
         judged = partial(judge, self.case, text, finish)
         verdicts = [failure] if failure is not None else _guarded(judged, lambda v: [v])

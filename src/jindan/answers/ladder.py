@@ -220,9 +220,11 @@ def explanation(case: Case) -> BankAnswer:
     if not case.explanation:
         return none(case)
     text = case.explanation.strip()
-    if case.key and (not agrees(text, case.key)[0] or not letters(prose(text))):  # formulas alone: say it too
-        text += " " + _words(case)["answer"].format(key=case.key.strip())
-    return _judged(case, text, "solution", None)
+    if case.key:
+        ok, found = agrees(text, case.key)
+        if (not ok and not found) or (ok and not letters(prose(text))):  # unsaid, or formulas alone: say it
+            text += " " + _words(case)["answer"].format(key=case.key.strip())
+    return _shown_if_passed(case, _judged(case, text, "solution", None))
 
 
 def nearest(case: Case, titles: Sequence[tuple[int | str, str]]) -> BankAnswer:
@@ -232,7 +234,7 @@ def nearest(case: Case, titles: Sequence[tuple[int | str, str]]) -> BankAnswer:
     )
     if not items:
         return none(case)
-    return _judged(case, _words(case)["nearest"].format(items=items), "nearest", None)
+    return _shown_if_passed(case, _judged(case, _words(case)["nearest"].format(items=items), "nearest", None))
 
 
 def none(case: Case) -> BankAnswer:
@@ -242,3 +244,9 @@ def none(case: Case) -> BankAnswer:
 
 def _judged(case: Case, text: str, kind: str, level: int | None, ref: int | str | None = None) -> BankAnswer:
     return BankAnswer(text, kind, level, ref, tuple(judge(case, text)))
+
+
+def _shown_if_passed(case: Case, answer: BankAnswer) -> BankAnswer:
+    """The bank's answer when it passes its checks, else the notice (a solution that disagrees with its own key
+    is not shown: one of the two is wrong)."""
+    return answer if answer.passed else none(case)

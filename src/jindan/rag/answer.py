@@ -283,6 +283,7 @@ class RagService:
             student=student_text,
             context=tuple(_item(f) for f in context),
             prompt=prompt.instructions(task, language),
+            choices=tuple(q.choices or ()),
         )
         why: Verdict | None = None
         p: prompt.Prompt | None = None
@@ -324,7 +325,8 @@ class RagService:
         yield Sources(p.citations, p.cut, p.tokens, p.budget) if p else Sources([], [], 0, 0)
         labels = self._primary(task)
         ask, not_asked = (False, why) if p is None else self._not_asked(task, case.language, labels[1])
-        hold = task == "hint" and self.settings.answers.hold_hints
+        answers = self.settings.answers
+        hold = answers.hold_hints if task == "hint" else answers.hold_explanations
         gate = Gate(ROUTE[task], case, bank, hold, self.observer, labels, question_id)
         events = None
         if ask and p is not None:
