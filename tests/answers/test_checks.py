@@ -103,6 +103,35 @@ def test_leaks_in_every_usual_form() -> None:
         assert "leak" in failed(checks.judge(salt, text, "stop")), text
 
 
+def test_a_small_whole_answer_given_as_the_hints_result_or_as_a_count_leaks() -> None:
+    """A key of 3 ("경우의 수") is too common a number to refuse wherever it appears, but a hint that ends on it
+    or counts it out gives it away; naming it among others, or as a formula's coefficient, does not."""
+    dice = case("ko-109")  # 소수의 눈이 나오는 경우의 수: 3
+    gives = ("소수인 눈을 세어 보면 모두 3가지예요.", "소수의 눈을 세어 보세요. 그 수는 3이에요.", "There are 3 ways.")
+    for text in gives:
+        assert "leak" in failed(checks.judge(dice, text, "stop")), text
+    for text in (
+        "1부터 6까지의 눈 가운데 2, 3, 5처럼 1과 자기 자신으로만 나누어지는 수를 세어 보세요.",
+        "1은 소수가 아니라는 점에 주의하고, 소수의 눈을 하나씩 세어 보세요.",
+    ):
+        assert "leak" not in failed(checks.judge(dice, text, "stop")), text
+
+
+def test_formulas_written_without_dollars_are_not_taken_for_english() -> None:
+    c = case("ko-024", task="explain")
+    for text in ("sin^2 x + cos^2 x = 1 이므로 tan x = 1 이다.", "△ABC와 △DEF는 합동이다.", "넓이는 12 cm^2이다."):
+        v = checks.language(c, text)
+        assert v is not None and v.passed, (text, v)
+    v = checks.language(c, "Add the two equations together to eliminate y, then solve for x.")
+    assert v is not None and not v.passed
+
+
+def test_a_table_of_values_is_not_a_loop_but_counting_is() -> None:
+    table = "x=1일 때 y=3이다. x=2일 때 y=5이다. x=3일 때 y=7이다. x=4일 때 y=9이다."
+    assert checks.looping(table) is None
+    assert checks.looping("아래 1. 아래 2. 아래 3. 아래 4. 아래 5.") is not None
+
+
 def test_good_hints_pass_every_check() -> None:
     good = {
         "ko-024": "두 식을 변끼리 더하면 y가 없어져요. 그러면 x만 남은 식을 풀 수 있어요.",

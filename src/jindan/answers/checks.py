@@ -25,6 +25,7 @@ import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import pairwise
 
 from jindan.answers import grading
@@ -99,8 +100,15 @@ def _fail(check: str, reason: str) -> Verdict:
     return Verdict(check, False, reason)
 
 
+_BARE_MATH = re.compile(  # formulas written without $: sin x, log_2, AB, ABC, cm (not a language's words)
+    r"(?<![A-Za-z])(?:sin|cos|tan|cot|sec|csc|log|ln|lim|exp|max|min|gcd|lcm|mod|[A-Z]{1,4}|[A-Za-z]{1,2})(?![A-Za-z])"
+)
+
+
 def language(case: Case, text: str, partial: bool = False) -> Verdict | None:
     p = prose(text)
+    if case.language == "ko":
+        p = _BARE_MATH.sub(" ", p)
     n = letters(p)
     if partial and n < MIN_LETTERS:
         return None
@@ -130,6 +138,7 @@ def leak(case: Case, text: str) -> Verdict | None:
     q_numbers = set(numbers(case.question))
     q_equations = set(equations(case.question))
     text_numbers = set(stated(text))
+    result = stated(prose((sentences(text) or [""])[-1]))[-1:]  # the value its words end on (not a formula's)
     for part in key_parts(key):
         for eq in equations(text):
             left, _, right = eq.rpartition("=")
@@ -142,6 +151,8 @@ def leak(case: Case, text: str) -> Verdict | None:
             distinctive = part.value.denominator != 1 or abs(part.value) >= 10
             if distinctive:
                 return _fail("leak", f"gives the answer's value ({part.text})")
+            if part.value in result or _counted(prose(text), part.value):
+                return _fail("leak", f"gives the answer's value as its result ({part.text})")
         if (
             part.value is None
             and len(part.canon) >= 3
@@ -150,6 +161,20 @@ def leak(case: Case, text: str) -> Verdict | None:
         ):
             return _fail("leak", f"gives the answer ({part.text[:40]})")
     return _worked(case, text)
+
+
+_COUNTER = (
+    r"\s*(?:개|명|원|마리|권|장|자루|살|송이|그루|대|척|켤레|번째|가지|쪽|점|배|cm|mm|km|m|kg|g|L|mL|%|°|도|"
+    r"시간|분(?!의)|초|일|주|개월|년|apples?|people|dollars?|cents?|ways|days|hours|minutes|years)(?![A-Za-z])"
+)
+
+
+def _counted(text: str, value: Fraction) -> bool:
+    """Does the text state a small whole value with a unit or a counter (``모두 7개``, ``7 apples``)? A hint may
+    name small numbers while it guides; a count of things is a result."""
+    if value.denominator != 1:
+        return False
+    return re.search(rf"(?<![\d.]){int(value)}{_COUNTER}", text) is not None
 
 
 def _choice_leak(case: Case, text: str, key: str) -> str | None:
@@ -237,9 +262,9 @@ def looping(text: str) -> str | None:
     if any(a == b and len(a) >= 6 for a, b in pairwise(said)):
         return "repeats a sentence twice in a row"
     counted = Counter(re.sub(r"\d+", "#", s) for s in said if s)  # "아래 1", "아래 2", ...: counting, not saying
-    if counted:
+    if counted:  # one number per line: a table of values (x=1일 때 y=3) says something on each line
         line, times = counted.most_common(1)[0]
-        if times >= 4 and times >= 0.5 * len(said) and "#" in line:
+        if times >= 4 and times >= 0.5 * len(said) and line.count("#") == 1:
             return f"the same line with a number counting up ({times} times)"
     bare = [s for s in said if s and not re.search(r"[a-z\uac00-\ud7a3]", s)]
     if len(bare) >= 3 and len(bare) >= 0.4 * len(said):
