@@ -81,6 +81,23 @@ def test_body_cap_without_reading_the_body(client: TestClient, school: School) -
     assert r.status_code == 413
 
 
+def test_a_body_over_the_cap_on_a_gateway_path_is_in_that_sdks_error_shape(client: TestClient, school: School) -> None:
+    """The openai and google-genai SDKs read their own error bodies; the front door answers before any route."""
+    big = b'{"model": "m", "messages": [{"role": "user", "content": "' + b"x" * (1 << 20) + b'"}]}'
+    headers = {**school.headers["student"], "content-type": "application/json"}
+    r = client.post("/v1/chat/completions", content=big, headers=headers)
+    error = r.json()["error"]
+    assert r.status_code == 413 and error["code"] == "request_too_large" and error["type"] == "invalid_request_error"
+    assert "detail" not in r.json() and "request_id" in r.json()
+    r = client.post("/v1beta/models/smollm2-135m:generateContent", content=big, headers=headers)
+    assert r.status_code == 413 and r.json()["error"] == {
+        "code": 413,
+        "message": "request body over 1048576 bytes",
+        "status": "INVALID_ARGUMENT",
+    }
+    assert "detail" in client.post("/search", content=big, headers=headers).json()  # the product API keeps its own
+
+
 def test_ai_rate_limit_per_principal(client: TestClient, db: Database, school: School) -> None:
     [q, *_] = _questions(db)
     codes = [client.post(f"/questions/{q}/hint", json={}, headers=school.headers["student"]) for _ in range(3)]

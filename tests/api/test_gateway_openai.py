@@ -158,6 +158,18 @@ def test_errors_in_openai_shape(
     assert isinstance(err["code"], str) and err["message"]
 
 
+def test_a_body_over_the_cap_reaches_the_sdk_as_its_own_error(
+    served: tuple[FastAPI, TestClient], school: School
+) -> None:
+    _, client = served
+    huge = [{"role": "user", "content": "x" * (1 << 20)}]
+    with pytest.raises(openai.APIStatusError) as info:
+        sdk(client, key_of(school.headers["teacher"])).chat.completions.create(model="gpt-4", messages=huge)  # type: ignore[arg-type]
+    err = info.value.body
+    assert info.value.status_code == 413 and isinstance(err, dict) and err["code"] == "request_too_large"
+    assert set(err) == {"message", "type", "param", "code"} and info.value.code == "request_too_large"
+
+
 def test_nothing_answers_is_503_not_a_broken_200(settings: Settings, db: Database, school: School) -> None:
     app, _ = gateway_app(settings, db, Scripted("llamacpp", "refuse"))
     with TestClient(app) as client, pytest.raises(openai.InternalServerError) as info:

@@ -17,6 +17,7 @@ from jindan.api import errors
 from jindan.api.gateway import gemini as gateway_gemini
 from jindan.api.gateway import openai as gateway_openai
 from jindan.api.gateway import responses_api as gateway_responses
+from jindan.api.gateway.shapes import wire_error
 from jindan.api.limits import Limiter, build_limiter
 from jindan.api.metrics import Metrics
 from jindan.api.middleware import FrontDoor
@@ -142,7 +143,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.limiter = Limiter(settings.limits)
     errors.install(app)
-    app.add_middleware(FrontDoor, max_body=settings.limits.body_bytes, metrics=metrics)
+    app.add_middleware(FrontDoor, max_body=settings.limits.body_bytes, metrics=metrics, shape=wire_error)
     for module in (health, ops, questions, responses, llm, search, diagnosis, diagnostic):
         app.include_router(module.router)
     app.include_router(gateway_openai.router)  # /v1/...: the openai SDK's calls

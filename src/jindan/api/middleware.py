@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,8 +27,11 @@ ID_SHAPE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 access = logging.getLogger("jindan.access")
 
 
-async def _json(send: Send, status: int, detail: str, rid: str) -> None:
-    body = json.dumps({"detail": detail, "request_id": rid}).encode()
+Shape = Callable[[str, int, str], dict[str, Any] | None]  # (path, status, message) -> a client's error body
+
+
+async def _json(send: Send, status: int, detail: str, rid: str, shaped: dict[str, Any] | None = None) -> None:
+    body = json.dumps({**(shaped or {"detail": detail}), "request_id": rid}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send(
         {"type": "http.response.start", "status": status, "headers": [*headers, (b"x-request-id", rid.encode())]}
@@ -36,8 +40,9 @@ async def _json(send: Send, status: int, detail: str, rid: str) -> None:
 
 
 class FrontDoor:
-    def __init__(self, app: ASGIApp, *, max_body: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, metrics: Metrics, shape: Shape | None = None) -> None:
         self.app, self.max_body, self.metrics = app, max_body, metrics
+        self.shape = shape or (lambda path, status, message: None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +75,7 @@ class FrontDoor:
                 if seen["n"] > self.max_body and not state["over"]:
                     if not state["started"]:
                         status["code"] = 413
-                        await _json(send, 413, f"request body over {self.max_body} bytes", rid)
+                        await self._too_large(send, scope, rid)
                     state["over"] = True
                     return {"type": "http.disconnect"}  # the app stops reading; nothing more is buffered
             return message
@@ -83,7 +88,7 @@ class FrontDoor:
             length = headers.get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 status["code"] = 413
-                await _json(send, 413, f"request body over {self.max_body} bytes", rid)
+                await self._too_large(send, scope, rid)
                 return
             try:
                 await self.app(scope, capped, send_with_id)
@@ -98,6 +103,10 @@ class FrontDoor:
                 await response(scope, receive, send_with_id)
         finally:
             self._record(scope, status["code"], time.perf_counter() - start, record)
+
+    async def _too_large(self, send: Send, scope: Scope, rid: str) -> None:
+        message = f"request body over {self.max_body} bytes"
+        await _json(send, 413, message, rid, self.shape(scope["path"], 413, message))
 
     def _record(self, scope: Scope, status: int, seconds: float, record: dict[str, Any]) -> None:
         route = scope.get("route")
