@@ -104,32 +104,59 @@ def test_leaks_in_every_usual_form() -> None:
 
 
 def test_a_small_whole_answer_given_as_the_hints_result_or_as_a_count_leaks() -> None:
-    """A key of 3 ("경우의 수") is too common a number to refuse wherever it appears, but a hint that ends on it
-    or counts it out gives it away; naming it among others, or as a formula's coefficient, does not."""
+    """A key of 3 ("경우의 수") is too common a number to refuse wherever it appears, but a hint whose sentence
+    ends on it or counts it out gives it away; naming it among others, or as a step to take, does not."""
     dice = case("ko-109")  # 소수의 눈이 나오는 경우의 수: 3
-    gives = ("소수인 눈을 세어 보면 모두 3가지예요.", "소수의 눈을 세어 보세요. 그 수는 3이에요.", "There are 3 ways.")
+    gives = (
+        "소수인 눈을 세어 보면 모두 3가지예요.",
+        "소수인 눈을 세어 보면 모두 $3$가지예요.",
+        "소수의 눈을 세어 보세요. 그 수는 $3$이에요.",
+        "소수의 눈을 세어 보세요. 그 수는 3이에요. 직접 확인해 보세요.",
+        "There are 3 ways.",
+    )
     for text in gives:
         assert "leak" in failed(checks.judge(dice, text, "stop")), text
     for text in (
         "1부터 6까지의 눈 가운데 2, 3, 5처럼 1과 자기 자신으로만 나누어지는 수를 세어 보세요.",
-        "1은 소수가 아니라는 점에 주의하고, 소수의 눈을 하나씩 세어 보세요.",
+        "1은 소수가 아니에요. 5, 3처럼 하나씩 나누어 확인해 보세요.",
+        "눈이 3일 때와 4일 때를 비교해 보세요.",
+        "3도 소수예요. 나머지도 확인해요.",
     ):
         assert "leak" not in failed(checks.judge(dice, text, "stop")), text
+    pair = case("ko-024")  # x=5, y=2
+    assert checks.leak(pair, "두 식을 변끼리 더하면 y가 없어져요. 그다음 양변을 2로 나누어 보세요.").passed  # type: ignore[union-attr]
+
+
+def test_a_multiple_choice_hint_that_works_out_the_right_choices_value_leaks() -> None:
+    """The question's own numbers (the stem's) are not other choices' values: a hint that uses them and ends
+    on the right choice's value gives the choice away."""
+    right_triangle = case("ko-094")
+    text = "빗변이 10이고 한 변이 8이니 피타고라스 정리를 쓰면 나머지 변은 6이에요."
+    assert "leak" in failed(checks.judge(right_triangle, text, "stop"))
+    assert checks.leak(right_triangle, "피타고라스 정리를 떠올려 보세요.").passed  # type: ignore[union-attr]
 
 
 def test_formulas_written_without_dollars_are_not_taken_for_english() -> None:
     c = case("ko-024", task="explain")
-    for text in ("sin^2 x + cos^2 x = 1 이므로 tan x = 1 이다.", "△ABC와 △DEF는 합동이다.", "넓이는 12 cm^2이다."):
+    for text in (
+        "sin^2 x + cos^2 x = 1 이므로 tan x = 1 이다.",
+        "△ABC와 △DEF는 합동이다.",
+        "넓이는 12 cm^2이다.",
+        "따라서 \\frac{1}{2} \\times 4 = 2 이다.",
+    ):
         v = checks.language(c, text)
         assert v is not None and v.passed, (text, v)
-    v = checks.language(c, "Add the two equations together to eliminate y, then solve for x.")
-    assert v is not None and not v.passed
+    for text in ("Add the two equations together to eliminate y, then solve for x.", "If we do it, it is ok. 답이다."):
+        v = checks.language(c, text)
+        assert v is not None and not v.passed, text
 
 
 def test_a_table_of_values_is_not_a_loop_but_counting_is() -> None:
     table = "x=1일 때 y=3이다. x=2일 때 y=5이다. x=3일 때 y=7이다. x=4일 때 y=9이다."
     assert checks.looping(table) is None
     assert checks.looping("아래 1. 아래 2. 아래 3. 아래 4. 아래 5.") is not None
+    assert checks.looping(" ".join(f"{i}단계: 2를 더한다." for i in range(1, 8))) is not None  # one number counts
+    assert checks.looping(" ".join(f"Step {i}: add 2." for i in range(1, 31))) is not None
 
 
 def test_good_hints_pass_every_check() -> None:

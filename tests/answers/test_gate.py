@@ -159,6 +159,24 @@ def test_a_held_answer_is_still_stopped_early_when_it_goes_wrong() -> None:
     assert events[-1].model_checks[0].check == "degenerate" and pulled["n"] < 60
 
 
+def test_a_held_answers_verdict_does_not_depend_on_where_its_pieces_were_cut() -> None:
+    """Held, an English opening is outweighed by the Korean rest: judged whole, whatever the cut."""
+    c = case("ko-024", task="explain")
+    text = (
+        "Okay, here it goes. "
+        + "두 식을 변끼리 더하면 $2x=10$이다. 그러므로 $x=5$이다. 대입하면 $y=2$이다. 따라서 $x=5$, $y=2$이다."
+    )
+    sources = set()
+    for pieces in (1, 2, 3, 7, 40, 80):
+        events = run(
+            Gate("explain", c, lambda: ladder.explanation(c), hold=True, observer=Counted()), model(text, pieces=pieces)
+        )
+        checked = events[-1]
+        assert isinstance(checked, Checked)
+        sources.add(checked.source)
+    assert sources == {"model"}
+
+
 def test_a_broken_stream_is_replaced() -> None:
     async def broken() -> AsyncIterator[RouterEvent]:
         yield Started("scripted", "m")
@@ -181,11 +199,11 @@ def test_a_check_that_raises_fails_the_answer_and_the_bank_replaces_what_was_sho
     calls = {"n": 0}
     real = gate_module.streaming
 
-    def flaky(c: checks.Case, text: str) -> checks.Verdict | None:
+    def flaky(c: checks.Case, text: str, held: bool = False) -> checks.Verdict | None:
         calls["n"] += 1
         if calls["n"] > 6:
             raise IndexError("list index out of range")
-        return real(c, text)
+        return real(c, text, held)
 
     monkeypatch.setattr(gate_module, "streaming", flaky)
     c = case("ko-024", task="explain")

@@ -21,6 +21,7 @@ from jindan.rag.index import Indexer
 from jindan.rag.stack import SearchStack
 from jindan.settings import Settings
 from jindan.vectors.qdrant_edge import QdrantEdgeStore
+from tests.fixtures.rag import KO_BANK
 from tests.fixtures.sse import events
 from tests.llm.fakes import Scripted
 
@@ -153,6 +154,51 @@ def test_a_failing_model_hint_is_replaced_by_the_bank_and_counted(
         example = s.query(AnswerExample).one()
     assert rows["answer"] == (1, 0) and rows["model"] == (1, 1) and rows["degenerate"] == (1, 1)
     assert example.check == "degenerate" and example.question_id == q["id"] and "hidden" in example.text
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_a_wrong_model_explanation_is_never_shown_while_explanations_are_held(
+    bank: Database, minilm: Embedder, settings: Settings, tmp_path: Path, hold: bool
+) -> None:
+    """Held (the default), the final answer is judged before the student reads anything; streamed (an operator's
+    choice), the sentences already shown are taken back in the open."""
+    wrong = "We start from the setup of the problem. Then we simplify both sides carefully. So the answer is 987654321."
+    settings.answers.hold_explanations = hold
+    with serving(bank, minilm, settings, tmp_path, Scripted("llamacpp", text=wrong)) as client:  # type: ignore[arg-type]
+        q = client.get("/questions", params={"subject": "Algebra", "limit": 1}).json()["items"][0]
+        evs = events(client.post(f"/questions/{q['id']}/explain").text)
+    announced = [(d["source"], d["replaces"] > 0) for k, d in evs if k == "answering"]
+    assert announced == ([("bank", False)] if hold else [("model", False), ("bank", True)])
+    assert dict(evs)["checked"]["model_passed"] is False
+    first = next(i for i, (k, _) in enumerate(evs) if k == "delta")
+    assert (evs[first - 1][1]["source"] == "bank") is hold
+
+
+def test_a_hint_is_judged_with_the_questions_choices(
+    bank: Database, minilm: Embedder, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jindan.answers import checks
+    from jindan.importers.questions import import_questions
+    from jindan.rag import answer
+
+    row = next(r for r in map(json.loads, (KO_BANK / "questions.jsonl").open()) if r["id"] == "ko-094")
+    (tmp_path / "ko").mkdir()
+    (tmp_path / "ko" / "questions.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n")
+    assert import_questions(bank, tmp_path / "ko" / "questions.jsonl").counts.inserted == 1
+    seen: list[checks.Case] = []
+    real = answer.Gate
+
+    def gate(route: str, case: checks.Case, *rest: object) -> object:
+        seen.append(case)
+        return real(route, case, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(answer, "Gate", gate)
+    with serving(
+        bank, minilm, settings, tmp_path, Scripted("llamacpp", text="피타고라스 정리를 떠올려 보세요.")
+    ) as client:  # type: ignore[arg-type]
+        q = client.get("/questions", params={"subject": "피타고라스 정리"}).json()["items"][0]
+        assert client.post(f"/questions/{q['id']}/hint", json={}).status_code == 200
+    assert seen and seen[0].choices == ("4", "5", "6", "7", "8")
 
 
 def test_ask_and_missing_question(client: TestClient) -> None:

@@ -100,8 +100,9 @@ def _fail(check: str, reason: str) -> Verdict:
     return Verdict(check, False, reason)
 
 
-_BARE_MATH = re.compile(  # formulas written without $: sin x, log_2, AB, ABC, cm (not a language's words)
-    r"(?<![A-Za-z])(?:sin|cos|tan|cot|sec|csc|log|ln|lim|exp|max|min|gcd|lcm|mod|[A-Z]{1,4}|[A-Za-z]{1,2})(?![A-Za-z])"
+_BARE_MATH = re.compile(  # formulas written without $: sin x, \\frac, a single variable, AB, cm (not English words)
+    r"\\[A-Za-z]+|(?<![A-Za-z])(?:sin|cos|tan|cot|sec|csc|log|ln|lim|exp|max|min|gcd|lcm|mod|cm|mm|km|kg|mL|"
+    r"[A-Z]{1,4}|[a-z])(?![A-Za-z])"
 )
 
 
@@ -138,7 +139,7 @@ def leak(case: Case, text: str) -> Verdict | None:
     q_numbers = set(numbers(case.question))
     q_equations = set(equations(case.question))
     text_numbers = set(stated(text))
-    result = stated(prose((sentences(text) or [""])[-1]))[-1:]  # the value its words end on (not a formula's)
+    results = _results(text)
     for part in key_parts(key):
         for eq in equations(text):
             left, _, right = eq.rpartition("=")
@@ -151,7 +152,7 @@ def leak(case: Case, text: str) -> Verdict | None:
             distinctive = part.value.denominator != 1 or abs(part.value) >= 10
             if distinctive:
                 return _fail("leak", f"gives the answer's value ({part.text})")
-            if part.value in result or _counted(prose(text), part.value):
+            if part.value in results:
                 return _fail("leak", f"gives the answer's value as its result ({part.text})")
         if (
             part.value is None
@@ -163,18 +164,27 @@ def leak(case: Case, text: str) -> Verdict | None:
     return _worked(case, text)
 
 
-_COUNTER = (
-    r"\s*(?:개|명|원|마리|권|장|자루|살|송이|그루|대|척|켤레|번째|가지|쪽|점|배|cm|mm|km|m|kg|g|L|mL|%|°|도|"
-    r"시간|분(?!의)|초|일|주|개월|년|apples?|people|dollars?|cents?|ways|days|hours|minutes|years)(?![A-Za-z])"
+_COUNTER = (  # a counted thing right after the number; a Latin unit may stand after a space
+    r"(?:개|명|마리|권|자루|송이|그루|켤레|가지|쪽|살|개월|시간)|"
+    r"\s?(?:cm|mm|km|kg|mL|m|g|L|apples?|people|dollars?|cents?|ways|days|hours|minutes|years)(?![A-Za-z])|[%°]"
 )
+_ENDS_ON = (  # a sentence whose words end on the number: "그 수는 3이에요.", "There are 3." / "The answer is 3."
+    r"\s*(?:이에요|예요|이다|다|입니다|이야|야|이죠|죠|이네요|네요|이랍니다|랍니다|이고요|"
+    r"(?:이|가)\s*(?:돼요|된다|됩니다|나와요|나온다|나옵니다))?\s*[.!?]*$"
+)
+_NUMBER_FORMULA = re.compile(r"\$\s*(-?\d+(?:\.\d+)?)\s*\$")
 
 
-def _counted(text: str, value: Fraction) -> bool:
-    """Does the text state a small whole value with a unit or a counter (``모두 7개``, ``7 apples``)? A hint may
-    name small numbers while it guides; a count of things is a result."""
-    if value.denominator != 1:
-        return False
-    return re.search(rf"(?<![\d.]){int(value)}{_COUNTER}", text) is not None
+def _results(text: str) -> set[Fraction]:
+    """The small whole values a text gives as results: a number its sentence's words end on, or a count of
+    things (``모두 3가지``, ``$3$개``, ``7 apples``). A hint may name small numbers while it guides (``2로 나누어
+    보세요``, one of several values listed); a count or a closing value is an answer."""
+    said = prose(_NUMBER_FORMULA.sub(r" \1", text))  # a formula that is only a number is read as the number
+    found: set[Fraction] = set()
+    for sentence in sentences(said):
+        for m in re.finditer(rf"(?<![\d.,])(\d+)(?:{_COUNTER}|{_ENDS_ON})", sentence):
+            found.add(Fraction(int(m.group(1))))
+    return found
 
 
 def _choice_leak(case: Case, text: str, key: str) -> str | None:
@@ -188,10 +198,20 @@ def _choice_leak(case: Case, text: str, key: str) -> str | None:
     if len(plain(right)) >= 2 and plain(right) in said and not any(plain(o) in said for o in others if plain(o)):
         return "quotes the right choice"
     value = numbers(right)
-    values = set(numbers(text))
+    values = set(numbers(text)) - set(numbers(_stem(case)))  # the question's own numbers say nothing
     if len(value) == 1 and value[0] in values and not any(set(numbers(o)) & values for o in others):
         return "gives the right choice's value"
+    if len(value) == 1 and value[0] in _results(text):
+        return "gives the right choice's value as its result"
     return None
+
+
+def _stem(case: Case) -> str:
+    """The question without its choices (``case.question`` shows them as ``(1) ...`` lines)."""
+    stem = case.question
+    for i, choice in enumerate(case.choices, 1):
+        stem = stem.replace(f"({i}) {choice}", " ")
+    return stem
 
 
 def _worked(case: Case, text: str) -> Verdict:
@@ -215,10 +235,15 @@ def _computed(equation: str) -> bool:
     return equation.count("=") >= 2 or not _ASSIGNMENT.match(equation)
 
 
-def echo(case: Case, text: str, partial: bool = False) -> Verdict | None:
+def scaffold(case: Case, text: str) -> Verdict | None:
     m = SCAFFOLD.search(text) or (HINT_MARKER.search(text) if case.task == "hint" else None)
-    if m:
-        return _fail("echo", f"prompt scaffolding in the answer ({m.group(0).strip()})")
+    return _fail("echo", f"prompt scaffolding in the answer ({m.group(0).strip()})") if m else None
+
+
+def echo(case: Case, text: str, partial: bool = False) -> Verdict | None:
+    scaffolded = scaffold(case, text)
+    if scaffolded:
+        return scaffolded
     size = len(plain(text))
     if partial and size < 20:
         return None
@@ -262,9 +287,9 @@ def looping(text: str) -> str | None:
     if any(a == b and len(a) >= 6 for a, b in pairwise(said)):
         return "repeats a sentence twice in a row"
     counted = Counter(re.sub(r"\d+", "#", s) for s in said if s)  # "아래 1", "아래 2", ...: counting, not saying
-    if counted:  # one number per line: a table of values (x=1일 때 y=3) says something on each line
+    if counted:  # a table of values (x=1일 때 y=3) changes two numbers or more from line to line
         line, times = counted.most_common(1)[0]
-        if times >= 4 and times >= 0.5 * len(said) and line.count("#") == 1:
+        if times >= 4 and times >= 0.5 * len(said) and "#" in line and _changing(said, line) <= 1:
             return f"the same line with a number counting up ({times} times)"
     bare = [s for s in said if s and not re.search(r"[a-z\uac00-\ud7a3]", s)]
     if len(bare) >= 3 and len(bare) >= 0.4 * len(said):
@@ -282,6 +307,12 @@ def looping(text: str) -> str | None:
     if len(raw) >= 240 and len(zlib.compress(raw)) / len(raw) < 0.2:
         return "a long run of repeated text"
     return None
+
+
+def _changing(lines: list[str], template: str) -> int:
+    """How many of the template's number positions take more than one value over the lines that follow it."""
+    rows = [re.findall(r"\d+", s) for s in lines if re.sub(r"\d+", "#", s) == template]
+    return sum(len(set(column)) > 1 for column in zip(*rows, strict=False))
 
 
 _WORD = re.compile(r"[A-Za-z\uac00-\ud7a3]{2,}[.,;:!?]?")
@@ -372,12 +403,15 @@ def correct(case: Case, text: str) -> Verdict | None:
     return _fail("correct", f"final answer {found[:40]!r} does not agree with the key" if found else "no final answer")
 
 
-def streaming(case: Case, text: str) -> Verdict | None:
-    """The first failure that a partial answer already shows (None: nothing wrong yet)."""
+def streaming(case: Case, text: str, held: bool = False) -> Verdict | None:
+    """The first failure that a partial answer already shows (None: nothing wrong yet). ``held``: the answer is
+    not shown before it is judged whole, so only what the whole will still show stops it early (scaffolding, a
+    stated key, a loop), not a first sentence in another language or a restated question, which the rest may
+    outweigh; the verdict then does not depend on where the stream's pieces were cut."""
     checks = (
-        language(case, text, partial=True),
+        None if held else language(case, text, partial=True),
         leak(case, text) if case.task == "hint" else None,
-        echo(case, text, partial=True),
+        scaffold(case, text) if held else echo(case, text, partial=True),
         degenerate(case, text, partial=True),
     )
     return next((v for v in checks if v is not None and not v.passed), None)

@@ -109,7 +109,7 @@ class Gate:
                     if self.hold and looked and len(text) - looked < HELD_CHECK_CHARS:
                         continue  # nothing is shown before the end: after the start, look every few words
                     looked = len(text)
-                    failure = _guarded(partial(streaming, self.case, text), lambda v: v)
+                    failure = _guarded(partial(streaming, self.case, text, self.hold), lambda v: v)
                     if failure is not None:
                         break
                     end = 0 if self.hold else sentence_end(text)
@@ -130,8 +130,6 @@ class Gate:
             close: Any = getattr(events, "aclose", None)
             if close is not None:
                 await close()  # stops the model when its answer was refused part way
-        if failure is None and looked < len(text):  # the held tail not yet looked at, as if streamed
-            failure = _guarded(partial(streaming, self.case, text), lambda v: v)
         finish = usage.finish_reason if usage else None
         judged = partial(judge, self.case, text, finish)
         verdicts = [failure] if failure is not None else _guarded(judged, lambda v: [v])
