@@ -132,14 +132,14 @@ def leak(case: Case, text: str) -> Verdict | None:
     commits = committed(text)
     if commits is not None and grading.same_answer(commits, key):
         return _fail("leak", f"states the answer ({commits[:40]})")
+    results = _results(text)
     if key[0] in grading.CIRCLED:
-        why = _choice_leak(case, text, key)
+        why = _choice_leak(case, text, key, results)
         if why:
             return _fail("leak", why)
     q_numbers = set(numbers(case.question))
     q_equations = set(equations(case.question))
     text_numbers = set(stated(text))
-    results = _results(text)
     for part in key_parts(key):
         for eq in equations(text):
             left, _, right = eq.rpartition("=")
@@ -173,6 +173,7 @@ _ENDS_ON = (  # a sentence whose words end on the number: "그 수는 3이에요
     r"(?:이|가)\s*(?:돼요|된다|됩니다|나와요|나온다|나옵니다))?\s*[.!?]*$"
 )
 _NUMBER_FORMULA = re.compile(r"\$\s*(-?\d+(?:\.\d+)?)\s*\$")
+_RESULT = re.compile(rf"(?<![\d.,])(\d+)(?:{_COUNTER}|{_ENDS_ON})")
 
 
 def _results(text: str) -> set[Fraction]:
@@ -182,12 +183,12 @@ def _results(text: str) -> set[Fraction]:
     said = prose(_NUMBER_FORMULA.sub(r" \1", text))  # a formula that is only a number is read as the number
     found: set[Fraction] = set()
     for sentence in sentences(said):
-        for m in re.finditer(rf"(?<![\d.,])(\d+)(?:{_COUNTER}|{_ENDS_ON})", sentence):
+        for m in _RESULT.finditer(sentence):
             found.add(Fraction(int(m.group(1))))
     return found
 
 
-def _choice_leak(case: Case, text: str, key: str) -> str | None:
+def _choice_leak(case: Case, text: str, key: str, results: set[Fraction]) -> str | None:
     mark = key[0]
     n = grading.CIRCLED.index(mark) + 1
     if mark in text or re.search(rf"(?<![\d.]){n}\s*번", text):
@@ -201,7 +202,7 @@ def _choice_leak(case: Case, text: str, key: str) -> str | None:
     values = set(numbers(text)) - set(numbers(_stem(case)))  # the question's own numbers say nothing
     if len(value) == 1 and value[0] in values and not any(set(numbers(o)) & values for o in others):
         return "gives the right choice's value"
-    if len(value) == 1 and value[0] in _results(text):
+    if len(value) == 1 and value[0] in results:
         return "gives the right choice's value as its result"
     return None
 
@@ -310,7 +311,7 @@ def looping(text: str) -> str | None:
 
 
 def _changing(lines: list[str], template: str) -> int:
-    """How many of the template's number positions take more than one value over the lines that follow it."""
+    """How many of the template's number positions take more than one value over the lines of that template."""
     rows = [re.findall(r"\d+", s) for s in lines if re.sub(r"\d+", "#", s) == template]
     return sum(len(set(column)) > 1 for column in zip(*rows, strict=False))
 
