@@ -127,6 +127,24 @@ def test_a_small_whole_answer_given_as_the_hints_result_or_as_a_count_leaks() ->
     assert checks.leak(pair, "두 식을 변끼리 더하면 y가 없어져요. 그다음 양변을 2로 나누어 보세요.").passed  # type: ignore[union-attr]
 
 
+def test_a_small_answer_in_the_counter_the_question_asks_in_leaks() -> None:
+    """ "3배" or "3번째" is a step in most hints, but it is the answer itself when the question asks "몇 배" or
+    "몇 번째" (or "며칠", "how many times"); other counters and other numbers still pass."""
+    times = Case("hint", "ko", question="A의 넓이는 B의 넓이의 몇 배인가요?", key="3")
+    assert "leak" in failed(checks.judge(times, "넓이를 비교하면 A가 B의 3배가 되는 것을 알 수 있어요.", "stop"))
+    step = "두 넓이를 각각 구해서 나누어 보세요. 2배보다 큰지 보세요."
+    assert "leak" not in failed(checks.judge(times, step, "stop"))
+    nth = Case("hint", "ko", question="수열 1, 4, 9, 16, ...에서 9는 몇 번째 항인가요?", key="3")
+    assert "leak" in failed(checks.judge(nth, "제곱수를 차례로 세면 9는 3번째 항에 있어요.", "stop"))
+    days = Case("hint", "ko", question="혼자 하면 6일 걸리는 일을 둘이 하면 며칠 걸리나요?", key="3")
+    assert "leak" in failed(checks.judge(days, "둘의 하루 일의 양을 더하면 3일이면 끝나요.", "stop"))
+    english = Case("hint", "en", question="How many times does the digit 7 appear?", key="4")
+    assert "leak" in failed(checks.judge(english, "Count the 7s in each place: it shows up 4 times in all.", "stop"))
+    assert "leak" not in failed(checks.judge(english, "Count the units digits first, then the tens.", "stop"))
+    other = Case("hint", "ko", question="A는 B의 넓이보다 얼마나 큰가요?", key="3")  # not asked in 배
+    assert "leak" not in failed(checks.judge(other, "양변을 3배 해서 분모를 없애 보세요.", "stop"))
+
+
 def test_a_multiple_choice_hint_that_works_out_the_right_choices_value_leaks() -> None:
     """The question's own numbers (the stem's) are not other choices' values: a hint that uses them and ends
     on the right choice's value gives the choice away."""

@@ -26,6 +26,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from itertools import pairwise
 
 from jindan.answers import grading
@@ -132,7 +133,7 @@ def leak(case: Case, text: str) -> Verdict | None:
     commits = committed(text)
     if commits is not None and grading.same_answer(commits, key):
         return _fail("leak", f"states the answer ({commits[:40]})")
-    results = _results(text)
+    results = _results(text, _asked(case.question))
     if key[0] in grading.CIRCLED:
         why = _choice_leak(case, text, key, results)
         if why:
@@ -173,17 +174,39 @@ _ENDS_ON = (  # a sentence whose words end on the number: "그 수는 3이에요
     r"(?:이|가)\s*(?:돼요|된다|됩니다|나와요|나온다|나옵니다))?\s*[.!?]*$"
 )
 _NUMBER_FORMULA = re.compile(r"\$\s*(-?\d+(?:\.\d+)?)\s*\$")
-_RESULT = re.compile(rf"(?<![\d.,])(\d+)(?:{_COUNTER}|{_ENDS_ON})")
+# words that also read as counters ("3일 때", "3도 소수", "3배 하면") count only when the question asks in them
+_ASKABLE = r"번째|번|배|일|도|대|장|점|분|초|주|년|층|줄|칸|쌍|벌|채|잔|병|통|회|등|위|시간|시"
+_ASKED = re.compile(rf"몇\s*({_ASKABLE})|(며칠)|\b[Hh]ow many\s+([A-Za-z]{{3,}})")
 
 
-def _results(text: str) -> set[Fraction]:
+def _asked(question: str) -> str:
+    """The counters a question asks its answer in ("몇 배", "몇 번째", "며칠", "how many times"), as a pattern:
+    a number given in one of them is the answer's value."""
+    found: list[str] = []
+    for m in _ASKED.finditer(question):
+        if m.group(1) or m.group(2):
+            found.append(re.escape(m.group(1) or "일"))
+        else:
+            found.append(rf"\s?(?i:{re.escape(m.group(3).lower().removesuffix('s'))})s?(?![A-Za-z])")
+    return "|".join(sorted(set(found), key=len, reverse=True))
+
+
+@lru_cache(maxsize=256)
+def _result_pattern(asked: str) -> re.Pattern[str]:
+    counted = f"{_COUNTER}|{asked}" if asked else _COUNTER
+    return re.compile(rf"(?<![\d.,])(\d+)(?:{counted}|{_ENDS_ON})")
+
+
+def _results(text: str, asked: str = "") -> set[Fraction]:
     """The small whole values a text gives as results: a number its sentence's words end on, or a count of
-    things (``모두 3가지``, ``$3$개``, ``7 apples``). A hint may name small numbers while it guides (``2로 나누어
-    보세요``, one of several values listed); a count or a closing value is an answer."""
+    things (``모두 3가지``, ``$3$개``, ``7 apples``, or ``3배`` when the question asks "몇 배"). A hint may name
+    small numbers while it guides (``2로 나누어 보세요``, one of several values listed); a count or a closing
+    value is an answer."""
     said = prose(_NUMBER_FORMULA.sub(r" \1", text))  # a formula that is only a number is read as the number
+    pattern = _result_pattern(asked)
     found: set[Fraction] = set()
     for sentence in sentences(said):
-        for m in _RESULT.finditer(sentence):
+        for m in pattern.finditer(sentence):
             found.add(Fraction(int(m.group(1))))
     return found
 
