@@ -56,8 +56,8 @@ def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 BLEND_MEMBERS = 1.0
 TREES_WEIGHT = 0.6
 ATTENTION_WEIGHT = 0.2
-ATTENTION_SEEDS = 2
-GRU_SEEDS = 3
+ATTENTION_SEEDS = 3
+GRU_SEEDS = 5
 TREE_SEEDS = 3
 
 
