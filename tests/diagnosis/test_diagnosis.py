@@ -196,6 +196,47 @@ def test_narrative_numbers_must_come_from_the_result(small_model: MasteryModel) 
     n = asyncio.run(narrative.write(Router(settings, {"llamacpp": liar}), result, "ko"))  # type: ignore[dict-item]
     assert n.source == "template" and liar.calls == 2 and "97" not in n.student
     assert "분수" in n.student and str(result.responses) in n.teacher
+    assert n.failed == ["numbers"]  # the model's pass rate is reported, not hidden behind the template
+
+
+class Heard:
+    """An answer observer that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, Any]] = []
+
+    def checked(self, route: str, result: Any, example: Any) -> None:
+        self.told.append((route, result))
+
+
+def test_a_narrative_is_judged_like_any_answer_before_a_student_reads_it(small_model: MasteryModel) -> None:
+    """English feedback for a Korean student, or a text that loops, is not shown: the template is, and the
+    model's verdicts reach the answer observer (metrics and daily counts) under the diagnosis route."""
+    result = _result(small_model)
+    pct = round(result.concepts[0].mastery * 100)
+    english = {"student": f"Fractions are at {pct}%. Keep going!", "teacher": f"{result.responses} responses."}
+    loop = "분수를 더 연습해요. " * 12
+    korean = {
+        "student": f"분수는 {pct}% 정도예요. 조금만 더 힘내요!",
+        "teacher": f"응답 {result.responses}개를 보았어요.",
+    }
+    for bad, why in ((english, "language"), ({"student": loop, "teacher": korean["teacher"]}, "degenerate")):
+        heard = Heard()
+        model = Scripted("llamacpp", text=json.dumps(bad, ensure_ascii=False))
+        n = asyncio.run(narrative.write(Router(Settings(), {"llamacpp": model}), result, "ko", observer=heard))  # type: ignore[dict-item]
+        assert n.source == "template" and model.calls == 2 and n.failed == [why], (why, n.failed)
+        assert n.student == narrative.template(result, "ko").student
+        ((route, told),) = heard.told
+        assert route == "diagnosis" and told.model_passed is False and told.passed and told.source == "template"
+        assert told.provider == "llamacpp" and {v.check for v in told.model_checks if not v.passed} == {why}
+    heard = Heard()
+    model = Scripted("llamacpp", text=json.dumps(korean, ensure_ascii=False))
+    n = asyncio.run(narrative.write(Router(Settings(), {"llamacpp": model}), result, "ko", observer=heard))  # type: ignore[dict-item]
+    assert n.source == "llm" and n.failed == [] and heard.told[0][1].model_passed is True
+    english_reader = narrative.write(
+        Router(Settings(), {"llamacpp": Scripted("llamacpp", text=json.dumps(english))}), result, "en"
+    )  # type: ignore[dict-item]
+    assert asyncio.run(english_reader).source == "llm"  # the same text passes for an English reader
 
 
 class Recording:
@@ -223,14 +264,15 @@ class Recording:
 
 
 def _acceptable(text: str, result: Any) -> bool:
-    """The narrative's rule, restated: JSON with both texts, every number taken from the result."""
+    """The narrative's rule: JSON with both texts that pass the checks (numbers, language, no loop)."""
     try:
         data = json.loads(text[text.find("{") : text.rfind("}") + 1])
         texts = [str(data["student"]).strip(), str(data["teacher"]).strip()]
     except (ValueError, KeyError, TypeError):
         return False
     allowed = narrative.allowed_numbers(narrative.facts(result))
-    return all(texts) and all(narrative.valid(t, allowed) for t in texts)
+    verdicts = narrative.judge((texts[0], texts[1]), "en", allowed)
+    return all(texts) and all(v.passed for v in verdicts)
 
 
 def test_narrative_with_the_real_embedded_model(small_model: MasteryModel, smol) -> None:  # type: ignore[no-untyped-def]
@@ -269,6 +311,7 @@ def test_diagnosis_api(db: Database, settings: Settings, tmp_path: Path) -> None
         fit_and_store(db)
         body = c.post(f"/students/{uid}/diagnosis").json()
         assert body["responses"] > 0 and body["weakest"] and body["narrative"]["source"] == "template"
+        assert body["narrative"]["failed"] == ["degenerate"]  # the model's text was no JSON: said, not hidden
         assert c.post("/students/999999/diagnosis").status_code == 404
         with db.session() as s:
             klass = s.scalars(select(SchoolClass)).one()

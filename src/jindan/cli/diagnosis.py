@@ -63,7 +63,10 @@ def student(
             router = build_router(settings, db)
             text = asyncio.run(write(router, result, settings.language))
     if as_json:
-        data = result.to_dict() | ({"narrative": text.__dict__} if text else {})
+        data = result.to_dict()
+        if text:
+            keys = ("student", "teacher", "source", "attempts", "failed")
+            data["narrative"] = {k: getattr(text, k) for k in keys}
         out.print_json(json.dumps(data, ensure_ascii=False))
         return
     table = Table(title=f"student {user_id}: {result.responses} responses, ability {result.ability:.2f}")

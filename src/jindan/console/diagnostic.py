@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
+from jindan.answers.gate import AnswerObserver
 from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, require
 from jindan.console.teacher import band
 from jindan.console.web import ConsoleRoute, can, form, lang, page, secure
@@ -67,11 +68,14 @@ async def start(
     return _redirect(f"/console/students/{user_id}/diagnostic/{state['id']}")
 
 
-async def _narrated(db: Database, llm: Any, state: dict[str, Any], language: str) -> dict[str, Any]:
+async def _narrated(
+    db: Database, llm: Any, state: dict[str, Any], language: str, observer: AnswerObserver | None
+) -> dict[str, Any]:
     diag = state.get("diagnosis")
     if diag is not None and diag.get("narrative") is None:
-        text = await write(llm, result_of(diag), language)
+        text = await write(llm, result_of(diag), language, observer=observer)
         diag["narrative"] = {"student": text.student, "teacher": text.teacher, "source": text.source}
+        diag["narrative"]["failed"] = text.failed
         await asyncio.to_thread(sessions.save_narrative, db, state["user_id"], state["id"], diag["narrative"])
     return state
 
@@ -86,7 +90,7 @@ async def session(
     p: Principal = require("diagnosis.read"),
 ) -> Response:
     state = await asyncio.to_thread(sessions.get, db, user_id, session_id)
-    state = await _narrated(db, llm, state, lang(request))
+    state = await _narrated(db, llm, state, lang(request), request.app.state.search.answer_observer)
     diag = state.get("diagnosis") or {}
     by_id = {c["concept_id"]: c for c in diag.get("concepts", [])}
     context = {

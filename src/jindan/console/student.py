@@ -240,7 +240,7 @@ async def narrative(
     """The diagnosis in words (the language model writes, the numbers come from the result); loaded after
     the page, since a local model takes seconds."""
     result = await asyncio.to_thread(diagnose_student, db, user_id, store=False)
-    text = await write(llm, result, lang(request))
+    text = await write(llm, result, lang(request), observer=request.app.state.search.answer_observer)
     words = text.student if p.role == "student" else text.teacher
     context = {"words": words, "source": text.source, "include": "partials/_narrative.html"}
     return page(request, "pages/fragment.html", context, partial="partials/_narrative.html")

@@ -1,20 +1,26 @@
 """Feedback in words from the structured result: the LLM writes, the numbers come only from the result.
 
-The model gets the result as JSON and must answer in a JSON schema ``{student, teacher}``. Every number in
-its text is checked against the numbers the result contains (mastery as a percentage, answer counts); a text
-with an invented number is regenerated once, then replaced by a template. Works with every provider: the
-schema is sent where the backend supports it and the JSON is parsed either way.
+The model gets the result as JSON and must answer in a JSON schema ``{student, teacher}``. Both texts are
+judged before anyone reads them: every number must be one the result contains (mastery as a percentage, answer
+counts), the prose must be in the reader's language, and it must not loop (the answer checks,
+:mod:`jindan.answers.checks`). A text that fails is regenerated once, then replaced by a template; the model's own
+verdicts are kept on the result and told to the answer observer (metrics, daily counts), so its pass rate is
+reported, not hidden behind the template. Works with every provider: the schema is sent where the backend
+supports it and the JSON is parsed either way.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from jindan.answers import checks
+from jindan.answers.checks import Verdict
+from jindan.answers.gate import AnswerObserver, Checked
 from jindan.diagnosis.engine import DiagnosisResult
 from jindan.llm.base import ChatMessage, Delta, GenOptions, ProviderError
-from jindan.llm.router import Router, StreamError
+from jindan.llm.router import Router, Started, StreamError
 
 SCHEMA = {
     "type": "object",
@@ -22,6 +28,7 @@ SCHEMA = {
     "required": ["student", "teacher"],
 }
 NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+ROUTE = "diagnosis"
 
 
 @dataclass
@@ -30,6 +37,12 @@ class Narrative:
     teacher: str
     source: str  # llm | template
     attempts: int
+    checks: tuple[Verdict, ...] = field(default=(), repr=False)  # the model's last text, as judged
+
+    @property
+    def failed(self) -> list[str]:
+        """The checks the model's last text failed (none when it is shown, or when no text came back)."""
+        return sorted({v.check for v in self.checks if not v.passed})
 
 
 def facts(result: DiagnosisResult) -> dict[str, object]:
@@ -54,6 +67,25 @@ def allowed_numbers(data: dict[str, object]) -> set[str]:
 
 def valid(text: str, allowed: set[str]) -> bool:
     return all(n in allowed for n in NUMBER.findall(text))
+
+
+def judge(texts: tuple[str, str], language: str, allowed: set[str]) -> tuple[Verdict, ...]:
+    """The student's and the teacher's text as the answer checks judge any answer: its numbers are the result's,
+    its prose is in ``language``, it is not empty and does not loop."""
+    case = checks.Case("feedback", language)
+    out: list[Verdict] = []
+    for who, text in zip(("student", "teacher"), texts, strict=True):
+        invented = [n for n in NUMBER.findall(text) if n not in allowed]
+        why = (
+            f"{who}: a number the result does not hold ({invented[0]})"
+            if invented
+            else f"{who}: numbers from the result"
+        )
+        out.append(Verdict("numbers", not invented, why))
+        for v in (checks.language(case, text), checks.degenerate(case, text)):
+            if v is not None:
+                out.append(Verdict(v.check, v.passed, f"{who}: {v.reason}"))
+    return tuple(out)
 
 
 def template(result: DiagnosisResult, language: str) -> Narrative:
@@ -86,7 +118,13 @@ def template(result: DiagnosisResult, language: str) -> Narrative:
 
 
 async def write(
-    router: Router, result: DiagnosisResult, language: str, *, attempts: int = 2, max_tokens: int = 400
+    router: Router,
+    result: DiagnosisResult,
+    language: str,
+    *,
+    attempts: int = 2,
+    max_tokens: int = 400,
+    observer: AnswerObserver | None = None,
 ) -> Narrative:
     data = facts(result)
     allowed = allowed_numbers(data)
@@ -103,25 +141,43 @@ async def write(
         ),
         ChatMessage("user", "Diagnosis data:\n" + json.dumps(data, ensure_ascii=False)),
     ]
+    verdicts: tuple[Verdict, ...] = ()
+    started = Started("", "")
     for attempt in range(1, attempts + 1):
         try:
-            text = await _text(router, messages, GenOptions(temperature=0.3, max_tokens=max_tokens, json_schema=SCHEMA))
+            started, text = await _text(
+                router, messages, GenOptions(temperature=0.3, max_tokens=max_tokens, json_schema=SCHEMA)
+            )
             parsed = json.loads(text[text.find("{") : text.rfind("}") + 1])
             student, teacher = str(parsed["student"]).strip(), str(parsed["teacher"]).strip()
         except (ProviderError, ValueError, KeyError, TypeError):
+            verdicts = (Verdict("degenerate", False, "no JSON with both texts"),) if started.provider else ()
             continue
-        if student and teacher and valid(student, allowed) and valid(teacher, allowed):
-            return Narrative(student, teacher, "llm", attempt)
+        verdicts = judge((student, teacher), language, allowed)
+        if checks.passed(list(verdicts)):
+            return _told(observer, started, Narrative(student, teacher, "llm", attempt, verdicts))
     fallback = template(result, language)
-    fallback.attempts = attempts
-    return fallback
+    fallback.attempts, fallback.checks = attempts, verdicts
+    return _told(observer, started, fallback)
 
 
-async def _text(router: Router, messages: list[ChatMessage], opts: GenOptions) -> str:
+def _told(observer: AnswerObserver | None, started: Started, n: Narrative) -> Narrative:
+    """The answer observer hears how the model's text fared (``None``: the model gave no text to judge)."""
+    if observer is not None:
+        model_passed = checks.passed(list(n.checks)) if n.checks else None
+        done = Checked(n.source, True, (), model_passed, n.checks, started.provider, started.model)
+        observer.checked(ROUTE, done, None)
+    return n
+
+
+async def _text(router: Router, messages: list[ChatMessage], opts: GenOptions) -> tuple[Started, str]:
     parts: list[str] = []
-    async for ev in router.stream("diagnosis", messages, opts):
-        if isinstance(ev, Delta):
+    started = Started("", "")
+    async for ev in router.stream(ROUTE, messages, opts):
+        if isinstance(ev, Started):
+            started = ev
+        elif isinstance(ev, Delta):
             parts.append(ev.text)
         elif isinstance(ev, StreamError):
             raise ValueError(ev.message)  # a broken answer is retried, never shown
-    return "".join(parts)
+    return started, "".join(parts)

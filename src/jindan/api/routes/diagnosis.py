@@ -39,7 +39,8 @@ class RecommendationOut(BaseModel):
 class NarrativeOut(BaseModel):
     student: str
     teacher: str
-    source: str
+    source: str  # llm: the model's text passed the checks; template: it did not (or no model answered)
+    failed: list[str] = []  # the checks the model's last text failed (numbers, language, degenerate)
 
 
 class DiagnosisOut(BaseModel):
@@ -87,8 +88,8 @@ async def diagnose(
     result = await asyncio.to_thread(diagnose_student, db, user_id, retriever=retriever)
     out = DiagnosisOut.model_validate(result.to_dict())
     if narrative:
-        text = await write(llm, result, settings.language)
-        out.narrative = NarrativeOut(student=text.student, teacher=text.teacher, source=text.source)
+        text = await write(llm, result, settings.language, observer=stack.answer_observer)
+        out.narrative = NarrativeOut(student=text.student, teacher=text.teacher, source=text.source, failed=text.failed)
     return out
 
 

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, SettingsDep, require
+from jindan.answers.gate import AnswerObserver
+from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, SettingsDep, StackDep, require
 from jindan.api.routes.diagnosis import NarrativeOut
 from jindan.api.routes.diagnosis import RecommendationOut as NextOut
 from jindan.api.schemas import ERRORS, NO_NUL, Text
@@ -171,11 +172,14 @@ class ProgressOut(BaseModel):
     students: list[ProgressStudent]
 
 
-async def _with_narrative(data: dict[str, Any], db: Any, llm: Router, language: str) -> SessionOut:
+async def _with_narrative(
+    data: dict[str, Any], db: Any, llm: Router, language: str, observer: AnswerObserver | None
+) -> SessionOut:
     diag = data.get("diagnosis")
     if diag is not None and diag.get("narrative") is None:
-        text = await write(llm, result_of(diag), language)
+        text = await write(llm, result_of(diag), language, observer=observer)
         diag["narrative"] = {"student": text.student, "teacher": text.teacher, "source": text.source}
+        diag["narrative"]["failed"] = text.failed
         await asyncio.to_thread(sessions.save_narrative, db, data["user_id"], data["id"], diag["narrative"])
     return SessionOut.model_validate(data)
 
@@ -198,11 +202,11 @@ async def list_sessions(user_id: StudentId, db: DatabaseDep) -> list[SummaryOut]
     "/students/{user_id}/diagnostic/{session_id}", response_model=SessionOut, dependencies=[require("diagnosis.read")]
 )
 async def get_session(
-    user_id: StudentId, session_id: SessionId, db: DatabaseDep, llm: RouterDep, settings: SettingsDep
+    user_id: StudentId, session_id: SessionId, db: DatabaseDep, llm: RouterDep, settings: SettingsDep, stack: StackDep
 ) -> SessionOut:
     """Where a test stands: the pending question, or the diagnosis once it has stopped (resumes after a restart)."""
     data = await asyncio.to_thread(sessions.get, db, user_id, session_id)
-    return await _with_narrative(data, db, llm, settings.language)
+    return await _with_narrative(data, db, llm, settings.language, stack.answer_observer)
 
 
 @router.post(
@@ -211,7 +215,13 @@ async def get_session(
     dependencies=[require("diagnostic.answer")],
 )
 async def answer(
-    user_id: StudentId, session_id: SessionId, body: AnswerIn, db: DatabaseDep, llm: RouterDep, settings: SettingsDep
+    user_id: StudentId,
+    session_id: SessionId,
+    body: AnswerIn,
+    db: DatabaseDep,
+    llm: RouterDep,
+    settings: SettingsDep,
+    stack: StackDep,
 ) -> SessionOut:
     """Answer the pending question; the reply holds the next one, or the diagnosis when the test stops."""
     a = sessions.Answer(body.question_id, body.answer, body.correct, body.time_taken_ms)
@@ -219,7 +229,7 @@ async def answer(
         data = await asyncio.to_thread(sessions.answer, db, user_id, session_id, a)
     except sessions.SessionConflict as exc:
         raise HTTPException(409, str(exc)) from exc
-    return await _with_narrative(data, db, llm, settings.language)
+    return await _with_narrative(data, db, llm, settings.language, stack.answer_observer)
 
 
 @router.post("/classes/{class_id}/diagnostic", response_model=ClassStartOut, status_code=201)
