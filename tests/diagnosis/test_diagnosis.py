@@ -213,6 +213,7 @@ def test_a_narrative_is_judged_like_any_answer_before_a_student_reads_it(small_m
     """English feedback for a Korean student, or a text that loops, is not shown: the template is, and the
     model's verdicts reach the answer observer (metrics and daily counts) under the diagnosis route."""
     result = _result(small_model)
+    assert narrative.reader_language(result, "en") == "ko"  # Korean units are read in Korean, whatever the default
     pct = round(result.concepts[0].mastery * 100)
     english = {"student": f"Fractions are at {pct}%. Keep going!", "teacher": f"{result.responses} responses."}
     loop = "분수를 더 연습해요. " * 12

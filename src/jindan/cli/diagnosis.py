@@ -47,7 +47,7 @@ def student(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Diagnose one student (stored in the diagnoses table)."""
-    from jindan.diagnosis.narrative import write
+    from jindan.diagnosis.narrative import reader_language, write
     from jindan.diagnosis.service import NoModel, UnknownStudent, diagnose_student
     from jindan.llm.router import build_router
 
@@ -61,7 +61,7 @@ def student(
         text = None
         if narrative:
             router = build_router(settings, db)
-            text = asyncio.run(write(router, result, settings.language))
+            text = asyncio.run(write(router, result, reader_language(result, settings.language)))
     if as_json:
         data = result.to_dict()
         if text:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from jindan.answers import checks
 from jindan.answers.checks import Verdict
 from jindan.answers.gate import AnswerObserver, Checked
+from jindan.answers.text import language_of
 from jindan.diagnosis.engine import DiagnosisResult
 from jindan.llm.base import ChatMessage, Delta, GenOptions, ProviderError
 from jindan.llm.router import Router, Started, StreamError
@@ -59,6 +60,12 @@ def facts(result: DiagnosisResult) -> dict[str, object]:
         "strengths": [item(c) for c in result.strengths],
         "recommended_questions": len(result.recommendations),
     }
+
+
+def reader_language(result: DiagnosisResult, default: str) -> str:
+    """The language the feedback is written and judged in: the concepts' (a bank of Korean units is read by
+    Korean students and teachers, as a Korean question is answered in Korean), else ``default``."""
+    return language_of(" ".join(c.name for c in result.concepts), default)
 
 
 def allowed_numbers(data: dict[str, object]) -> set[str]:

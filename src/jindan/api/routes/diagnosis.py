@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from jindan.api.deps import MAX_ID, DatabaseDep, RouterDep, SettingsDep, StackDep, require
 from jindan.api.schemas import ERRORS
-from jindan.diagnosis.narrative import write
+from jindan.diagnosis.narrative import reader_language, write
 from jindan.diagnosis.service import class_matrix, diagnose_student
 
 router = APIRouter(tags=["diagnosis"], responses={**ERRORS, 409: {"description": "No diagnosis model fitted yet"}})
@@ -88,7 +88,8 @@ async def diagnose(
     result = await asyncio.to_thread(diagnose_student, db, user_id, retriever=retriever)
     out = DiagnosisOut.model_validate(result.to_dict())
     if narrative:
-        text = await write(llm, result, settings.language, observer=stack.answer_observer)
+        language = reader_language(result, settings.language)
+        text = await write(llm, result, language, observer=stack.answer_observer)
         out.narrative = NarrativeOut(student=text.student, teacher=text.teacher, source=text.source, failed=text.failed)
     return out
 

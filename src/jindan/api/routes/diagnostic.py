@@ -16,7 +16,7 @@ from jindan.api.routes.diagnosis import NarrativeOut
 from jindan.api.routes.diagnosis import RecommendationOut as NextOut
 from jindan.api.schemas import ERRORS, NO_NUL, Text
 from jindan.diagnosis import sessions
-from jindan.diagnosis.narrative import write
+from jindan.diagnosis.narrative import reader_language, write
 from jindan.diagnosis.report import result_of
 from jindan.llm.router import Router
 from jindan.security.principal import Principal
@@ -177,7 +177,8 @@ async def _with_narrative(
 ) -> SessionOut:
     diag = data.get("diagnosis")
     if diag is not None and diag.get("narrative") is None:
-        text = await write(llm, result_of(diag), language, observer=observer)
+        result = result_of(diag)
+        text = await write(llm, result, reader_language(result, language), observer=observer)
         diag["narrative"] = {"student": text.student, "teacher": text.teacher, "source": text.source}
         diag["narrative"]["failed"] = text.failed
         await asyncio.to_thread(sessions.save_narrative, db, data["user_id"], data["id"], diag["narrative"])
