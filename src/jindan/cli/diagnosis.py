@@ -65,8 +65,7 @@ def student(
     if as_json:
         data = result.to_dict()
         if text:
-            keys = ("student", "teacher", "source", "attempts", "failed")
-            data["narrative"] = {k: getattr(text, k) for k in keys}
+            data["narrative"] = text.shown() | {"attempts": text.attempts}
         out.print_json(json.dumps(data, ensure_ascii=False))
         return
     table = Table(title=f"student {user_id}: {result.responses} responses, ability {result.ability:.2f}")

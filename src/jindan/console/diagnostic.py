@@ -74,8 +74,7 @@ async def _narrated(
     diag = state.get("diagnosis")
     if diag is not None and diag.get("narrative") is None:
         text = await write(llm, result_of(diag), language, observer=observer)
-        diag["narrative"] = {"student": text.student, "teacher": text.teacher, "source": text.source}
-        diag["narrative"]["failed"] = text.failed
+        diag["narrative"] = text.shown()
         await asyncio.to_thread(sessions.save_narrative, db, state["user_id"], state["id"], diag["narrative"])
     return state
 

@@ -45,6 +45,10 @@ class Narrative:
         """The checks the model's last text failed (none when it is shown, or when no text came back)."""
         return sorted({v.check for v in self.checks if not v.passed})
 
+    def shown(self) -> dict[str, object]:
+        """What a reply and a stored session carry: both texts, where they came from, what the model failed."""
+        return {"student": self.student, "teacher": self.teacher, "source": self.source, "failed": self.failed}
+
 
 def facts(result: DiagnosisResult) -> dict[str, object]:
     by_id = {c.concept_id: c for c in result.concepts}
@@ -70,10 +74,6 @@ def reader_language(result: DiagnosisResult, default: str) -> str:
 
 def allowed_numbers(data: dict[str, object]) -> set[str]:
     return set(NUMBER.findall(json.dumps(data, ensure_ascii=False)))
-
-
-def valid(text: str, allowed: set[str]) -> bool:
-    return all(n in allowed for n in NUMBER.findall(text))
 
 
 def judge(texts: tuple[str, str], language: str, allowed: set[str]) -> tuple[Verdict, ...]:
@@ -151,6 +151,7 @@ async def write(
     verdicts: tuple[Verdict, ...] = ()
     started = Started("", "")
     for attempt in range(1, attempts + 1):
+        text: str | None = None
         try:
             started, text = await _text(
                 router, messages, GenOptions(temperature=0.3, max_tokens=max_tokens, json_schema=SCHEMA)
@@ -158,7 +159,8 @@ async def write(
             parsed = json.loads(text[text.find("{") : text.rfind("}") + 1])
             student, teacher = str(parsed["student"]).strip(), str(parsed["teacher"]).strip()
         except (ProviderError, ValueError, KeyError, TypeError):
-            verdicts = (Verdict("degenerate", False, "no JSON with both texts"),) if started.provider else ()
+            if text is not None:  # the model answered, but not with both texts (no answer: the last verdicts stand)
+                verdicts = (Verdict("degenerate", False, "no JSON with both texts"),)
             continue
         verdicts = judge((student, teacher), language, allowed)
         if checks.passed(list(verdicts)):

@@ -90,7 +90,7 @@ async def diagnose(
     if narrative:
         language = reader_language(result, settings.language)
         text = await write(llm, result, language, observer=stack.answer_observer)
-        out.narrative = NarrativeOut(student=text.student, teacher=text.teacher, source=text.source, failed=text.failed)
+        out.narrative = NarrativeOut.model_validate(text.shown())
     return out
 
 

@@ -179,8 +179,7 @@ async def _with_narrative(
     if diag is not None and diag.get("narrative") is None:
         result = result_of(diag)
         text = await write(llm, result, reader_language(result, language), observer=observer)
-        diag["narrative"] = {"student": text.student, "teacher": text.teacher, "source": text.source}
-        diag["narrative"]["failed"] = text.failed
+        diag["narrative"] = text.shown()
         await asyncio.to_thread(sessions.save_narrative, db, data["user_id"], data["id"], diag["narrative"])
     return SessionOut.model_validate(data)
 
